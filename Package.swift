@@ -1,0 +1,124 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// Upcoming features Hummingbird enables too: explicit existentials, imports that say what they
+/// expose, and members visible only through the modules a file imports.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "coffre",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "coffred", targets: ["coffred"]),
+        .executable(name: "coffre", targets: ["coffre"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+    ],
+    targets: [
+        // System libraries, found through pkg-config (Debian's libsodium-dev, libsystemd-dev).
+        .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+
+        // Cryptography: typed keys in locked memory, envelope wrapping, the blob stream format,
+        // keyed hashes and Ed25519. Knows nothing of files, SQL or HTTP.
+        .target(name: "CoffreCrypto", dependencies: ["CSodium"], swiftSettings: swiftSettings),
+
+        // The dossier's rules: identifiers, actors, document classes, access decisions. Pure logic.
+        .target(name: "CoffreDomain", swiftSettings: swiftSettings),
+
+        // The wire contract shared by server and client: Codable bodies, error codes, headers,
+        // actor assertions.
+        .target(
+            name: "CoffreAPI",
+            dependencies: ["CoffreDomain", "CoffreCrypto"],
+            swiftSettings: swiftSettings
+        ),
+
+        // Storage: atomic blob files, the SQLite index, and the vault that combines them with keys.
+        .target(
+            name: "CoffreStore",
+            dependencies: [
+                "CoffreCrypto", "CoffreDomain",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // The daemon's HTTP API on a Unix socket, and the wiring of everything into one service group.
+        .target(
+            name: "CoffreServer",
+            dependencies: [
+                "CoffreAPI", "CoffreStore", "CoffreDomain", "CoffreCrypto", "CSystemd",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // The client library: HTTP over the Unix socket, assertions minted for development.
+        .target(
+            name: "CoffreClient",
+            dependencies: [
+                "CoffreAPI", "CoffreCrypto", "CoffreDomain",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        .executableTarget(
+            name: "coffred",
+            dependencies: [
+                "CoffreServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "coffre",
+            dependencies: [
+                "CoffreClient", "CoffreAPI", "CoffreDomain", "CoffreCrypto",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // Helpers for tests: temporary state directories, a daemon on a private socket, the client.
+        .target(
+            name: "CoffreTesting",
+            dependencies: ["CoffreAPI", "CoffreCrypto"],
+            swiftSettings: swiftSettings
+        ),
+
+        .testTarget(name: "CoffreCryptoTests", dependencies: ["CoffreCrypto"], swiftSettings: swiftSettings),
+        .testTarget(name: "CoffreDomainTests", dependencies: ["CoffreDomain"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "CoffreStoreTests",
+            dependencies: ["CoffreStore", "CoffreCrypto", "CoffreDomain", "CoffreTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CoffreEndToEndTests",
+            dependencies: ["CoffreTesting", "CoffreAPI", "CoffreCrypto", "CoffreDomain"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,90 @@
+public import CoffreCrypto
+public import CoffreDomain
+import Foundation
+
+/// The compact, signed form of an actor assertion:
+/// `v1.<base64url(claims JSON)>.<base64url(Ed25519 signature)>`.
+///
+/// The signature covers `coffre-assertion.v1.` followed by the encoded claims, so a signature
+/// made for any other purpose with the same key never verifies as an assertion.
+public enum SignedAssertion {
+    static let prefix = "v1"
+    static let signingLabel = "coffre-assertion.v1."
+    /// Longest token accepted; anything longer is refused before any parsing.
+    public static let maximumLength = 4096
+    /// Longest lifetime (`exp - iat`) accepted: assertions are meant to live minutes.
+    public static let maximumLifetime: Int64 = 60 * 60
+    /// Tolerated clock difference between the issuer and the daemon.
+    public static let clockSkew: Int64 = 60
+
+    /// Signs `claims` with the issuer's key.
+    public static func sign(_ claims: AssertionClaims, with key: Ed25519SigningKey) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let payload = Base64URL.encode(Array(try encoder.encode(claims)))
+        let signature = key.sign(Array((signingLabel + payload).utf8))
+        return "\(prefix).\(payload).\(Base64URL.encode(signature))"
+    }
+
+    /// Verifies a token against the trust store at time `now` (seconds since the epoch) and
+    /// returns the actor it names.
+    public static func verify(_ token: String, trust: TrustStore, now: Int64) throws(Problem) -> (Actor, AssertionClaims) {
+        guard token.utf8.count <= maximumLength else { throw Problem(.assertionMalformed, detail: "the assertion is too long") }
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0] == prefix,
+            let payloadBytes = Base64URL.decode(String(parts[1])),
+            let signature = Base64URL.decode(String(parts[2]))
+        else {
+            throw Problem(.assertionMalformed, detail: "an assertion is three dot-separated parts: v1.<claims>.<signature>")
+        }
+        let claims: AssertionClaims
+        do {
+            claims = try JSONDecoder().decode(AssertionClaims.self, from: Data(payloadBytes))
+        } catch {
+            throw Problem(.assertionMalformed, detail: "the assertion's claims are not valid JSON of the expected shape")
+        }
+        guard let issuerKey = trust.key(for: claims.iss) else {
+            throw Problem(.assertionUnknownIssuer, detail: "no trusted issuer key named '\(TrustStore.printable(claims.iss))'")
+        }
+        guard issuerKey.isValidSignature(signature, for: Array((signingLabel + parts[1]).utf8)) else {
+            throw Problem(.assertionBadSignature, detail: "the assertion's signature does not verify with its issuer's key")
+        }
+        guard claims.exp > claims.iat, claims.exp - claims.iat <= maximumLifetime else {
+            throw Problem(
+                .assertionMalformed, detail: "an assertion must expire after it is issued and live at most \(maximumLifetime / 60) minutes")
+        }
+        guard claims.iat <= now + clockSkew else {
+            throw Problem(.assertionExpired, detail: "the assertion is issued in the future; check the issuer's clock")
+        }
+        guard now < claims.exp + clockSkew else {
+            throw Problem(.assertionExpired, detail: "the assertion has expired; ask the issuing software for a new one")
+        }
+        return (try claims.actor(), claims)
+    }
+}
+
+/// The issuers whose assertions the daemon accepts: issuer id → Ed25519 public key.
+public struct TrustStore: Sendable {
+    private var keys: [String: Ed25519PublicKey]
+
+    public init(keys: [String: Ed25519PublicKey] = [:]) { self.keys = keys }
+
+    /// The key of issuer `id`.
+    public func key(for id: String) -> Ed25519PublicKey? { keys[id] }
+
+    /// Issuer ids, sorted.
+    public var issuers: [String] { keys.keys.sorted() }
+
+    /// Whether `id` can name an issuer: a safe file-name stem (letters, digits, `-`, `_`, `.`,
+    /// not starting with a dot), at most 64 characters.
+    public static func isValidIssuerID(_ id: String) -> Bool {
+        guard (1...64).contains(id.utf8.count), id.first != "." else { return false }
+        return id.utf8.allSatisfy { c in
+            (48...57).contains(c) || (65...90).contains(c) || (97...122).contains(c) || c == 45 || c == 95 || c == 46
+        }
+    }
+
+    static func printable(_ id: String) -> String {
+        isValidIssuerID(id) ? id : "(invalid issuer id)"
+    }
+}

@@ -1,0 +1,55 @@
+/// Stable error codes: the `code` member of every `application/problem+json` answer.
+///
+/// Clients and scripts switch on these, so a code is never renamed or reused; new failures get
+/// new codes. Each code has one HTTP status.
+public enum ErrorCode: String, Codable, Sendable, CaseIterable {
+    // Request shape
+    case malformedRequest = "malformed_request"
+    case malformedJSON = "malformed_json"
+    case invalidINS = "invalid_ins"
+    case invalidIdentifier = "invalid_identifier"
+    case unknownClass = "unknown_class"
+    case invalidMetadata = "invalid_metadata"
+    case payloadTooLarge = "payload_too_large"
+    case uploadIncomplete = "upload_incomplete"
+    case routeNotFound = "route_not_found"
+    case methodNotAllowed = "method_not_allowed"
+    // Who is calling
+    case assertionMissing = "assertion_missing"
+    case assertionMalformed = "assertion_malformed"
+    case assertionBadSignature = "assertion_bad_signature"
+    case assertionExpired = "assertion_expired"
+    case assertionUnknownIssuer = "assertion_unknown_issuer"
+    case notOperator = "not_operator"
+    case accessDenied = "access_denied"
+    // State
+    case dossierNotFound = "dossier_not_found"
+    case dossierExists = "dossier_exists"
+    case documentNotFound = "document_not_found"
+    // Server side
+    case integrityError = "integrity_error"
+    case storageFailure = "storage_failure"
+    case insufficientStorage = "insufficient_storage"
+    case unavailable = "unavailable"
+    case internalError = "internal_error"
+
+    /// The HTTP status that carries this code.
+    public var httpStatus: Int {
+        switch self {
+        case .malformedRequest, .malformedJSON, .invalidINS, .invalidIdentifier, .unknownClass,
+            .invalidMetadata, .uploadIncomplete:
+            400
+        case .assertionMissing, .assertionMalformed, .assertionBadSignature, .assertionExpired,
+            .assertionUnknownIssuer:
+            401
+        case .notOperator, .accessDenied: 403
+        case .routeNotFound, .dossierNotFound, .documentNotFound: 404
+        case .methodNotAllowed: 405
+        case .dossierExists: 409
+        case .payloadTooLarge: 413
+        case .integrityError, .storageFailure, .internalError: 500
+        case .unavailable: 503
+        case .insufficientStorage: 507
+        }
+    }
+}

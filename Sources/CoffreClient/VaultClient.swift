@@ -1,0 +1,207 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+public import CoffreAPI
+import CoffreCrypto
+public import CoffreDomain
+import AsyncHTTPClient
+import Foundation
+public import NIOCore
+import NIOHTTP1
+
+/// Talks to `coffred` over its Unix socket: one method per API call, problems turned into
+/// `ClientError`s. Content streams both ways in bounded memory.
+public struct VaultClient: Sendable {
+    let socketPath: String
+    let assertion: String?
+    let http: HTTPClient
+
+    public init(socketPath: String, assertion: String?) {
+        self.socketPath = socketPath
+        self.assertion = assertion
+        self.http = HTTPClient.shared
+    }
+
+    /// The daemon's health.
+    public func health() async throws(ClientError) -> HealthView {
+        try await json(.GET, "/v1/health")
+    }
+
+    /// Operator status: key versions and arena usage.
+    public func adminStatus() async throws(ClientError) -> AdminStatusView {
+        try await json(.GET, "/v1/admin/status")
+    }
+
+    /// Creates the patient's dossier.
+    public func createDossier(_ ins: INS) async throws(ClientError) -> DossierView {
+        try await json(.POST, "/v1/patients/\(ins.value)/dossier", body: Array("{}".utf8))
+    }
+
+    /// The patient's dossier.
+    public func dossier(_ ins: INS) async throws(ClientError) -> DossierView {
+        try await json(.GET, "/v1/patients/\(ins.value)/dossier")
+    }
+
+    /// Documents of the dossier.
+    public func documents(_ ins: INS, documentClass: DocumentClass?, allVersions: Bool) async throws(ClientError) -> DocumentList {
+        var query: [String] = []
+        if let documentClass { query.append("class=\(documentClass.rawValue)") }
+        if allVersions { query.append("allVersions=true") }
+        return try await json(.GET, "/v1/patients/\(ins.value)/documents" + (query.isEmpty ? "" : "?" + query.joined(separator: "&")))
+    }
+
+    /// One document's metadata.
+    public func document(_ ins: INS, id: DocumentID) async throws(ClientError) -> DocumentView {
+        try await json(.GET, "/v1/patients/\(ins.value)/documents/\(id.value)")
+    }
+
+    /// Metadata of an upload.
+    public struct Upload: Sendable {
+        public var documentClass: DocumentClass
+        public var title: String?
+        public var typeCode: String?
+        public var careDate: CareDate?
+        public var mediaType: String
+        public var hiddenFromPatient: Bool
+        public var hiddenFromRepresentatives: Bool
+
+        public init(
+            documentClass: DocumentClass, title: String?, typeCode: String?, careDate: CareDate?,
+            mediaType: String, hiddenFromPatient: Bool, hiddenFromRepresentatives: Bool
+        ) {
+            self.documentClass = documentClass
+            self.title = title
+            self.typeCode = typeCode
+            self.careDate = careDate
+            self.mediaType = mediaType
+            self.hiddenFromPatient = hiddenFromPatient
+            self.hiddenFromRepresentatives = hiddenFromRepresentatives
+        }
+    }
+
+    /// Streams the file at `path` into the dossier.
+    public func putDocument(
+        _ ins: INS, path: String, upload: Upload, progress: (@Sendable (Int) -> Void)? = nil
+    ) async throws(ClientError) -> DocumentView {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw ClientError(
+                code: "input_unreadable", message: "cannot read \(path): \(String(cString: strerror(errno)))", exitCode: ExitStatus.notFound
+            )
+        }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+            throw ClientError(code: "input_unreadable", message: "\(path) is not a regular file", exitCode: ExitStatus.notFound)
+        }
+        var request = makeRequest(.POST, "/v1/patients/\(ins.value)/documents")
+        request.headers.replaceOrAdd(name: "Content-Type", value: upload.mediaType)
+        request.headers.add(name: CoffreHeader.documentClass, value: upload.documentClass.rawValue)
+        if let title = upload.title {
+            request.headers.add(name: CoffreHeader.title, value: title.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")
+        }
+        if let typeCode = upload.typeCode { request.headers.add(name: CoffreHeader.typeCode, value: typeCode) }
+        if let careDate = upload.careDate { request.headers.add(name: CoffreHeader.careDate, value: careDate.value) }
+        let hidden = [upload.hiddenFromPatient ? "patient" : nil, upload.hiddenFromRepresentatives ? "representatives" : nil].compactMap {
+            $0
+        }
+        if !hidden.isEmpty { request.headers.add(name: CoffreHeader.hiddenFrom, value: hidden.joined(separator: ",")) }
+        request.body = .stream(FileChunks(fd: fd, chunkSize: 256 * 1024, progress: progress), length: .known(Int64(info.st_size)))
+        let response = try await send(request)
+        return try await decode(response)
+    }
+
+    /// Streams a document's content into `sink`, checking its length and SHA-256 against what
+    /// the daemon recorded. Returns the document's id, size and hash.
+    public func fetchContent(
+        _ ins: INS, id: DocumentID, into sink: (ByteBuffer) throws -> Void, progress: (@Sendable (Int) -> Void)? = nil
+    ) async throws(ClientError) -> (size: Int64, sha256: String) {
+        let response = try await send(makeRequest(.GET, "/v1/patients/\(ins.value)/documents/\(id.value)/content"))
+        guard response.status == .ok else { throw await problem(from: response) }
+        let expectedHash = response.headers.first(name: CoffreHeader.contentSHA256) ?? ""
+        let expectedLength = response.headers.first(name: "Content-Length").flatMap(Int64.init)
+        let hasher = SHA256Hasher()
+        var received: Int64 = 0
+        do {
+            for try await buffer in response.body {
+                buffer.withUnsafeReadableBytes { hasher.update($0) }
+                received += Int64(buffer.readableBytes)
+                try sink(buffer)
+                progress?(buffer.readableBytes)
+            }
+        } catch let error as ClientError {
+            throw error
+        } catch is HTTPClientError {
+            throw ClientError(
+                code: "integrity_error",
+                message:
+                    "the daemon stopped the content stream early: the stored document failed its integrity check (or the daemon stopped); the output is incomplete",
+                exitCode: ExitStatus.integrity)
+        } catch {
+            throw ClientError(code: "output_failed", message: "cannot write the content: \(error)", exitCode: ExitStatus.ioFailure)
+        }
+        let digest = Hex.encode(hasher.finalize())
+        guard received == expectedLength ?? received, digest == expectedHash else {
+            throw ClientError(
+                code: "integrity_error", message: "the content received does not match the document's recorded length and SHA-256",
+                exitCode: ExitStatus.integrity)
+        }
+        return (received, digest)
+    }
+
+    // MARK: Plumbing
+
+    func makeRequest(_ method: HTTPMethod, _ path: String) -> HTTPClientRequest {
+        let url = URL(httpURLWithSocketPath: socketPath, uri: path)!
+        var request = HTTPClientRequest(url: url.absoluteString)
+        request.method = method
+        if let assertion {
+            request.headers.add(name: "Authorization", value: "\(CoffreHeader.authorizationScheme) \(assertion)")
+        }
+        return request
+    }
+
+    func send(_ request: HTTPClientRequest) async throws(ClientError) -> HTTPClientResponse {
+        do {
+            return try await http.execute(request, timeout: .hours(24))
+        } catch {
+            if access(socketPath, F_OK) != 0 {
+                throw ClientError(
+                    code: "socket_unreachable",
+                    message: "no daemon socket at \(socketPath); start coffred (make run) or pass --socket / COFFRE_SOCKET",
+                    exitCode: ExitStatus.unavailable)
+            }
+            throw ClientError(
+                code: "socket_unreachable", message: "cannot talk to coffred at \(socketPath): \(error)", exitCode: ExitStatus.unavailable)
+        }
+    }
+
+    func json<T: Decodable>(_ method: HTTPMethod, _ path: String, body: [UInt8]? = nil) async throws(ClientError) -> T {
+        var request = makeRequest(method, path)
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(body)
+        }
+        return try await decode(try await send(request))
+    }
+
+    func decode<T: Decodable>(_ response: HTTPClientResponse) async throws(ClientError) -> T {
+        guard (200..<300).contains(response.status.code) else { throw await problem(from: response) }
+        do {
+            let body = try await response.body.collect(upTo: 64 << 20)
+            return try JSONDecoder().decode(T.self, from: Data(body.readableBytesView))
+        } catch {
+            throw ClientError(
+                code: "bad_response", message: "the daemon's answer could not be read: \(error)", exitCode: ExitStatus.serverFailure)
+        }
+    }
+
+    func problem(from response: HTTPClientResponse) async -> ClientError {
+        let body = try? await response.body.collect(upTo: 1 << 20)
+        if let body, let problem = try? JSONDecoder().decode(Problem.self, from: Data(body.readableBytesView)) {
+            return ClientError(problem: problem)
+        }
+        return ClientError(
+            code: "http_\(response.status.code)", message: "the daemon answered \(response.status)", exitCode: ExitStatus.serverFailure)
+    }
+}

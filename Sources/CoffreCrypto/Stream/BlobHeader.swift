@@ -1,0 +1,57 @@
+import CSodium
+
+/// The header in front of every blob.
+///
+/// Layout, version 1 (34 bytes):
+/// `"COFB" ‖ version (1) = 0x01 ‖ flags (1) = 0 ‖ chunk size (4, big-endian) ‖ secretstream header (24)`.
+/// The chunk size is the plaintext size of every record but the last; each record on disk is
+/// that many bytes plus `recordOverhead`.
+public struct BlobHeader: Sendable, Equatable {
+    /// Magic bytes that open every blob.
+    public static let magic: [UInt8] = Array("COFB".utf8)
+    /// Current format version.
+    public static let version: UInt8 = 1
+    /// Bytes added by encryption to each record (1-byte tag + 16-byte MAC).
+    public static let recordOverhead = Int(crypto_secretstream_xchacha20poly1305_ABYTES)
+    static let streamHeaderBytes = Int(crypto_secretstream_xchacha20poly1305_HEADERBYTES)
+    /// Length of an encoded header.
+    public static let byteCount = magic.count + 1 + 1 + 4 + streamHeaderBytes
+    /// Smallest and largest chunk sizes accepted when reading (the writer uses 64 KiB).
+    public static let chunkSizeRange = 1024...(16 << 20)
+
+    /// Plaintext bytes per record.
+    public var chunkSize: Int
+    /// libsodium's secretstream header (random, public).
+    public var streamHeader: [UInt8]
+
+    /// Encoded size of one full record on disk.
+    public var recordSize: Int { chunkSize + Self.recordOverhead }
+
+    /// Serialises the header.
+    public var encoded: [UInt8] {
+        var out = Self.magic
+        out.append(Self.version)
+        out.append(0)
+        out.append(contentsOf: withUnsafeBytes(of: UInt32(chunkSize).bigEndian, Array.init))
+        out.append(contentsOf: streamHeader)
+        return out
+    }
+
+    init(chunkSize: Int, streamHeader: [UInt8]) {
+        self.chunkSize = chunkSize
+        self.streamHeader = streamHeader
+    }
+
+    /// Parses and validates a header.
+    public init(decoding bytes: some Collection<UInt8>) throws(CryptoError) {
+        let bytes = Array(bytes)
+        guard bytes.count == Self.byteCount else { throw .truncated }
+        guard Array(bytes[0..<4]) == Self.magic else { throw .malformed("not a Coffre blob") }
+        guard bytes[4] == Self.version else { throw .unsupportedVersion(bytes[4]) }
+        guard bytes[5] == 0 else { throw .malformed("unknown blob flags") }
+        let size = bytes[6..<10].reduce(0) { $0 << 8 | Int($1) }
+        guard Self.chunkSizeRange.contains(size) else { throw .malformed("chunk size out of range") }
+        self.chunkSize = size
+        self.streamHeader = Array(bytes[10...])
+    }
+}

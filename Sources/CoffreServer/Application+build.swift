@@ -1,0 +1,86 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+public import CoffreAPI
+import CoffreCrypto
+import CoffreDomain
+public import CoffreStore
+public import Hummingbird
+public import Logging
+import NIOCore
+import NIOPosix
+
+/// Builds the HTTP application over a ready vault: the router, its middleware and routes.
+/// The daemon and any in-process test call this same function.
+public func buildApplication(
+    configuration: ServerConfiguration,
+    vault: Vault,
+    trust: TrustStore,
+    logger: Logger
+) -> some ApplicationProtocol {
+    let router = Router(context: CoffreRequestContext.self)
+    router.middlewares.add(ProblemMiddleware(logger: logger))
+
+    let system = SystemRoutes(vault: vault, developmentMode: configuration.developmentMode)
+    system.addHealth(to: router)
+
+    let gatekeeper = Gatekeeper(policy: AccessPolicy(), logger: logger)
+    let patients = router.group("v1/patients/:ins").add(middleware: AssertionMiddleware(trust: { trust }))
+    DossierRoutes(vault: vault, gatekeeper: gatekeeper).add(to: patients)
+    DocumentRoutes(vault: vault, gatekeeper: gatekeeper).add(to: patients)
+
+    let admin = router.group("v1/admin").add(
+        middleware: OperatorMiddleware(
+            operatorGroupID: configuration.operatorGroupID,
+            developmentUserID: configuration.developmentMode ? getuid() : nil))
+    system.addAdmin(to: admin)
+
+    let socketPath = configuration.socketPath
+    let socketMode = configuration.socketMode
+    let notifier = SystemdNotifier()
+    return Application(
+        router: router,
+        configuration: .init(address: .unixDomainSocket(path: socketPath), serverName: "coffred"),
+        onServerRunning: { _ in
+            chmod(socketPath, mode_t(socketMode))
+            logger.info("coffred ready", metadata: ["socket.path": "\(socketPath)"])
+            notifier.ready(status: "serving on \(socketPath)")
+        },
+        logger: logger)
+}
+
+/// The daemon's whole life: prepare development keys if asked, open the vault (recovery
+/// included), serve until SIGTERM or SIGINT, then record a clean stop.
+public enum CoffreDaemon {
+    public static func run(configuration: ServerConfiguration, logger: Logger) async throws {
+        var configuration = configuration
+        if let credentials = getenv("CREDENTIALS_DIRECTORY") {
+            configuration.keyDirectories.append(String(cString: credentials))
+        }
+        if configuration.developmentMode {
+            try DevelopmentSetup.prepare(configuration)
+        }
+        let arena = try SecureArena(slotCount: configuration.keyArenaSlots)
+        let pool = NIOThreadPool(numberOfThreads: 8)
+        pool.start()
+        do {
+            let vault = try await Vault.open(
+                configuration: VaultConfiguration(
+                    stateDirectory: configuration.stateDirectory,
+                    keyDirectories: configuration.keyDirectories,
+                    maxDocumentSize: configuration.maxDocumentSize),
+                io: BlockingIO(pool: pool), arena: arena, clock: SystemClock(), logger: logger)
+            let trust = try TrustDirectory.load(configuration.trustDirectory)
+            logger.info("trust directory loaded", metadata: ["trust.issuers": "\(trust.issuers.joined(separator: ","))"])
+            let app = buildApplication(configuration: configuration, vault: vault, trust: trust, logger: logger)
+            try await app.runService()
+            SystemdNotifier().stopping()
+            vault.markCleanShutdown()
+            logger.info("coffred stopped cleanly")
+        } catch {
+            try? await pool.shutdownGracefully()
+            throw error
+        }
+        try await pool.shutdownGracefully()
+    }
+}

@@ -1,0 +1,59 @@
+/// Everything `coffred` needs to know to start. A plain value with defaults; built from flags and
+/// an optional configuration file by `ServerConfiguration.init(options:)`.
+///
+/// Secrets are never part of it: only the directories where keys are found.
+public struct ServerConfiguration: Sendable {
+    /// State directory: the index, the blobs, and in development mode the keys.
+    public var stateDirectory: String
+    /// Path of the Unix socket to listen on.
+    public var socketPath: String
+    /// Permissions given to the socket file (0660: the daemon's user and its group).
+    public var socketMode: UInt32
+    /// Development mode: keys generated on first start, the daemon's own user is an operator.
+    public var developmentMode: Bool
+    /// Directories searched for master keys (`coffre-master-<N>`); `$CREDENTIALS_DIRECTORY` is
+    /// appended automatically when systemd sets it.
+    public var keyDirectories: [String]
+    /// Directory of trusted assertion issuers: one `<issuer>.pub` file (hex Ed25519 key) each.
+    public var trustDirectory: String
+    /// Largest document accepted, in bytes.
+    public var maxDocumentSize: Int64
+    /// Group whose members (besides root) may call operator endpoints.
+    public var operatorGroupID: UInt32?
+    /// Slots in the locked-memory key arena (64 bytes each); bounds requests in flight.
+    public var keyArenaSlots: Int
+
+    /// Defaults for a production host (`/var/lib/coffre`, `/run/coffre/coffred.sock`).
+    public init(
+        stateDirectory: String = "/var/lib/coffre",
+        socketPath: String? = nil,
+        socketMode: UInt32 = 0o660,
+        developmentMode: Bool = false,
+        keyDirectories: [String]? = nil,
+        trustDirectory: String? = nil,
+        maxDocumentSize: Int64 = 4 << 30,
+        operatorGroupID: UInt32? = nil,
+        keyArenaSlots: Int = 8192
+    ) {
+        self.stateDirectory = stateDirectory
+        self.developmentMode = developmentMode
+        self.socketPath = socketPath ?? (developmentMode ? stateDirectory + "/coffred.sock" : "/run/coffre/coffred.sock")
+        self.socketMode = socketMode
+        self.keyDirectories = keyDirectories ?? [developmentMode ? stateDirectory + "/keys" : "/etc/coffre/keys"]
+        self.trustDirectory = trustDirectory ?? (developmentMode ? stateDirectory + "/trust" : "/etc/coffre/trust")
+        self.maxDocumentSize = maxDocumentSize
+        self.operatorGroupID = operatorGroupID
+        self.keyArenaSlots = keyArenaSlots
+    }
+
+    /// The development issuer's signing seed, beside the socket, where `coffre` looks for it.
+    public var developmentIssuerKeyPath: String {
+        directoryName(of: socketPath) + "/dev-issuer.key"
+    }
+}
+
+/// The directory part of a path (`/a/b` → `/a`, `b` → `.`).
+func directoryName(of path: String) -> String {
+    guard let slash = path.lastIndex(of: "/") else { return "." }
+    return slash == path.startIndex ? "/" : String(path[..<slash])
+}

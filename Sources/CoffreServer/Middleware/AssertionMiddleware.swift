@@ -1,0 +1,50 @@
+import CoffreAPI
+import CoffreDomain
+import Foundation
+import Hummingbird
+
+/// Verifies the signed actor assertion of a person-level request and puts the actor in the
+/// context. Missing, malformed, forged, expired or unknown-issuer assertions are refused here,
+/// before any route runs.
+struct AssertionMiddleware: RouterMiddleware {
+    typealias Context = CoffreRequestContext
+    let trust: @Sendable () -> TrustStore
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let header = request.headers[.authorization] else {
+            throw Problem(.assertionMissing, detail: "send `Authorization: \(CoffreHeader.authorizationScheme) <assertion>`")
+        }
+        let prefix = CoffreHeader.authorizationScheme + " "
+        guard header.hasPrefix(prefix) else {
+            throw Problem(.assertionMalformed, detail: "the Authorization scheme must be \(CoffreHeader.authorizationScheme)")
+        }
+        // Lifetimes are checked against the real clock, never the development clock.
+        let now = Int64(Date().timeIntervalSince1970)
+        let (actor, _) = try SignedAssertion.verify(String(header.dropFirst(prefix.count)), trust: trust(), now: now)
+        var context = context
+        context.actor = actor
+        return try await next(request, context)
+    }
+}
+
+/// Lets through only operators, as the kernel identifies them: root, members of the configured
+/// operator group, and in development mode the daemon's own user.
+struct OperatorMiddleware: RouterMiddleware {
+    typealias Context = CoffreRequestContext
+    let operatorGroupID: UInt32?
+    let developmentUserID: UInt32?
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let peer: PeerCredentials
+        do {
+            peer = try await context.peerCredentials()
+        } catch {
+            throw Problem(.notOperator, detail: "the caller's credentials cannot be read from the socket")
+        }
+        let allowed = peer.uid == 0 || peer.uid == developmentUserID || operatorGroupID.map(peer.isMember(of:)) == true
+        guard allowed else {
+            throw Problem(.notOperator, detail: "operator calls are for root and the operator group; uid \(peer.uid) is neither")
+        }
+        return try await next(request, context)
+    }
+}

@@ -1,0 +1,199 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+public import CoffreDomain
+import CoffreCrypto
+
+/// Blobs as files in a sharded directory, written the way restic's local backend writes them.
+///
+/// Layout under `root`: `tmp/` for blobs being written, and `00/` … `ff/` holding committed
+/// blobs named by document id (the first two hex digits pick the shard). A write goes to
+/// `tmp/<id>.<random>`, is fsync'd, renamed into its shard, and the shard directory is fsync'd:
+/// only then is the blob durable and visible. An fsync error fails the write; it is never
+/// retried, because after a failed fsync the kernel may have dropped the dirty pages.
+public struct FileBlobStore: BlobStore {
+    /// The blob directory.
+    public let root: String
+    let io: BlockingIO
+
+    public init(root: String, io: BlockingIO) {
+        self.root = root
+        self.io = io
+    }
+
+    var temporaryDirectory: String { root + "/tmp" }
+
+    func shardDirectory(for id: DocumentID) -> String { root + "/" + id.value.prefix(2) }
+
+    func path(for id: DocumentID) -> String { shardDirectory(for: id) + "/" + id.value }
+
+    public func prepare() async throws(StoreError) -> Int {
+        let root = self.root
+        let temporary = temporaryDirectory
+        return try await io.run { () throws(StoreError) -> Int in
+            try POSIX.makeDirectory(root)
+            try POSIX.makeDirectory(temporary)
+            for shard in 0..<256 {
+                try POSIX.makeDirectory(root + "/" + Hex.encode([UInt8(shard)]))
+            }
+            var removed = 0
+            for name in try POSIX.listDirectory(temporary) {
+                try POSIX.unlinkIfPresent(temporary + "/" + name)
+                removed += 1
+            }
+            try POSIX.syncDirectory(temporary)
+            try POSIX.syncDirectory(root)
+            return removed
+        }
+    }
+
+    public func makeWriter(for id: DocumentID) async throws(StoreError) -> any BlobWriter {
+        let temporaryPath = temporaryDirectory + "/" + id.value + "." + SecureRandom.hexIdentifier(byteCount: 8)
+        let fd = try await io.run { () throws(StoreError) -> Int32 in
+            try POSIX.open(temporaryPath, flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode: 0o600)
+        }
+        return FileBlobWriter(
+            fd: fd, temporaryPath: temporaryPath, finalPath: path(for: id),
+            shardDirectory: shardDirectory(for: id), io: io)
+    }
+
+    public func openReader(for id: DocumentID) async throws(StoreError) -> any BlobReader {
+        let path = self.path(for: id)
+        let (fd, size) = try await io.run { () throws(StoreError) -> (Int32, Int64) in
+            let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+            if fd < 0 {
+                if errno == ENOENT { throw StoreError(.integrity, "the blob of a recorded document is missing") }
+                throw POSIX.error("cannot open a blob", errno)
+            }
+            var info = stat()
+            guard fstat(fd, &info) == 0 else {
+                let code = errno
+                close(fd)
+                throw StoreError(.io, "fstat failed on a blob", errno: code)
+            }
+            return (fd, Int64(info.st_size))
+        }
+        return FileBlobReader(fd: fd, size: size, io: io)
+    }
+
+    public func remove(_ id: DocumentID) async throws(StoreError) {
+        let path = self.path(for: id)
+        let shard = shardDirectory(for: id)
+        try await io.run { () throws(StoreError) in
+            try POSIX.unlinkIfPresent(path)
+            try POSIX.syncDirectory(shard)
+        }
+    }
+
+    public func blobIDs(modifiedBefore cutoff: Int64) async throws(StoreError) -> [DocumentID] {
+        let root = self.root
+        return try await io.run { () throws(StoreError) -> [DocumentID] in
+            var ids: [DocumentID] = []
+            for shard in 0..<256 {
+                let directory = root + "/" + Hex.encode([UInt8(shard)])
+                for name in try POSIX.listDirectory(directory) {
+                    guard let id = DocumentID(name) else { continue }
+                    var info = stat()
+                    guard stat(directory + "/" + name, &info) == 0 else { continue }
+                    if Int64(info.st_mtim.tv_sec) < cutoff { ids.append(id) }
+                }
+            }
+            return ids
+        }
+    }
+}
+
+/// Writes one blob to its temporary file, then commits it into place.
+final class FileBlobWriter: BlobWriter {
+    private var fd: Int32
+    private let temporaryPath: String
+    private let finalPath: String
+    private let shardDirectory: String
+    private let io: BlockingIO
+
+    init(fd: Int32, temporaryPath: String, finalPath: String, shardDirectory: String, io: BlockingIO) {
+        self.fd = fd
+        self.temporaryPath = temporaryPath
+        self.finalPath = finalPath
+        self.shardDirectory = shardDirectory
+        self.io = io
+    }
+
+    func write(_ bytes: [UInt8]) async throws(StoreError) {
+        let fd = self.fd
+        precondition(fd >= 0, "write after commit or abort")
+        try await io.run { () throws(StoreError) in try POSIX.writeAll(fd, bytes) }
+    }
+
+    func commit() async throws(StoreError) {
+        let fd = self.fd
+        let (temporary, final, shard) = (temporaryPath, finalPath, shardDirectory)
+        precondition(fd >= 0, "commit after commit or abort")
+        try await io.run { () throws(StoreError) in
+            guard fsync(fd) == 0 else { throw POSIX.error("fsync of a new blob failed", errno) }
+            guard close(fd) == 0 else { throw POSIX.error("close of a new blob failed", errno) }
+            guard rename(temporary, final) == 0 else { throw POSIX.error("rename of a new blob failed", errno) }
+            try POSIX.syncDirectory(shard)
+        }
+        self.fd = -1
+    }
+
+    func abort() async {
+        let fd = self.fd
+        let temporary = temporaryPath
+        self.fd = -1
+        _ = try? await io.run { () throws(StoreError) in
+            if fd >= 0 { close(fd) }
+            try POSIX.unlinkIfPresent(temporary)
+        }
+    }
+
+    deinit {
+        // A writer dropped without commit or abort (a cancelled task) must not leak its
+        // descriptor or leave its temporary file; the start-up sweep is the last resort.
+        if fd >= 0 {
+            close(fd)
+            unlink(temporaryPath)
+        }
+    }
+}
+
+/// Reads a committed blob with `pread`.
+final class FileBlobReader: BlobReader {
+    private var fd: Int32
+    let size: Int64
+    private let io: BlockingIO
+
+    init(fd: Int32, size: Int64, io: BlockingIO) {
+        self.fd = fd
+        self.size = size
+        self.io = io
+    }
+
+    func read(at offset: Int64, count: Int) async throws(StoreError) -> [UInt8] {
+        let fd = self.fd
+        return try await io.run { () throws(StoreError) -> [UInt8] in
+            var buffer = [UInt8](repeating: 0, count: count)
+            var total = 0
+            while total < count {
+                let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + total, count - total, off_t(offset) + off_t(total)) }
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw POSIX.error("read of a blob failed", errno)
+                }
+                if n == 0 { break }
+                total += n
+            }
+            buffer.removeSubrange(total...)
+            return buffer
+        }
+    }
+
+    func close() async {
+        let fd = self.fd
+        self.fd = -1
+        if fd >= 0 { _ = try? await io.run { () throws(StoreError) in _ = Glibc.close(fd) } }
+    }
+
+    deinit { if fd >= 0 { Glibc.close(fd) } }
+}

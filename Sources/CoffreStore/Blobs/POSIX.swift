@@ -1,0 +1,65 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The few system calls the stores need, with errors turned into `StoreError`.
+enum POSIX {
+    static func error(_ message: String, _ code: Int32) -> StoreError {
+        switch code {
+        case ENOSPC, EDQUOT: StoreError(.noSpace, "the disk is full: " + message, errno: code)
+        default: StoreError(.io, message, errno: code)
+        }
+    }
+
+    static func open(_ path: String, flags: Int32, mode: mode_t) throws(StoreError) -> Int32 {
+        while true {
+            let fd = Glibc.open(path, flags, mode)
+            if fd >= 0 { return fd }
+            if errno == EINTR { continue }
+            throw error("cannot open a file in the state directory", errno)
+        }
+    }
+
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws(StoreError) {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, bytes.count - offset) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw error("write of a blob failed", errno)
+            }
+            offset += n
+        }
+    }
+
+    static func makeDirectory(_ path: String) throws(StoreError) {
+        if mkdir(path, 0o700) != 0 && errno != EEXIST {
+            throw error("cannot create directory \(path)", errno)
+        }
+    }
+
+    static func syncDirectory(_ path: String) throws(StoreError) {
+        let fd = try open(path, flags: O_RDONLY | O_DIRECTORY | O_CLOEXEC, mode: 0)
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw error("fsync of a directory failed", errno) }
+    }
+
+    static func unlinkIfPresent(_ path: String) throws(StoreError) {
+        if unlink(path) != 0 && errno != ENOENT {
+            throw error("cannot remove a file in the state directory", errno)
+        }
+    }
+
+    static func listDirectory(_ path: String) throws(StoreError) -> [String] {
+        guard let directory = opendir(path) else { throw error("cannot list directory \(path)", errno) }
+        defer { closedir(directory) }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+}

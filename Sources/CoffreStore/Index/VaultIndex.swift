@@ -1,0 +1,144 @@
+import Foundation
+import GRDB
+
+/// The SQLite index: the source of truth for what the vault holds.
+///
+/// One struct in front of GRDB, in the manner of GRDB's `AppDatabase`: migrations run in the
+/// initialiser, every write is one named method doing one transaction, and constraints live in
+/// the schema. Every connection runs with `synchronous=FULL` (a committed wrapped key must
+/// survive a power cut, or its document is lost with it) and `secure_delete=ON` (deleted rows
+/// are overwritten, so a destroyed key does not linger in free pages).
+struct VaultIndex: Sendable {
+    let pool: DatabasePool
+
+    init(path: String) throws(StoreError) {
+        var configuration = Configuration()
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL; PRAGMA secure_delete = ON;")
+        }
+        configuration.label = "coffre.index"
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+            try Self.migrator.migrate(pool)
+        } catch {
+            throw StoreError(.io, "cannot open the index database at \(path): \(error)")
+        }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: vault keys, dossiers, documents") { db in
+            try db.create(table: "vault_key") { t in
+                t.primaryKey("purpose", .text)
+                t.column("master_version", .integer).notNull()
+                t.column("wrapped_key", .blob).notNull()
+            }
+            try db.create(table: "dossier") { t in
+                t.primaryKey("id", .text).check { length($0) == 32 }
+                t.column("ins_hash", .blob).notNull().unique()
+                t.column("state", .text).notNull()
+                t.column("created_at", .integer).notNull()
+                t.column("master_version", .integer).notNull()
+                t.column("key_generation", .integer).notNull()
+                t.column("wrapped_key", .blob).notNull()
+                t.column("sealed", .blob).notNull()
+            }
+            try db.create(table: "document") { t in
+                t.primaryKey("id", .text).check { length($0) == 32 }
+                t.column("dossier_id", .text).notNull().indexed().references("dossier", onDelete: .cascade)
+                t.column("class", .text).notNull()
+                t.column("status", .text).notNull().check { ["current", "superseded", "deleted"].contains($0) }
+                t.column("media_type", .text).notNull()
+                t.column("size", .integer).notNull().check { $0 >= 0 }
+                t.column("uploaded_at", .integer).notNull()
+                t.column("replaces", .text).references("document")
+                t.column("key_generation", .integer).notNull()
+                t.column("wrapped_key", .blob).notNull()
+                t.column("sealed", .blob).notNull()
+                t.column("hidden_from_patient", .boolean).notNull().defaults(to: false)
+                t.column("hidden_from_representatives", .boolean).notNull().defaults(to: false)
+            }
+        }
+        return migrator
+    }
+
+    private func write<T: Sendable>(_ what: String, _ body: @Sendable @escaping (Database) throws -> T) async throws(StoreError) -> T {
+        do {
+            return try await pool.write(body)
+        } catch let error as StoreError {
+            throw error
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_FULL {
+            throw StoreError(.noSpace, "the disk is full: cannot \(what)")
+        } catch {
+            throw StoreError(.io, "cannot \(what): \(error.localizedDescription)")
+        }
+    }
+
+    private func read<T: Sendable>(_ what: String, _ body: @Sendable @escaping (Database) throws -> T) async throws(StoreError) -> T {
+        do {
+            return try await pool.read(body)
+        } catch {
+            throw StoreError(.io, "cannot \(what): \(error.localizedDescription)")
+        }
+    }
+
+    func vaultKey(purpose: String) async throws(StoreError) -> VaultKeyRow? {
+        try await read("read a vault key") { db in try VaultKeyRow.fetchOne(db, key: purpose) }
+    }
+
+    /// Inserts the vault key unless one exists, and returns the one that is stored (so that two
+    /// first starts racing each other agree).
+    func insertVaultKeyIfAbsent(_ row: VaultKeyRow) async throws(StoreError) -> VaultKeyRow {
+        try await write("store a vault key") { db in
+            if let existing = try VaultKeyRow.fetchOne(db, key: row.purpose) { return existing }
+            try row.insert(db)
+            return row
+        }
+    }
+
+    func insertDossier(_ row: DossierRow) async throws(StoreError) {
+        try await write("create a dossier") { db in
+            if try DossierRow.filter(Column("ins_hash") == row.insHash).fetchCount(db) > 0 {
+                throw StoreError(.dossierExists, "this patient already has a dossier")
+            }
+            try row.insert(db)
+        }
+    }
+
+    func dossier(insHash: Data) async throws(StoreError) -> DossierRow? {
+        try await read("read a dossier") { db in
+            try DossierRow.filter(Column("ins_hash") == insHash).fetchOne(db)
+        }
+    }
+
+    func insertDocument(_ row: DocumentRow) async throws(StoreError) {
+        try await write("record a document") { db in try row.insert(db) }
+    }
+
+    func document(id: String, dossierID: String) async throws(StoreError) -> DocumentRow? {
+        try await read("read a document") { db in
+            try DocumentRow.filter(Column("id") == id && Column("dossier_id") == dossierID).fetchOne(db)
+        }
+    }
+
+    func documents(dossierID: String, includeSuperseded: Bool) async throws(StoreError) -> [DocumentRow] {
+        try await read("list documents") { db in
+            var request = DocumentRow.filter(Column("dossier_id") == dossierID)
+            if !includeSuperseded { request = request.filter(Column("status") == "current") }
+            return try request.order(Column("uploaded_at"), Column("rowid")).fetchAll(db)
+        }
+    }
+
+    func currentDocumentCount(dossierID: String) async throws(StoreError) -> Int {
+        try await read("count documents") { db in
+            try DocumentRow.filter(Column("dossier_id") == dossierID && Column("status") == "current").fetchCount(db)
+        }
+    }
+
+    /// Ids of every document row, for reconciliation with the blob store.
+    func allDocumentIDs() async throws(StoreError) -> Set<String> {
+        try await read("list document ids") { db in
+            Set(try String.fetchAll(db, sql: "SELECT id FROM document"))
+        }
+    }
+}

@@ -1,0 +1,173 @@
+import CoffreCrypto
+public import CoffreDomain
+import Foundation
+import Logging
+public import NIOCore
+
+extension Vault {
+    /// Encrypted bytes are handed to the blob store in batches of about this size, so that a
+    /// store costs one thread hop per batch rather than per network read.
+    static let writeBatchSize = 256 * 1024
+
+    /// Stores a document in the patient's dossier, streaming `content` to disk in bounded
+    /// memory. Returns only once the blob is durable and its index row committed.
+    ///
+    /// - Parameter declaredLength: the length the client announced, if any; content that ends
+    ///   short of it is an incomplete upload and is discarded.
+    /// - Throws: `tooLarge` past the configured limit, `incompleteUpload`, `noSpace`, `io`;
+    ///   in every case nothing is left behind.
+    public func storeDocument<Content: AsyncSequence<ByteBuffer, any Error>>(
+        in ins: INS,
+        _ metadata: NewDocument,
+        content: Content,
+        declaredLength: Int64?
+    ) async throws(StoreError) -> DocumentRecord {
+        if let declaredLength, declaredLength > configuration.maxDocumentSize {
+            throw StoreError(.tooLarge, "the document is \(declaredLength) bytes; the limit is \(configuration.maxDocumentSize)")
+        }
+        let (dossier, dossierKey) = try await openDossier(ins)
+        let dossierID = DossierID(unchecked: dossier.id)
+        let id = DocumentID(unchecked: SecureRandom.hexIdentifier())
+        let generation = UInt32(dossier.keyGeneration)
+        let documentKey = try Self.crypto { () throws(CryptoError) in try SymmetricKey.random(in: arena) }
+
+        let writer = try await blobs.makeWriter(for: id)
+        let written: (size: Int64, sha256: [UInt8])
+        do {
+            written = try await encrypt(content, into: writer, key: documentKey, documentID: id, declaredLength: declaredLength)
+            try await writer.commit()
+        } catch {
+            await writer.abort()
+            throw error
+        }
+
+        let wrappedKey = KeyWrap.wrap(documentKey, with: dossierKey, context: Self.documentKeyContext(dossierID, id, generation))
+        let fields = SealedDocumentFields(
+            title: metadata.title, typeCode: metadata.typeCode, careDate: metadata.careDate,
+            author: metadata.author, sha256: Hex.encode(written.sha256))
+        let sealed = try Self.seal(fields, key: dossierKey, associatedData: Self.documentAD(dossierID, id))
+        let row = DocumentRow(
+            id: id.value, dossierId: dossierID.value, documentClass: metadata.documentClass.rawValue,
+            status: DocumentStatus.current.rawValue, mediaType: metadata.mediaType, size: written.size,
+            uploadedAt: clock.now(), replaces: nil, keyGeneration: Int64(generation), wrappedKey: Data(wrappedKey),
+            sealed: Data(sealed), hiddenFromPatient: metadata.hiddenFromPatient,
+            hiddenFromRepresentatives: metadata.hiddenFromRepresentatives)
+        do {
+            try await index.insertDocument(row)
+        } catch {
+            // The blob is durable but unacknowledged: remove it now rather than at the next start.
+            try? await blobs.remove(id)
+            throw error
+        }
+        logger.info(
+            "document stored", metadata: ["dossier.id": "\(dossierID)", "document.id": "\(id)", "document.size": "\(written.size)"])
+        return try record(from: row, dossierKey: dossierKey)
+    }
+
+    private func encrypt<Content: AsyncSequence<ByteBuffer, any Error>>(
+        _ content: Content,
+        into writer: any BlobWriter,
+        key: SymmetricKey,
+        documentID: DocumentID,
+        declaredLength: Int64?
+    ) async throws(StoreError) -> (size: Int64, sha256: [UInt8]) {
+        var encryptor = try Self.crypto { () throws(CryptoError) in
+            try BlobEncryptor(key: key, associatedData: Array(documentID.value.utf8), chunkSize: configuration.chunkSize, arena: arena)
+        }
+        var output = encryptor.header.encoded
+        output.reserveCapacity(Self.writeBatchSize + configuration.chunkSize + BlobHeader.recordOverhead)
+        var received: Int64 = 0
+        do {
+            for try await buffer in content {
+                received += Int64(buffer.readableBytes)
+                if received > configuration.maxDocumentSize {
+                    throw StoreError(.tooLarge, "the document exceeds the limit of \(configuration.maxDocumentSize) bytes")
+                }
+                buffer.withUnsafeReadableBytes { encryptor.append($0, to: &output) }
+                if output.count >= Self.writeBatchSize {
+                    try await writer.write(output)
+                    output.removeAll(keepingCapacity: true)
+                }
+            }
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError(.incompleteUpload, "the upload was cut off before its end")
+        }
+        if let declaredLength, received != declaredLength {
+            throw StoreError(.incompleteUpload, "the upload ended after \(received) of \(declaredLength) bytes")
+        }
+        let digest = encryptor.finish(to: &output)
+        try await writer.write(output)
+        return (received, digest)
+    }
+
+    /// The metadata of every document of the dossier (current versions, or all versions).
+    public func documents(in ins: INS, includeSuperseded: Bool = false) async throws(StoreError) -> [DocumentRecord] {
+        let (dossier, key) = try await openDossier(ins)
+        let rows = try await index.documents(dossierID: dossier.id, includeSuperseded: includeSuperseded)
+        var records: [DocumentRecord] = []
+        records.reserveCapacity(rows.count)
+        for row in rows { records.append(try record(from: row, dossierKey: key)) }
+        return records
+    }
+
+    /// The metadata of one document of the dossier.
+    public func document(_ id: DocumentID, in ins: INS) async throws(StoreError) -> DocumentRecord {
+        let (dossier, key) = try await openDossier(ins)
+        guard let row = try await index.document(id: id.value, dossierID: dossier.id) else {
+            throw StoreError(.documentNotFound, "no document \(id) in this dossier")
+        }
+        return try record(from: row, dossierKey: key)
+    }
+
+    /// Opens a document's content for streaming. The header and the first record are read and
+    /// authenticated here, so that a wrong key, a swapped blob or a damaged start is refused
+    /// before anything is sent; later damage stops the stream with an integrity error.
+    public func openContent(_ id: DocumentID, in ins: INS) async throws(StoreError) -> DocumentContent {
+        let (dossier, dossierKey) = try await openDossier(ins)
+        guard let row = try await index.document(id: id.value, dossierID: dossier.id) else {
+            throw StoreError(.documentNotFound, "no document \(id) in this dossier")
+        }
+        let record = try record(from: row, dossierKey: dossierKey)
+        let dossierID = DossierID(unchecked: row.dossierId)
+        let documentKey = try Self.crypto { () throws(CryptoError) in
+            try KeyWrap.unwrap(
+                Array(row.wrappedKey), with: dossierKey,
+                context: Self.documentKeyContext(dossierID, id, UInt32(row.keyGeneration)), in: arena)
+        }
+        let reader = try await blobs.openReader(for: id)
+        do {
+            let content = try await DocumentContent.open(record: record, reader: reader, key: documentKey, arena: arena)
+            return content
+        } catch {
+            await reader.close()
+            logger.error("integrity failure on read", metadata: ["dossier.id": "\(dossierID)", "document.id": "\(id)"])
+            throw error
+        }
+    }
+
+    func record(from row: DocumentRow, dossierKey: SymmetricKey) throws(StoreError) -> DocumentRecord {
+        let dossierID = DossierID(unchecked: row.dossierId)
+        let id = DocumentID(unchecked: row.id)
+        let fields: SealedDocumentFields = try Self.open(Array(row.sealed), key: dossierKey, associatedData: Self.documentAD(dossierID, id))
+        guard let documentClass = DocumentClass(rawValue: row.documentClass),
+            let status = DocumentStatus(rawValue: row.status),
+            let sha256 = Hex.decode(fields.sha256)
+        else { throw StoreError(.integrity, "document \(id) has an invalid index row") }
+        return DocumentRecord(
+            id: id, dossierID: dossierID, documentClass: documentClass, title: fields.title,
+            typeCode: fields.typeCode, careDate: fields.careDate, mediaType: row.mediaType, author: fields.author,
+            size: row.size, sha256: sha256, status: status, replaces: row.replaces.flatMap(DocumentID.init),
+            uploadedAt: row.uploadedAt, hiddenFromPatient: row.hiddenFromPatient,
+            hiddenFromRepresentatives: row.hiddenFromRepresentatives)
+    }
+
+    static func documentKeyContext(_ dossier: DossierID, _ document: DocumentID, _ generation: UInt32) -> WrapContext {
+        WrapContext(purpose: "document-key", owners: [dossier.value, document.value], wrappingKeyVersion: generation)
+    }
+
+    static func documentAD(_ dossier: DossierID, _ document: DocumentID) -> [UInt8] {
+        Array("coffre/document/v1/\(dossier.value)/\(document.value)".utf8)
+    }
+}

@@ -1,0 +1,143 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+public import CoffreCrypto
+public import CoffreDomain
+import Foundation
+import GRDB
+public import Logging
+import NIOCore
+
+/// The vault: the index, the blobs and the key hierarchy, combined.
+///
+/// Keys: master key (version N) → dossier key (one per dossier, wrapped by the master key with
+/// the dossier id and N as associated data) → document key (one per document, wrapped by the
+/// dossier key with dossier id, document id and the dossier key generation as associated data).
+/// A blob is a `crypto_secretstream` stream under its document key. Look-ups by INS go through a
+/// keyed hash under the vault's look-up key, itself wrapped by a master key.
+public struct Vault: Sendable {
+    let configuration: VaultConfiguration
+    let index: VaultIndex
+    let blobs: any BlobStore
+    let masterKeys: MasterKeyring
+    let lookupKey: SymmetricKey
+    let arena: SecureArena
+    let clock: any VaultClock
+    let logger: Logger
+
+    /// The largest document accepted, in bytes.
+    public var maxDocumentSize: Int64 { configuration.maxDocumentSize }
+
+    /// Opens the vault: loads the master keys, opens (and migrates) the index, removes leftovers
+    /// of interrupted writes, and reconciles blobs with the index after an unclean stop.
+    public static func open(
+        configuration: VaultConfiguration,
+        io: BlockingIO,
+        arena: SecureArena,
+        clock: any VaultClock,
+        logger: Logger
+    ) async throws(StoreError) -> Vault {
+        try POSIX.makeDirectory(configuration.stateDirectory)
+        let masterKeys = try MasterKeyring.load(from: configuration.keyDirectories, arena: arena)
+        let index = try VaultIndex(path: configuration.indexPath)
+        let blobs = FileBlobStore(root: configuration.blobDirectory, io: io)
+        let lookupKey = try await Self.lookupKey(index: index, masterKeys: masterKeys, arena: arena)
+        let vault = Vault(
+            configuration: configuration, index: index, blobs: blobs, masterKeys: masterKeys,
+            lookupKey: lookupKey, arena: arena, clock: clock, logger: logger)
+        try await vault.recover()
+        return vault
+    }
+
+    static let lookupKeyPurpose = "ins-lookup"
+
+    /// The INS look-up key: created on first start, wrapped by the active master key.
+    static func lookupKey(index: VaultIndex, masterKeys: MasterKeyring, arena: SecureArena) async throws(StoreError) -> SymmetricKey {
+        let row: VaultKeyRow
+        if let existing = try await index.vaultKey(purpose: lookupKeyPurpose) {
+            row = existing
+        } else {
+            let fresh = try Self.crypto { () throws(CryptoError) in try SymmetricKey.random(in: arena) }
+            let context = WrapContext(purpose: lookupKeyPurpose, owners: [], wrappingKeyVersion: masterKeys.activeVersion)
+            row = try await index.insertVaultKeyIfAbsent(
+                VaultKeyRow(
+                    purpose: lookupKeyPurpose, masterVersion: Int64(masterKeys.activeVersion),
+                    wrappedKey: Data(KeyWrap.wrap(fresh, with: masterKeys.activeKey, context: context))))
+        }
+        let version = UInt32(row.masterVersion)
+        guard let master = masterKeys.key(version: version) else {
+            throw StoreError(.keys, "the index needs master key version \(version), which is not installed")
+        }
+        let context = WrapContext(purpose: lookupKeyPurpose, owners: [], wrappingKeyVersion: version)
+        do {
+            return try KeyWrap.unwrap(Array(row.wrappedKey), with: master, context: context, in: arena)
+        } catch {
+            throw StoreError(.keys, "master key version \(version) does not open this index's look-up key: wrong key installed?")
+        }
+    }
+
+    /// Removes temporary blobs; after an unclean stop, also removes blobs the index never
+    /// acknowledged (renamed into place, but the process died before the row committed) and
+    /// reports rows whose blob is missing.
+    func recover() async throws(StoreError) {
+        let removedTemporaries = try await blobs.prepare()
+        let marker = configuration.cleanShutdownMarker
+        let wasClean = access(marker, F_OK) == 0
+        try POSIX.unlinkIfPresent(marker)
+        var orphans = 0
+        var missing = 0
+        if !wasClean {
+            // Only blobs older than this start can be orphans; newer ones may be stores in flight.
+            let cutoff = clock.now() / 1000 + 1
+            let known = try await index.allDocumentIDs()
+            let stored = try await blobs.blobIDs(modifiedBefore: cutoff)
+            for id in stored where !known.contains(id.value) {
+                try await blobs.remove(id)
+                orphans += 1
+            }
+            let storedSet = Set(stored.map(\.value))
+            missing = known.subtracting(storedSet).count
+        }
+        logger.info(
+            "vault recovered",
+            metadata: [
+                "recovery.clean_stop": "\(wasClean)", "recovery.temporaries_removed": "\(removedTemporaries)",
+                "recovery.orphans_removed": "\(orphans)", "recovery.missing_blobs": "\(missing)",
+            ])
+        if missing > 0 {
+            logger.error(
+                "documents recorded in the index have no blob; run `coffre admin verify`",
+                metadata: ["recovery.missing_blobs": "\(missing)"])
+        }
+    }
+
+    /// Records a clean stop, so that the next start can skip the full reconciliation.
+    public func markCleanShutdown() {
+        let fd = Glibc.open(configuration.cleanShutdownMarker, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
+        if fd >= 0 {
+            fsync(fd)
+            close(fd)
+        }
+    }
+
+    static func crypto<T: ~Copyable>(_ body: () throws(CryptoError) -> T) throws(StoreError) -> T {
+        do {
+            return try body()
+        } catch .arenaExhausted {
+            throw StoreError(.busy, "too many requests in flight for the key arena; retry")
+        } catch {
+            throw StoreError(.integrity, "stored key material failed authentication (\(error))")
+        }
+    }
+
+    func insHash(_ ins: INS) -> Data {
+        Data(KeyedHash.digest(Array(ins.value.utf8), domain: "coffre/ins/v1", key: lookupKey))
+    }
+}
+
+extension Vault {
+    /// Key versions and arena usage, for operators; never personal data.
+    public func status() -> (activeMasterKeyVersion: UInt32, installedMasterKeyVersions: [UInt32], arenaFree: Int, arenaSlots: Int) {
+        (masterKeys.activeVersion, masterKeys.keys.keys.sorted(), arena.availableSlots, arena.slotCount)
+    }
+}

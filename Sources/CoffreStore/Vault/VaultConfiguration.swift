@@ -1,0 +1,27 @@
+/// Where the vault keeps its state and how large a document may be.
+public struct VaultConfiguration: Sendable {
+    /// The state directory: `index.sqlite` (+ WAL) and `blobs/`.
+    public var stateDirectory: String
+    /// Directories searched for `coffre-master-<N>` files, in order (later wins).
+    public var keyDirectories: [String]
+    /// Largest document accepted, in bytes.
+    public var maxDocumentSize: Int64
+    /// Plaintext bytes per encrypted record.
+    public var chunkSize: Int
+
+    public init(
+        stateDirectory: String,
+        keyDirectories: [String],
+        maxDocumentSize: Int64 = 4 << 30,
+        chunkSize: Int = 64 * 1024
+    ) {
+        self.stateDirectory = stateDirectory
+        self.keyDirectories = keyDirectories
+        self.maxDocumentSize = maxDocumentSize
+        self.chunkSize = chunkSize
+    }
+
+    var indexPath: String { stateDirectory + "/index.sqlite" }
+    var blobDirectory: String { stateDirectory + "/blobs" }
+    var cleanShutdownMarker: String { stateDirectory + "/clean-shutdown" }
+}

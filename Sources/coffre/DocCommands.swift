@@ -1,0 +1,162 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+import ArgumentParser
+import CoffreAPI
+import CoffreClient
+import CoffreDomain
+import Foundation
+import NIOCore
+
+struct DocCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "doc",
+        abstract: "Store, fetch and list documents.",
+        subcommands: [Put.self, Get.self, Show.self, List.self])
+
+    struct Put: ClientCommand {
+        static let configuration = CommandConfiguration(abstract: "Store a document; prints its new id.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The file to store.") var file: String
+        @Option(name: .customLong("class"), help: "Category: \(DocumentClass.accepted).") var documentClass: String
+        @Option(help: "Title.") var title: String?
+        @Option(help: "LOINC or TRE_A05 type code.") var type: String?
+        @Option(help: "Date of care, YYYY-MM-DD.") var date: String?
+        @Option(help: "Media type (default: guessed from the file name).") var mediaType: String?
+        @Flag(help: "Hide from the patient until an announcement consultation.") var hiddenFromPatient = false
+        @Flag(help: "Hide from legal representatives.") var hiddenFromRepresentatives = false
+
+        func execute() async throws(ClientError) {
+            guard let documentClass = DocumentClass(rawValue: documentClass) else {
+                throw ClientError(
+                    code: ErrorCode.unknownClass.rawValue, message: "unknown class \(documentClass); accepted: \(DocumentClass.accepted)",
+                    exitCode: ExitStatus.invalidRequest)
+            }
+            var careDate: CareDate? = nil
+            if let date {
+                guard let parsed = CareDate(date) else {
+                    throw ClientError(
+                        code: ErrorCode.invalidMetadata.rawValue, message: "--date must be YYYY-MM-DD", exitCode: ExitStatus.invalidRequest)
+                }
+                careDate = parsed
+            }
+            let upload = VaultClient.Upload(
+                documentClass: documentClass, title: title, typeCode: type, careDate: careDate,
+                mediaType: mediaType ?? MediaType.guess(file), hiddenFromPatient: hiddenFromPatient,
+                hiddenFromRepresentatives: hiddenFromRepresentatives)
+            let size = ((try? FileManager.default.attributesOfItem(atPath: file))?[.size] as? NSNumber)?.int64Value ?? 0
+            let bar = ProgressBar.make(total: size, label: "storing")
+            let document = try await global.client().putDocument(
+                try global.patientINS(), path: file, upload: upload, progress: ProgressBar.callback(bar))
+            bar?.finish()
+            if global.json { return Output.json(document) }
+            Output.line(document.id.value)
+        }
+    }
+
+    struct Get: ClientCommand {
+        static let configuration = CommandConfiguration(abstract: "Fetch a document's content, to stdout or a file.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The document id.") var id: String
+        @Option(name: .shortAndLong, help: "Write to this file (atomically) instead of stdout.") var output: String?
+
+        func execute() async throws(ClientError) {
+            let documentID = try parseDocumentID(id)
+            let ins = try global.patientINS()
+            let client = try global.client()
+            guard let output else {
+                let stdout = FileHandle.standardOutput
+                _ = try await client.fetchContent(ins, id: documentID, into: { stdout.write(Data($0.readableBytesView)) })
+                return
+            }
+            let file = try PartialFile(destination: output)
+            do {
+                var bar: ProgressBar? = nil
+                if isatty(STDERR_FILENO) == 1 {
+                    let metadata = try await client.document(ins, id: documentID)
+                    bar = ProgressBar.make(total: metadata.size, label: "fetching")
+                }
+                let result = try await client.fetchContent(ins, id: documentID, into: file.write, progress: ProgressBar.callback(bar))
+                bar?.finish()
+                try file.commit()
+                if global.json {
+                    struct Fetched: Encodable { var id: String; var size: Int64; var sha256: String; var path: String }
+                    Output.json(Fetched(id: documentID.value, size: result.size, sha256: result.sha256, path: output))
+                }
+            } catch {
+                file.discard()
+                throw error
+            }
+        }
+    }
+
+    struct Show: ClientCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a document's metadata.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The document id.") var id: String
+
+        func execute() async throws(ClientError) {
+            let document = try await global.client().document(try global.patientINS(), id: try parseDocumentID(id))
+            if global.json { return Output.json(document) }
+            Output.fields([
+                ("id", document.id.value), ("class", "\(document.documentClass.rawValue) (classCode \(document.classCode))"),
+                ("type", document.typeCode), ("title", document.title), ("date of care", document.careDate?.value),
+                ("uploaded", document.uploadedAt), ("media type", document.mediaType),
+                ("size", "\(document.size) bytes"), ("sha256", document.sha256), ("status", document.status.rawValue),
+                ("replaces", document.replaces?.value),
+                (
+                    "author",
+                    "\(document.author.role.rawValue) \(document.author.id)"
+                        + (document.author.profession.map { " (profession \($0))" } ?? "")
+                ),
+                ("hidden from patient", document.hiddenFromPatient ? "yes" : nil),
+                ("hidden from representatives", document.hiddenFromRepresentatives ? "yes" : nil),
+            ])
+        }
+    }
+
+    struct List: ClientCommand {
+        static let configuration = CommandConfiguration(abstract: "List the dossier's documents.")
+        @OptionGroup var global: GlobalOptions
+        @Option(name: .customLong("class"), help: "Only this category.") var documentClass: String?
+        @Flag(help: "Include superseded versions.") var allVersions = false
+
+        func execute() async throws(ClientError) {
+            var filter: DocumentClass? = nil
+            if let documentClass {
+                guard let parsed = DocumentClass(rawValue: documentClass) else {
+                    throw ClientError(
+                        code: ErrorCode.unknownClass.rawValue,
+                        message: "unknown class \(documentClass); accepted: \(DocumentClass.accepted)", exitCode: ExitStatus.invalidRequest)
+                }
+                filter = parsed
+            }
+            let list = try await global.client().documents(try global.patientINS(), documentClass: filter, allVersions: allVersions)
+            if global.json { return Output.json(list) }
+            for document in list.documents {
+                let columns = [
+                    document.id.value, document.documentClass.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0),
+                    document.careDate?.value ?? String(document.uploadedAt.prefix(10)),
+                    String(document.size).leftPadded(to: 10), document.status.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0),
+                    document.title ?? "",
+                ]
+                Output.line(columns.joined(separator: "  "))
+            }
+        }
+    }
+}
+
+func parseDocumentID(_ text: String) throws(ClientError) -> DocumentID {
+    guard let id = DocumentID(text) else {
+        throw ClientError(
+            code: ErrorCode.invalidIdentifier.rawValue, message: "a document id is 32 lowercase hexadecimal characters",
+            exitCode: ExitStatus.invalidRequest)
+    }
+    return id
+}
+
+extension String {
+    func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: " ", count: width - count) + self
+    }
+}

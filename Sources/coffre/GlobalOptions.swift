@@ -1,0 +1,128 @@
+import ArgumentParser
+import CoffreAPI
+import CoffreClient
+import CoffreCrypto
+import CoffreDomain
+import Foundation
+
+/// Options every command accepts, before or after the command words (scripts write them
+/// either way). `hoist` moves them behind the command words before ArgumentParser sees them.
+struct GlobalOptions: ParsableArguments {
+    @Option(help: "The daemon's socket (default: $COFFRE_SOCKET, then /run/coffre/coffred.sock).")
+    var socket: String?
+
+    @Option(name: .customLong("as"), help: "Act as patient:INS, pro:RPPS:PROFESSION[:SPECIALTY] or rep:INS:PATIENT_INS.")
+    var actor: String?
+
+    @Option(help: "Access mode: normal, bris_de_glace (with --reason) or centre_15.")
+    var mode: String = AccessMode.normal.rawValue
+
+    @Option(help: "Written reason for an emergency access.")
+    var reason: String?
+
+    @Option(help: "A file holding a signed actor assertion from real software (instead of --as).")
+    var assertion: String?
+
+    @Flag(help: "Machine-readable output on stdout.")
+    var json = false
+
+    @Option(help: "The patient's INS (default: the acting patient's own).")
+    var patient: String?
+
+    /// Names of the options above, and whether each takes a value.
+    static let names: [String: Bool] = [
+        "--socket": true, "--as": true, "--mode": true, "--reason": true, "--assertion": true,
+        "--patient": true, "--json": false,
+    ]
+
+    /// Moves global options (and their values) after the command words, keeping their order,
+    /// so that `coffre --as X doc list` and `coffre doc list --as X` parse the same.
+    static func hoist(_ arguments: [String]) -> [String] {
+        var commandWords: [String] = []
+        var globals: [String] = []
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            if argument == "--" {
+                commandWords.append(contentsOf: arguments[index...])
+                break
+            }
+            let name = argument.split(separator: "=", maxSplits: 1).first.map(String.init) ?? argument
+            if let takesValue = names[name] {
+                globals.append(argument)
+                if takesValue, !argument.contains("="), index + 1 < arguments.count {
+                    globals.append(arguments[index + 1])
+                    index += 1
+                }
+            } else {
+                commandWords.append(argument)
+            }
+            index += 1
+        }
+        if let separator = commandWords.firstIndex(of: "--") {
+            commandWords.insert(contentsOf: globals, at: separator)
+            return commandWords
+        }
+        return commandWords + globals
+    }
+
+    var socketPath: String {
+        socket ?? ProcessInfo.processInfo.environment["COFFRE_SOCKET"] ?? "/run/coffre/coffred.sock"
+    }
+
+    /// A client with the right assertion for this invocation.
+    func client() throws(ClientError) -> VaultClient {
+        VaultClient(socketPath: socketPath, assertion: try assertionToken())
+    }
+
+    private func assertionToken() throws(ClientError) -> String? {
+        if let assertion {
+            guard let text = try? String(contentsOfFile: assertion, encoding: .utf8) else {
+                throw ClientError(
+                    code: "assertion_unreadable", message: "cannot read the assertion file \(assertion)", exitCode: ExitStatus.notFound)
+            }
+            return text.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        guard let spec = try actorSpec() else { return nil }
+        let arena: SecureArena
+        do { arena = try SecureArena(slotCount: 4) } catch {
+            throw ClientError(
+                code: "locked_memory", message: "cannot allocate locked memory for the issuer key", exitCode: ExitStatus.serverFailure)
+        }
+        let key = try IssuerKey.load(socketPath: socketPath, environment: ProcessInfo.processInfo.environment, arena: arena)
+        let issuer = ProcessInfo.processInfo.environment["COFFRE_ISSUER_ID"] ?? "dev"
+        do {
+            return try spec.mint(mode: try accessMode(), reason: reason, issuer: issuer, key: key)
+        } catch {
+            throw ClientError(code: "assertion_failed", message: "cannot sign the assertion: \(error)", exitCode: ExitStatus.serverFailure)
+        }
+    }
+
+    func accessMode() throws(ClientError) -> AccessMode {
+        guard let parsed = AccessMode(rawValue: mode) else {
+            throw ClientError(code: "invalid_mode", message: "--mode is normal, bris_de_glace or centre_15", exitCode: ExitStatus.usage)
+        }
+        return parsed
+    }
+
+    func actorSpec() throws(ClientError) -> ActorSpec? {
+        try actor.map { (text) throws(ClientError) in try ActorSpec(parsing: text) }
+    }
+
+    /// The dossier this command works on: `--patient`, else the acting patient's own.
+    func patientINS() throws(ClientError) -> INS {
+        let own = try actorSpec()?.defaultPatient
+        guard let text = patient ?? own else {
+            throw ClientError(
+                code: "patient_missing", message: "say whose dossier with --patient INS (or act as the patient with --as patient:INS)",
+                exitCode: ExitStatus.usage)
+        }
+        guard let ins = INS(text) else {
+            throw ClientError(
+                code: ErrorCode.invalidINS.rawValue,
+                message: "\(text.count) characters given; an INS is 15: the NIR and its key 97 − (NIR mod 97)",
+                exitCode: ExitStatus.invalidRequest)
+        }
+        return ins
+    }
+}

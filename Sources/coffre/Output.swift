@@ -1,0 +1,52 @@
+// Output conventions of `coffre`, written down once:
+// - results go to stdout: plain text for people, or one JSON document with --json;
+// - messages and errors go to stderr, prefixed "coffre: ", with a hint on how to fix;
+// - with --json, an error is also a JSON object on stderr: {"code": …, "message": …};
+// - the exit code says what kind of failure it was (see ExitStatus in CoffreClient).
+import CoffreAPI
+import CoffreClient
+import Foundation
+
+enum Output {
+    static func json<T: Encodable>(_ value: T) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        guard let data = try? encoder.encode(value) else { return }
+        FileHandle.standardOutput.write(data)
+        FileHandle.standardOutput.write(Data("\n".utf8))
+    }
+
+    static func line(_ text: String) {
+        FileHandle.standardOutput.write(Data((text + "\n").utf8))
+    }
+
+    static func message(_ text: String) {
+        FileHandle.standardError.write(Data(("coffre: " + text + "\n").utf8))
+    }
+
+    static func error(_ error: ClientError, json: Bool) {
+        if json {
+            struct ErrorJSON: Encodable { var code: String; var message: String }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            if let data = try? encoder.encode(ErrorJSON(code: error.code, message: error.message)) {
+                FileHandle.standardError.write(data + Data("\n".utf8))
+                return
+            }
+        }
+        message("error: \(error.message) [\(error.code)]")
+    }
+
+    /// `key: value` lines, aligned.
+    static func fields(_ pairs: [(String, String?)]) {
+        let width = pairs.map(\.0.count).max() ?? 0
+        for (key, value) in pairs {
+            guard let value else { continue }
+            line(key.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + value)
+        }
+    }
+
+    static func byteCount(_ bytes: Int64) -> String {
+        ByteCountFormatter.string(fromByteCount: bytes, countStyle: .binary)
+    }
+}

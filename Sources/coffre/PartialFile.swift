@@ -1,0 +1,74 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+import CoffreClient
+import Foundation
+import NIOCore
+
+/// An output file written atomically: content goes to a hidden temporary file beside the
+/// destination, which is renamed into place only once the whole document arrived and matched
+/// its hash. A failed fetch leaves nothing behind.
+final class PartialFile: Sendable {
+    let destination: String
+    let temporary: String
+    let fd: Int32
+
+    init(destination: String) throws(ClientError) {
+        self.destination = destination
+        let directory = destination.contains("/") ? String(destination[..<destination.lastIndex(of: "/")!]) : "."
+        let name = destination.split(separator: "/").last.map(String.init) ?? destination
+        temporary = (directory.isEmpty ? "" : directory + "/") + ".\(name).coffre-partial-\(getpid())"
+        fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw ClientError(
+                code: "output_unwritable", message: "cannot create \(destination): \(String(cString: strerror(errno)))",
+                exitCode: ExitStatus.cannotCreate)
+        }
+    }
+
+    func write(_ buffer: ByteBuffer) throws {
+        try buffer.withUnsafeReadableBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw ClientError(
+                        code: "output_failed", message: "cannot write \(destination): \(String(cString: strerror(errno)))",
+                        exitCode: ExitStatus.ioFailure)
+                }
+                offset += n
+            }
+        }
+    }
+
+    func commit() throws(ClientError) {
+        guard fsync(fd) == 0, close(fd) == 0, rename(temporary, destination) == 0 else {
+            let message = String(cString: strerror(errno))
+            unlink(temporary)
+            throw ClientError(code: "output_failed", message: "cannot write \(destination): \(message)", exitCode: ExitStatus.ioFailure)
+        }
+    }
+
+    func discard() {
+        close(fd)
+        unlink(temporary)
+    }
+}
+
+/// A media type from a file name's extension; the daemon stores it as given.
+enum MediaType {
+    static func guess(_ path: String) -> String {
+        switch path.split(separator: ".").last?.lowercased() {
+        case "pdf": "application/pdf"
+        case "txt": "text/plain"
+        case "xml": "application/xml"
+        case "json": "application/json"
+        case "jpg", "jpeg": "image/jpeg"
+        case "png": "image/png"
+        case "dcm": "application/dicom"
+        case "html", "htm": "text/html"
+        default: "application/octet-stream"
+        }
+    }
+}

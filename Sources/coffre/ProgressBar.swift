@@ -1,0 +1,62 @@
+import Foundation
+import Synchronization
+
+/// A one-line progress bar on stderr for long transfers, drawn only when stderr is a terminal.
+///
+/// No listed package draws progress bars without pulling in a console framework, and this is
+/// all `coffre` needs: percentage, bytes and rate, redrawn at most ten times a second.
+final class ProgressBar: Sendable {
+    private struct State {
+        var done: Int64 = 0
+        var lastDraw: Double = 0
+    }
+
+    private let total: Int64
+    private let label: String
+    private let start = Date().timeIntervalSince1970
+    private let state = Mutex(State())
+
+    /// A bar for `total` bytes, or nil when stderr is not a terminal or the transfer is small.
+    static func make(total: Int64, label: String) -> ProgressBar? {
+        guard isatty(STDERR_FILENO) == 1, total >= 1 << 20 else { return nil }
+        return ProgressBar(total: total, label: label)
+    }
+
+    private init(total: Int64, label: String) {
+        self.total = total
+        self.label = label
+    }
+
+    func advance(_ bytes: Int) {
+        let now = Date().timeIntervalSince1970
+        let snapshot: Int64? = state.withLock { state in
+            state.done += Int64(bytes)
+            guard now - state.lastDraw >= 0.1 || state.done >= total else { return nil }
+            state.lastDraw = now
+            return state.done
+        }
+        if let snapshot { draw(snapshot, now: now) }
+    }
+
+    /// The bar's `advance` as a callback, or nil without a bar.
+    static func callback(_ bar: ProgressBar?) -> (@Sendable (Int) -> Void)? {
+        guard let bar else { return nil }
+        return { bytes in bar.advance(bytes) }
+    }
+
+    func finish() {
+        FileHandle.standardError.write(Data("\n".utf8))
+    }
+
+    private func draw(_ done: Int64, now: Double) {
+        let fraction = total > 0 ? min(1, Double(done) / Double(total)) : 1
+        let width = 30
+        let filled = Int(fraction * Double(width))
+        let rate = Double(done) / max(now - start, 0.001)
+        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+        let line = String(
+            format: "\r%@ [%@] %3d%%  %@ / %@  %@/s ", label, bar, Int(fraction * 100),
+            Output.byteCount(done), Output.byteCount(total), Output.byteCount(Int64(rate)))
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+}

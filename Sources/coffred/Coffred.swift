@@ -1,0 +1,82 @@
+import ArgumentParser
+import CoffreServer
+import Foundation
+import Logging
+
+/// `coffred`: the vault daemon. Reads its configuration, sets up logging, runs the service.
+@main
+struct Coffred: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "coffred",
+        abstract: "Coffre's vault daemon: encrypted health documents served on a Unix socket.")
+
+    @Flag(help: "Development mode: own state directory, keys generated on first start.")
+    var dev = false
+
+    @Option(help: "State directory (default: /var/lib/coffre, or ./.coffre with --dev).")
+    var stateDir: String?
+
+    @Option(help: "Unix socket to listen on (default: /run/coffre/coffred.sock, or STATE/coffred.sock with --dev).")
+    var socket: String?
+
+    @Option(help: "Configuration file (JSON); flags given on the command line win.")
+    var config: String?
+
+    @Option(help: "Largest document accepted, in bytes.")
+    var maxDocumentBytes: Int64?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    func run() async throws {
+        // Everything the daemon creates (index, WAL, blobs, keys) is for its own user only; the
+        // socket is opened up explicitly to its group after binding.
+        umask(0o077)
+        var file = ConfigurationFile()
+        if let config {
+            file = try ConfigurationFile.load(config)
+        }
+        let stateDirectory =
+            stateDir ?? file.stateDirectory ?? (dev ? FileManager.default.currentDirectoryPath + "/.coffre" : "/var/lib/coffre")
+        let configuration = ServerConfiguration(
+            stateDirectory: absolute(stateDirectory),
+            socketPath: (socket ?? file.socket).map(absolute),
+            developmentMode: dev,
+            keyDirectories: file.keyDirectories,
+            trustDirectory: file.trustDirectory,
+            maxDocumentSize: maxDocumentBytes ?? file.maxDocumentBytes ?? 4 << 30,
+            operatorGroupID: file.operatorGroup.flatMap(groupID))
+        var logger = Logger(label: "coffred")
+        guard let level = Logger.Level(rawValue: logLevel) else {
+            throw ValidationError("unknown log level \(logLevel)")
+        }
+        logger.logLevel = level
+        try await CoffreDaemon.run(configuration: configuration, logger: logger)
+    }
+
+    private func absolute(_ path: String) -> String {
+        path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+    }
+
+    private func groupID(_ name: String) -> UInt32? {
+        if let number = UInt32(name) { return number }
+        return getgrnam(name).map { $0.pointee.gr_gid }
+    }
+}
+
+/// The optional configuration file: a JSON object; every key optional.
+///
+/// Keys: `stateDirectory`, `socket`, `keyDirectories` (array), `trustDirectory`,
+/// `maxDocumentBytes`, `operatorGroup` (a group name or gid).
+struct ConfigurationFile: Decodable {
+    var stateDirectory: String?
+    var socket: String?
+    var keyDirectories: [String]?
+    var trustDirectory: String?
+    var maxDocumentBytes: Int64?
+    var operatorGroup: String?
+
+    static func load(_ path: String) throws -> ConfigurationFile {
+        try JSONDecoder().decode(ConfigurationFile.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+    }
+}
