@@ -104,15 +104,20 @@ let package = Package(
         // Helpers for tests: temporary state directories, a daemon on a private socket, the client.
         .target(
             name: "CoffreTesting",
-            dependencies: ["CoffreAPI", "CoffreCrypto"],
+            dependencies: ["CoffreAPI", "CoffreCrypto", "CoffreDomain"],
             swiftSettings: swiftSettings
         ),
 
         .testTarget(name: "CoffreCryptoTests", dependencies: ["CoffreCrypto"], swiftSettings: swiftSettings),
-        .testTarget(name: "CoffreDomainTests", dependencies: ["CoffreDomain"], swiftSettings: swiftSettings),
+        .testTarget(name: "CoffreDomainTests", dependencies: ["CoffreDomain", "CoffreClient"], swiftSettings: swiftSettings),
         .testTarget(
             name: "CoffreStoreTests",
-            dependencies: ["CoffreStore", "CoffreCrypto", "CoffreDomain", "CoffreTesting"],
+            dependencies: [
+                "CoffreStore", "CoffreCrypto", "CoffreDomain", "CoffreTesting",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

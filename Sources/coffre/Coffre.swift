@@ -17,7 +17,7 @@ struct Coffre: AsyncParsableCommand {
         subcommands: [DossierCommand.self, DocCommand.self, AdminCommand.self])
 
     static func main() async {
-        let arguments = GlobalOptions.hoist(Array(CommandLine.arguments.dropFirst()))
+        let arguments = ArgumentHoisting.hoist(Array(CommandLine.arguments.dropFirst()), options: GlobalOptions.names)
         do {
             var command = try parseAsRoot(arguments)
             if var asyncCommand = command as? any AsyncParsableCommand {

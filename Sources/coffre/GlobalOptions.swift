@@ -35,37 +35,6 @@ struct GlobalOptions: ParsableArguments {
         "--patient": true, "--json": false,
     ]
 
-    /// Moves global options (and their values) after the command words, keeping their order,
-    /// so that `coffre --as X doc list` and `coffre doc list --as X` parse the same.
-    static func hoist(_ arguments: [String]) -> [String] {
-        var commandWords: [String] = []
-        var globals: [String] = []
-        var index = 0
-        while index < arguments.count {
-            let argument = arguments[index]
-            if argument == "--" {
-                commandWords.append(contentsOf: arguments[index...])
-                break
-            }
-            let name = argument.split(separator: "=", maxSplits: 1).first.map(String.init) ?? argument
-            if let takesValue = names[name] {
-                globals.append(argument)
-                if takesValue, !argument.contains("="), index + 1 < arguments.count {
-                    globals.append(arguments[index + 1])
-                    index += 1
-                }
-            } else {
-                commandWords.append(argument)
-            }
-            index += 1
-        }
-        if let separator = commandWords.firstIndex(of: "--") {
-            commandWords.insert(contentsOf: globals, at: separator)
-            return commandWords
-        }
-        return commandWords + globals
-    }
-
     var socketPath: String {
         socket ?? ProcessInfo.processInfo.environment["COFFRE_SOCKET"] ?? "/run/coffre/coffred.sock"
     }

@@ -1,0 +1,66 @@
+public import Foundation
+
+/// Where the built `coffred` and `coffre` are: `$COFFRE_BIN_DIR` (set by `make test`), else the
+/// package's `.build/debug`.
+public enum Binaries {
+    public static var directory: String {
+        if let directory = ProcessInfo.processInfo.environment["COFFRE_BIN_DIR"], !directory.isEmpty {
+            return directory
+        }
+        // Sources/CoffreTesting/Binaries.swift → package root
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return root.appendingPathComponent(".build/debug").path
+    }
+
+    public static var coffred: String { directory + "/coffred" }
+    public static var coffre: String { directory + "/coffre" }
+}
+
+/// The result of running a program to completion.
+public struct ProgramResult: Sendable {
+    public var status: Int32
+    public var stdout: Data
+    public var stderr: String
+
+    public var stdoutText: String { String(decoding: stdout, as: UTF8.self) }
+}
+
+/// Runs programs without blocking the cooperative thread pool: output goes to temporary files
+/// (no pipe can fill up and stall the child) and the exit is awaited through a continuation.
+public enum Program {
+    public static func run(
+        _ executable: String, _ arguments: [String], environment: [String: String] = [:], stdin: String? = nil
+    ) async throws -> ProgramResult {
+        let scratch = try TemporaryDirectory(prefix: "coffre-run")
+        let outPath = scratch.path + "/stdout"
+        let errPath = scratch.path + "/stderr"
+        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        env.removeValue(forKey: "COFFRE_SOCKET")
+        env.removeValue(forKey: "COFFRE_ISSUER_KEY")
+        env.removeValue(forKey: "COFFRE_ISSUER_ID")
+        for (key, value) in environment { env[key] = value }
+        process.environment = env
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+        if let stdin {
+            let inPath = scratch.path + "/stdin"
+            _ = FileManager.default.createFile(atPath: inPath, contents: Data(stdin.utf8))
+            process.standardInput = try FileHandle(forReadingFrom: URL(fileURLWithPath: inPath))
+        } else {
+            process.standardInput = FileHandle.nullDevice
+        }
+        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
+            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+            do { try process.run() } catch { continuation.resume(throwing: error) }
+        }
+        return ProgramResult(
+            status: status,
+            stdout: (try? Data(contentsOf: URL(fileURLWithPath: outPath))) ?? Data(),
+            stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
+    }
+}

@@ -1,0 +1,80 @@
+public import Foundation
+
+/// A real `coffred --dev` on a private state directory and socket, for end-to-end tests.
+public final class Daemon: @unchecked Sendable {
+    // @unchecked: `process` is set once in `start` before the daemon is shared, and only
+    // read afterwards; Process itself is thread-safe for terminate/isRunning.
+
+    /// Its state directory (a fresh temporary directory unless one is given).
+    public let state: TemporaryDirectory
+    /// Extra flags (e.g. `--max-document-bytes`).
+    public let extraArguments: [String]
+    /// Where the daemon's stderr (its log) goes.
+    public var logPath: String { state.path + "-daemon.log" }
+    public var socketPath: String { state.path + "/coffred.sock" }
+    private var process: Process?
+
+    /// Starts a daemon and waits until it answers `/v1/health`.
+    public init(state: TemporaryDirectory? = nil, arguments: [String] = []) async throws {
+        self.state = try state ?? TemporaryDirectory(prefix: "coffred")
+        self.extraArguments = arguments
+        try await start()
+    }
+
+    /// (Re)starts the daemon process on the same state directory.
+    public func start() async throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Binaries.coffred)
+        process.arguments = ["--dev", "--state-dir", state.path] + extraArguments
+        if !FileManager.default.fileExists(atPath: logPath) {
+            _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        }
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        log.seekToEndOfFile()
+        process.standardError = log
+        process.standardOutput = log
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        self.process = process
+        for _ in 0..<200 {
+            if let response = try? RawHTTP.exchange(socketPath: socketPath, request: RawHTTP.request("GET", "/v1/health")),
+                response.status == 200
+            {
+                return
+            }
+            guard process.isRunning else { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw DaemonFailed(log: (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "")
+    }
+
+    /// Stops the daemon with SIGTERM (graceful) or SIGKILL, and waits for it to exit.
+    public func stop(signal: Int32 = SIGTERM) async {
+        guard let process, process.isRunning else { return }
+        kill(process.processIdentifier, signal)
+        for _ in 0..<400 where process.isRunning {
+            try? await Task.sleep(for: .milliseconds(25))
+        }
+    }
+
+    /// The daemon's log so far.
+    public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    deinit {
+        if let process, process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+        }
+        try? FileManager.default.removeItem(atPath: logPath)
+    }
+
+    /// Runs `coffre` against this daemon.
+    public func coffre(_ arguments: [String], environment: [String: String] = [:]) async throws -> ProgramResult {
+        try await Program.run(Binaries.coffre, ["--socket", socketPath] + arguments, environment: environment)
+    }
+}
+
+/// The daemon did not become ready; its log says why.
+public struct DaemonFailed: Error, CustomStringConvertible {
+    public var log: String
+    public var description: String { "coffred did not become ready:\n\(log)" }
+}

@@ -1,0 +1,124 @@
+import CoffreCrypto
+import CoffreDomain
+import CoffreStore
+import CoffreTesting
+import Foundation
+import Testing
+
+@Suite struct VaultTests {
+    @Test func storeAndReadBackAcrossChunkSizes() async throws {
+        let fixture = try await VaultFixture()
+        _ = try await fixture.vault.createDossier(for: VaultFixture.patient)
+        for size in [0, 1, 4095, 4096, 4097, 50_000] {
+            let bytes = SecureRandom.bytes(size)
+            let record = try await fixture.store(bytes)
+            #expect(record.size == Int64(size))
+            #expect(record.sha256 == SHA256Hasher.hash(bytes))
+            #expect(try await fixture.read(record.id) == bytes)
+            let shown = try await fixture.vault.document(record.id, in: VaultFixture.patient)
+            #expect(shown.title == "Compte rendu")
+            #expect(shown.typeCode == "11502-2")
+            #expect(shown.careDate?.value == "2026-01-02")
+            #expect(shown.author == VaultFixture.author)
+        }
+        #expect(try await fixture.vault.documents(in: VaultFixture.patient).count == 6)
+    }
+
+    @Test func oneDossierPerPatient() async throws {
+        let fixture = try await VaultFixture()
+        _ = try await fixture.vault.createDossier(for: VaultFixture.patient)
+        await #expect(throws: StoreError.self) { try await fixture.vault.createDossier(for: VaultFixture.patient) }
+        let stranger = INS("269029934173285")!
+        await #expect(throws: StoreError.self) { try await fixture.vault.dossier(for: stranger) }
+    }
+
+    @Test func refusedUploadsLeaveNothingBehind() async throws {
+        let fixture = try await VaultFixture(maxDocumentSize: 10_000)
+        _ = try await fixture.vault.createDossier(for: VaultFixture.patient)
+        // Past the limit, declared or not.
+        await #expect(throws: StoreError.self) { try await fixture.store(SecureRandom.bytes(20_000)) }
+        await #expect(throws: StoreError.self) { try await fixture.store(SecureRandom.bytes(20_000), declared: 5_000) }
+        // Cut off mid-stream, and shorter than declared.
+        await #expect(throws: StoreError.self) { try await fixture.store(SecureRandom.bytes(8_000), failAfter: 3_000) }
+        await #expect(throws: StoreError.self) { try await fixture.store(SecureRandom.bytes(3_000), declared: 8_000) }
+        let files = fixture.blobFiles()
+        #expect(files.committed.isEmpty)
+        #expect(files.temporary.isEmpty)
+        #expect(try await fixture.vault.documents(in: VaultFixture.patient, includeSuperseded: true).isEmpty)
+    }
+
+    @Test func damagedBlobsAreNeverServed() async throws {
+        let fixture = try await VaultFixture()
+        _ = try await fixture.vault.createDossier(for: VaultFixture.patient)
+        let small = try await fixture.store(SecureRandom.bytes(100))
+        let large = try await fixture.store(SecureRandom.bytes(20_000))
+        let smallPath = fixture.blobFiles().committed.first { $0.hasSuffix(small.id.value) }!
+        let largePath = fixture.blobFiles().committed.first { $0.hasSuffix(large.id.value) }!
+
+        // A flipped byte in a one-record blob: refused before any byte is returned.
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: smallPath))
+        bytes[bytes.count - 20] ^= 0x10
+        try bytes.write(to: URL(fileURLWithPath: smallPath))
+        await #expect(throws: StoreError.self) { try await fixture.vault.openContent(small.id, in: VaultFixture.patient) }
+
+        // A large blob truncated at a record boundary: the stream fails at its end.
+        let original = try Data(contentsOf: URL(fileURLWithPath: largePath))
+        try original.prefix(BlobHeader.byteCount + 2 * (4096 + BlobHeader.recordOverhead)).write(to: URL(fileURLWithPath: largePath))
+        await #expect(throws: StoreError.self) { try await fixture.read(large.id) }
+
+        // Another document's blob in its place (swapped): wrong key and binding, refused.
+        try Data(contentsOf: URL(fileURLWithPath: smallPath)).write(to: URL(fileURLWithPath: largePath))
+        await #expect(throws: StoreError.self) { try await fixture.read(large.id) }
+    }
+
+    @Test func recoveryRemovesTemporariesAndOrphansAfterAnUncleanStop() async throws {
+        let fixture = try await VaultFixture()
+        _ = try await fixture.vault.createDossier(for: VaultFixture.patient)
+        let kept = try await fixture.store(Array("kept".utf8))
+        // A crash between rename and commit leaves a blob no row names; a crash before rename
+        // leaves a temporary file.
+        let orphanID = SecureRandom.hexIdentifier()
+        let orphan = fixture.state + "/blobs/" + orphanID.prefix(2) + "/" + orphanID
+        let temporary = fixture.state + "/blobs/tmp/" + orphanID + ".partial"
+        for path in [orphan, temporary] {
+            #expect(FileManager.default.createFile(atPath: path, contents: Data([1, 2, 3])))
+            try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -60)], ofItemAtPath: path)
+        }
+        try await fixture.reopen()
+        #expect(!FileManager.default.fileExists(atPath: orphan))
+        #expect(!FileManager.default.fileExists(atPath: temporary))
+        #expect(try await fixture.read(kept.id) == Array("kept".utf8))
+    }
+
+    @Test func noPersonalDataInPlaintextAnywhereInTheStateDirectory() async throws {
+        let fixture = try await VaultFixture()
+        _ = try await fixture.vault.createDossier(for: VaultFixture.patient)
+        let title = "MARKER-TITLE-Échographie-7f3a"
+        let content = Array("MARKER-CONTENT-glycémie-91b2 ".utf8) + SecureRandom.bytes(10)
+        _ = try await fixture.store(content, title: title)
+        for path in fixture.directory.allFiles() {
+            let data = try Data(contentsOf: URL(fileURLWithPath: path))
+            for marker in [VaultFixture.patient.value, title, "MARKER-CONTENT"] {
+                #expect(data.range(of: Data(marker.utf8)) == nil, "\(marker) found in \(path)")
+            }
+        }
+    }
+
+    @Test func keysAreCheckedAtStart() async throws {
+        let fixture = try await VaultFixture()
+        // A wrong master key for this index is refused, not silently used.
+        let other = try TemporaryDirectory(prefix: "coffre-keys")
+        try MasterKeyring.writeNewKey(version: 1, in: other.path)
+        await #expect(throws: StoreError.self) {
+            _ = try await VaultFixture.open(state: fixture.state, keys: other.path, pool: fixture.pool, arena: fixture.arena, max: 1000)
+        }
+        // A key file others can read is refused.
+        let loose = try TemporaryDirectory(prefix: "coffre-keys")
+        try MasterKeyring.writeNewKey(version: 1, in: loose.path)
+        chmod(loose.path + "/coffre-master-1", 0o644)
+        #expect(throws: StoreError.self) { try MasterKeyring.load(from: [loose.path], arena: fixture.arena) }
+        // No key at all is refused.
+        let empty = try TemporaryDirectory(prefix: "coffre-keys")
+        #expect(throws: StoreError.self) { try MasterKeyring.load(from: [empty.path], arena: fixture.arena) }
+    }
+}
