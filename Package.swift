@@ -1,12 +1,14 @@
-// swift-tools-version:6.1
+// swift-tools-version:6.2
 import PackageDescription
 
 /// Upcoming features Hummingbird enables too: explicit existentials, imports that say what they
-/// expose, and members visible only through the modules a file imports.
+/// expose, and members visible only through the modules a file imports. Warnings are errors in
+/// Coffre's own targets (not in dependencies, which SwiftPM's -Xswiftc would also hit).
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("MemberImportVisibility"),
     .enableUpcomingFeature("InternalImportsByDefault"),
+    .treatAllWarnings(as: .error),
 ]
 
 let package = Package(

@@ -98,7 +98,8 @@ public struct VaultClient: Sendable {
         request.headers.replaceOrAdd(name: "Content-Type", value: upload.mediaType)
         request.headers.add(name: CoffreHeader.documentClass, value: upload.documentClass.rawValue)
         if let title = upload.title {
-            request.headers.add(name: CoffreHeader.title, value: title.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")
+            request.headers.add(
+                name: CoffreHeader.title, value: title.addingPercentEncoding(withAllowedCharacters: Self.unreservedASCII) ?? "")
         }
         if let typeCode = upload.typeCode { request.headers.add(name: CoffreHeader.typeCode, value: typeCode) }
         if let careDate = upload.careDate { request.headers.add(name: CoffreHeader.careDate, value: careDate.value) }
@@ -151,6 +152,10 @@ public struct VaultClient: Sendable {
 
     // MARK: Plumbing
 
+    /// RFC 3986 unreserved characters: everything else in a title is percent-encoded, so the
+    /// header stays ASCII whatever the title's language.
+    static let unreservedASCII = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
     func makeRequest(_ method: HTTPMethod, _ path: String) -> HTTPClientRequest {
         let url = URL(httpURLWithSocketPath: socketPath, uri: path)!
         var request = HTTPClientRequest(url: url.absoluteString)
@@ -162,18 +167,44 @@ public struct VaultClient: Sendable {
     }
 
     func send(_ request: HTTPClientRequest) async throws(ClientError) -> HTTPClientResponse {
+        try probeSocket()
         do {
             return try await http.execute(request, timeout: .hours(24))
         } catch {
-            if access(socketPath, F_OK) != 0 {
-                throw ClientError(
-                    code: "socket_unreachable",
-                    message: "no daemon socket at \(socketPath); start coffred (make run) or pass --socket / COFFRE_SOCKET",
-                    exitCode: ExitStatus.unavailable)
-            }
             throw ClientError(
                 code: "socket_unreachable", message: "cannot talk to coffred at \(socketPath): \(error)", exitCode: ExitStatus.unavailable)
         }
+    }
+
+    /// Connects once by hand before handing the request to AsyncHTTPClient, whose pool retries a
+    /// refused connection with back-off until the request's deadline: a missing daemon or a
+    /// socket this user may not open should fail at once, with the reason.
+    func probeSocket() throws(ClientError) {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let path = Array(socketPath.utf8)
+        guard path.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            throw ClientError(code: "socket_unreachable", message: "the socket path is too long: \(socketPath)", exitCode: ExitStatus.usage)
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: path)
+            raw[path.count] = 0
+        }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard result != 0 else { return }
+        let reason: String
+        switch errno {
+        case ENOENT: reason = "no daemon socket at \(socketPath); start coffred (make run) or pass --socket / COFFRE_SOCKET"
+        case EACCES: reason = "permission denied on \(socketPath); is this user in the daemon's group?"
+        case ECONNREFUSED: reason = "nothing listens on \(socketPath); is coffred running?"
+        default: reason = "cannot connect to \(socketPath): \(String(cString: strerror(errno)))"
+        }
+        throw ClientError(code: "socket_unreachable", message: reason, exitCode: ExitStatus.unavailable)
     }
 
     func json<T: Decodable>(_ method: HTTPMethod, _ path: String, body: [UInt8]? = nil) async throws(ClientError) -> T {

@@ -15,7 +15,7 @@ public enum CryptoError: Error, Equatable, Sendable {
     case invalidKeyLength(expected: Int, actual: Int)
     /// The locked-memory arena has no free slot left.
     case arenaExhausted
-    /// The locked-memory arena could not be allocated (see `ulimit -l`).
+    /// The key arena could not be allocated (out of memory or address space).
     case arenaUnavailable
     /// A signature did not verify.
     case badSignature

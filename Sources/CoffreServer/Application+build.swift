@@ -42,7 +42,9 @@ public func buildApplication(
         router: router,
         configuration: .init(address: .unixDomainSocket(path: socketPath), serverName: "coffred"),
         onServerRunning: { _ in
-            chmod(socketPath, mode_t(socketMode))
+            if chmod(socketPath, mode_t(socketMode)) != 0 {
+                logger.error("cannot set the socket's permissions", metadata: ["socket.path": "\(socketPath)"])
+            }
             logger.info("coffred ready", metadata: ["socket.path": "\(socketPath)"])
             notifier.ready(status: "serving on \(socketPath)")
         },
@@ -61,6 +63,11 @@ public enum CoffreDaemon {
             try DevelopmentSetup.prepare(configuration)
         }
         let arena = try SecureArena(slotCount: configuration.keyArenaSlots)
+        if !arena.isLocked {
+            logger.warning(
+                "the key arena could not be locked in memory: keys may reach swap; raise LimitMEMLOCK / ulimit -l",
+                metadata: ["arena.bytes": "\(configuration.keyArenaSlots * SecureArena.slotSize)"])
+        }
         let pool = NIOThreadPool(numberOfThreads: 8)
         pool.start()
         do {

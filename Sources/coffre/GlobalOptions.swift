@@ -58,7 +58,19 @@ struct GlobalOptions: ParsableArguments {
             throw ClientError(
                 code: "locked_memory", message: "cannot allocate locked memory for the issuer key", exitCode: ExitStatus.serverFailure)
         }
-        let key = try IssuerKey.load(socketPath: socketPath, environment: ProcessInfo.processInfo.environment, arena: arena)
+        let key: Ed25519SigningKey
+        do {
+            key = try IssuerKey.load(socketPath: socketPath, environment: ProcessInfo.processInfo.environment, arena: arena)
+        } catch {
+            // No key beside a socket that is not there either: the daemon is what is missing.
+            if access(socketPath, F_OK) != 0 {
+                throw ClientError(
+                    code: "socket_unreachable",
+                    message: "no daemon socket at \(socketPath); start coffred (make run) or pass --socket / COFFRE_SOCKET",
+                    exitCode: ExitStatus.unavailable)
+            }
+            throw error
+        }
         let issuer = ProcessInfo.processInfo.environment["COFFRE_ISSUER_ID"] ?? "dev"
         do {
             return try spec.mint(mode: try accessMode(), reason: reason, issuer: issuer, key: key)

@@ -14,7 +14,8 @@ final class VaultFixture: @unchecked Sendable {
     let directory: TemporaryDirectory
     let pool: NIOThreadPool
     let arena: SecureArena
-    var vault: Vault
+    private var current: Vault?
+    var vault: Vault { current! }
     let maxDocumentSize: Int64
 
     static let patient = INS("184056312345658")!
@@ -30,7 +31,7 @@ final class VaultFixture: @unchecked Sendable {
         arena = try SecureArena(slotCount: 256)
         self.maxDocumentSize = maxDocumentSize
         try MasterKeyring.writeNewKey(version: 1, in: directory.path + "/keys")
-        vault = try await Self.open(
+        current = try await Self.open(
             state: directory.path + "/state", keys: directory.path + "/keys", pool: pool, arena: arena, max: maxDocumentSize)
     }
 
@@ -42,8 +43,10 @@ final class VaultFixture: @unchecked Sendable {
             io: BlockingIO(pool: pool), arena: arena, clock: SystemClock(), logger: logger)
     }
 
+    /// Closes the vault (releasing its state lock) and opens it again, as a restart would.
     func reopen() async throws {
-        vault = try await Self.open(state: state, keys: keys, pool: pool, arena: arena, max: maxDocumentSize)
+        current = nil
+        current = try await Self.open(state: state, keys: keys, pool: pool, arena: arena, max: maxDocumentSize)
     }
 
     deinit { pool.shutdownGracefully { _ in } }

@@ -36,11 +36,17 @@ import Testing
         let fixture = try await VaultFixture(maxDocumentSize: 10_000)
         _ = try await fixture.vault.createDossier(for: VaultFixture.patient)
         // Past the limit, declared or not.
-        await #expect(throws: StoreError.self) { try await fixture.store(SecureRandom.bytes(20_000)) }
-        await #expect(throws: StoreError.self) { try await fixture.store(SecureRandom.bytes(20_000), declared: 5_000) }
+        let declaredTooLarge = await #expect(throws: StoreError.self) { try await fixture.store(SecureRandom.bytes(20_000)) }
+        #expect(declaredTooLarge?.code == .tooLarge)
+        let streamedTooLarge = await #expect(throws: StoreError.self) {
+            try await fixture.store(SecureRandom.bytes(20_000), declared: 5_000)
+        }
+        #expect(streamedTooLarge?.code == .tooLarge)
         // Cut off mid-stream, and shorter than declared.
-        await #expect(throws: StoreError.self) { try await fixture.store(SecureRandom.bytes(8_000), failAfter: 3_000) }
-        await #expect(throws: StoreError.self) { try await fixture.store(SecureRandom.bytes(3_000), declared: 8_000) }
+        let cutOff = await #expect(throws: StoreError.self) { try await fixture.store(SecureRandom.bytes(8_000), failAfter: 3_000) }
+        #expect(cutOff?.code == .incompleteUpload)
+        let short = await #expect(throws: StoreError.self) { try await fixture.store(SecureRandom.bytes(3_000), declared: 8_000) }
+        #expect(short?.code == .incompleteUpload)
         let files = fixture.blobFiles()
         #expect(files.committed.isEmpty)
         #expect(files.temporary.isEmpty)
@@ -106,12 +112,17 @@ import Testing
 
     @Test func keysAreCheckedAtStart() async throws {
         let fixture = try await VaultFixture()
-        // A wrong master key for this index is refused, not silently used.
-        let other = try TemporaryDirectory(prefix: "coffre-keys")
-        try MasterKeyring.writeNewKey(version: 1, in: other.path)
-        await #expect(throws: StoreError.self) {
-            _ = try await VaultFixture.open(state: fixture.state, keys: other.path, pool: fixture.pool, arena: fixture.arena, max: 1000)
+        // A wrong master key for an existing index is refused, not silently used.
+        let directory = try TemporaryDirectory(prefix: "coffre-state")
+        try MasterKeyring.writeNewKey(version: 1, in: directory.path + "/keys")
+        try MasterKeyring.writeNewKey(version: 1, in: directory.path + "/other-keys")
+        _ = try await VaultFixture.open(
+            state: directory.path + "/state", keys: directory.path + "/keys", pool: fixture.pool, arena: fixture.arena, max: 1000)
+        let wrongKey = await #expect(throws: StoreError.self) {
+            _ = try await VaultFixture.open(
+                state: directory.path + "/state", keys: directory.path + "/other-keys", pool: fixture.pool, arena: fixture.arena, max: 1000)
         }
+        #expect(wrongKey?.code == .keys)
         // A key file others can read is refused.
         let loose = try TemporaryDirectory(prefix: "coffre-keys")
         try MasterKeyring.writeNewKey(version: 1, in: loose.path)

@@ -83,6 +83,18 @@ public struct DocumentList: Codable, Sendable, Equatable {
 /// Body of `POST /v1/patients/{ins}/dossier`; empty today, an object so that fields can come.
 public struct CreateDossierRequest: Codable, Sendable {
     public init() {}
+
+    private struct NoKeys: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init?(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    /// Demands a JSON object (the synthesised decoder of an empty struct accepts any value).
+    public init(from decoder: any Decoder) throws {
+        _ = try decoder.container(keyedBy: NoKeys.self)
+    }
 }
 
 /// The daemon's health, for operators and readiness checks.

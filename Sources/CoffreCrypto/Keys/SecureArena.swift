@@ -3,11 +3,15 @@ import Synchronization
 
 /// One guarded, locked region of memory that holds every secret the process works with.
 ///
-/// `sodium_malloc` places a region between guard pages and `mlock`s it, but each call costs at
-/// least three pages of locked memory: one allocation per key would exhaust `ulimit -l` (8 MiB
-/// here) after a few hundred keys. So the daemon makes one arena at start and hands out fixed
-/// 64-byte slots from it: large enough for a 32-byte key, an Ed25519 secret key (64 bytes), or a
-/// `crypto_secretstream` state (52 bytes). A released slot is zeroed before it is reused.
+/// `sodium_malloc` places a region between guard pages and `mlock`s it, but each call locks at
+/// least a whole page and maps three: one allocation per key would exhaust `ulimit -l` (8 MiB
+/// here) at about two thousand keys in flight, and cost two extra mappings each. So the daemon
+/// makes one arena at start and hands out fixed 64-byte slots from it: large enough for a
+/// 32-byte key, an Ed25519 secret key (64 bytes), or a `crypto_secretstream` state (52 bytes).
+/// A released slot is zeroed before it is reused.
+///
+/// `sodium_malloc` ignores a failed `mlock`, so the arena locks its region again itself and
+/// reports in `isLocked` whether the kernel agreed (it may not under a low `ulimit -l`).
 public final class SecureArena: @unchecked Sendable {
     // @unchecked: `base` is written once in `init` and freed in `deinit`; which slots are free is
     // guarded by `freeSlots`, and a slot, once handed out, is used by its single owner only.
@@ -18,9 +22,11 @@ public final class SecureArena: @unchecked Sendable {
     private let base: UnsafeMutableRawPointer
     private let capacity: Int
     private let freeSlots: Mutex<[Int]>
+    /// Whether the region is locked in memory (never written to swap).
+    public let isLocked: Bool
 
-    /// Allocates an arena of `slotCount` slots in locked memory.
-    /// - Throws: `CryptoError.arenaUnavailable` when the region cannot be allocated.
+    /// Allocates an arena of `slotCount` slots in guarded, locked memory.
+    /// - Throws: `CryptoError.arenaUnavailable` when the region cannot be allocated at all.
     public init(slotCount: Int = 4096) throws(CryptoError) {
         Sodium.ensureInitialised()
         guard slotCount > 0, let region = sodium_malloc(slotCount * Self.slotSize) else {
@@ -30,6 +36,7 @@ public final class SecureArena: @unchecked Sendable {
         sodium_memzero(region, slotCount * Self.slotSize)
         self.base = region
         self.capacity = slotCount
+        self.isLocked = sodium_mlock(region, slotCount * Self.slotSize) == 0
         self.freeSlots = Mutex(Array((0..<slotCount).reversed()))
     }
 

@@ -11,6 +11,8 @@ public struct BlobDecryptor: ~Copyable {
     public let header: BlobHeader
     private let state: StreamState
     private let associatedData: [UInt8]
+    /// Where a record is opened; its bytes are released to the caller only once authenticated.
+    private let opened: UnsafeMutableRawBufferPointer
     private var sawFinal = false
     private let hasher = SHA256Hasher()
 
@@ -31,6 +33,7 @@ public struct BlobDecryptor: ~Copyable {
         header = parsed
         state = pullState
         self.associatedData = associatedData
+        opened = .allocate(byteCount: max(parsed.chunkSize, 1), alignment: 16)
     }
 
     /// Decrypts one record and appends its plaintext to `output`.
@@ -44,32 +47,21 @@ public struct BlobDecryptor: ~Copyable {
         guard record.count >= BlobHeader.recordOverhead, record.count <= header.recordSize else {
             throw .truncated
         }
-        let start = output.count
         let plainCount = record.count - BlobHeader.recordOverhead
-        output.append(contentsOf: repeatElement(0, count: plainCount))
         var tag: UInt8 = 0
-        let status = output.withUnsafeMutableBufferPointer { out in
-            var written: UInt64 = 0
-            return crypto_secretstream_xchacha20poly1305_pull(
-                state.pointer, out.baseAddress! + start, &written, &tag,
-                record.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt64(record.count),
-                associatedData, UInt64(associatedData.count))
-        }
-        guard status == 0 else {
-            output.removeSubrange(start...)
-            throw .authenticationFailed
-        }
+        var written: UInt64 = 0
+        let status = crypto_secretstream_xchacha20poly1305_pull(
+            state.pointer, opened.baseAddress!.assumingMemoryBound(to: UInt8.self), &written, &tag,
+            record.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt64(record.count),
+            associatedData, UInt64(associatedData.count))
+        guard status == 0 else { throw .authenticationFailed }
         let isFinal = tag == UInt8(crypto_secretstream_xchacha20poly1305_TAG_FINAL)
-        if isFinal != isLast {
-            output.removeSubrange(start...)
-            throw isFinal ? .trailingData : .truncated
-        }
+        if isFinal != isLast { throw isFinal ? .trailingData : .truncated }
         // Only the last record may be shorter than a full chunk.
-        if !isLast && plainCount != header.chunkSize {
-            output.removeSubrange(start...)
-            throw .truncated
-        }
-        output[start...].withUnsafeBytes { hasher.update($0) }
+        if !isLast && plainCount != header.chunkSize { throw .truncated }
+        let plaintext = UnsafeRawBufferPointer(start: opened.baseAddress, count: plainCount)
+        hasher.update(plaintext)
+        output.append(contentsOf: plaintext)
         sawFinal = isFinal
     }
 
@@ -77,5 +69,10 @@ public struct BlobDecryptor: ~Copyable {
     public mutating func finish() throws(CryptoError) -> [UInt8] {
         guard sawFinal else { throw .truncated }
         return hasher.finalize()
+    }
+
+    deinit {
+        sodium_memzero(opened.baseAddress!, opened.count)
+        opened.deallocate()
     }
 }

@@ -3,8 +3,9 @@ import CSodium
 /// Encrypts a document as a blob: the header, then fixed-size records, the last one tagged FINAL.
 ///
 /// Plaintext arrives in pieces of any size; whole chunks are sealed as soon as they are
-/// complete, so memory stays bounded by one chunk whatever the document's size. The encryptor
-/// also counts the plaintext and hashes it (SHA-256) on the way through.
+/// complete, straight from the caller's buffer when it holds a whole chunk, so memory stays
+/// bounded by one chunk whatever the document's size. The encryptor also counts the plaintext
+/// and hashes it (SHA-256) on the way through.
 public struct BlobEncryptor: ~Copyable {
     /// Default plaintext size of a record.
     public static let defaultChunkSize = 64 * 1024
@@ -13,7 +14,11 @@ public struct BlobEncryptor: ~Copyable {
     public let header: BlobHeader
     private let state: StreamState
     private let associatedData: [UInt8]
-    private var pending: [UInt8]
+    /// Plaintext of an incomplete chunk, waiting for more (zeroed when released).
+    private let pending: UnsafeMutableRawBufferPointer
+    private var pendingCount = 0
+    /// Where a record is sealed before it is appended to the caller's output.
+    private let sealed: UnsafeMutableRawBufferPointer
     private let hasher = SHA256Hasher()
     private var finished = false
     /// Plaintext bytes accepted so far.
@@ -33,22 +38,32 @@ public struct BlobEncryptor: ~Copyable {
         state = pushState
         header = BlobHeader(chunkSize: chunkSize, streamHeader: streamHeader)
         self.associatedData = associatedData
-        pending = []
-        pending.reserveCapacity(chunkSize)
+        pending = .allocate(byteCount: chunkSize, alignment: 16)
+        sealed = .allocate(byteCount: chunkSize + BlobHeader.recordOverhead, alignment: 16)
     }
 
     /// Accepts plaintext; appends every record it completes to `output`.
     public mutating func append(_ plaintext: UnsafeRawBufferPointer, to output: inout [UInt8]) {
         precondition(!finished, "append after finish")
+        guard let base = plaintext.baseAddress, plaintext.count > 0 else { return }
         hasher.update(plaintext)
         plaintextCount += plaintext.count
+        let chunkSize = header.chunkSize
         var offset = 0
         while offset < plaintext.count {
-            let take = min(header.chunkSize - pending.count, plaintext.count - offset)
-            pending.append(contentsOf: plaintext[offset..<(offset + take)])
+            let remaining = plaintext.count - offset
+            if pendingCount == 0 && remaining >= chunkSize {
+                seal(UnsafeRawBufferPointer(start: base + offset, count: chunkSize), tag: messageTag, to: &output)
+                offset += chunkSize
+                continue
+            }
+            let take = min(chunkSize - pendingCount, remaining)
+            (pending.baseAddress! + pendingCount).copyMemory(from: base + offset, byteCount: take)
+            pendingCount += take
             offset += take
-            if pending.count == header.chunkSize {
-                seal(tag: UInt8(crypto_secretstream_xchacha20poly1305_TAG_MESSAGE), to: &output)
+            if pendingCount == chunkSize {
+                seal(UnsafeRawBufferPointer(start: pending.baseAddress, count: chunkSize), tag: messageTag, to: &output)
+                pendingCount = 0
             }
         }
     }
@@ -57,29 +72,28 @@ public struct BlobEncryptor: ~Copyable {
     /// whole plaintext.
     public mutating func finish(to output: inout [UInt8]) -> [UInt8] {
         precondition(!finished, "finish called twice")
-        seal(tag: UInt8(crypto_secretstream_xchacha20poly1305_TAG_FINAL), to: &output)
+        seal(UnsafeRawBufferPointer(start: pending.baseAddress, count: pendingCount), tag: finalTag, to: &output)
+        pendingCount = 0
         finished = true
         return hasher.finalize()
     }
 
-    private mutating func seal(tag: UInt8, to output: inout [UInt8]) {
-        let start = output.count
-        output.append(contentsOf: repeatElement(0, count: pending.count + BlobHeader.recordOverhead))
-        output.withUnsafeMutableBufferPointer { out in
-            var written: UInt64 = 0
-            _ = crypto_secretstream_xchacha20poly1305_push(
-                state.pointer, out.baseAddress! + start, &written,
-                pending, UInt64(pending.count),
-                associatedData, UInt64(associatedData.count), tag)
-        }
-        secureZero(&pending)
-        pending.removeAll(keepingCapacity: true)
+    private var messageTag: UInt8 { UInt8(crypto_secretstream_xchacha20poly1305_TAG_MESSAGE) }
+    private var finalTag: UInt8 { UInt8(crypto_secretstream_xchacha20poly1305_TAG_FINAL) }
+
+    private func seal(_ chunk: UnsafeRawBufferPointer, tag: UInt8, to output: inout [UInt8]) {
+        var written: UInt64 = 0
+        _ = crypto_secretstream_xchacha20poly1305_push(
+            state.pointer, sealed.baseAddress!.assumingMemoryBound(to: UInt8.self), &written,
+            chunk.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(chunk.count),
+            associatedData, UInt64(associatedData.count), tag)
+        output.append(contentsOf: UnsafeRawBufferPointer(start: sealed.baseAddress, count: Int(written)))
     }
 
     deinit {
-        // An abandoned upload may leave part of a chunk behind; wipe it (the buffer is ours alone).
-        pending.withUnsafeBufferPointer { buffer in
-            if let base = buffer.baseAddress { sodium_memzero(UnsafeMutableRawPointer(mutating: base), buffer.count) }
-        }
+        // An abandoned upload may leave part of a chunk behind; wipe it before release.
+        sodium_memzero(pending.baseAddress!, pending.count)
+        pending.deallocate()
+        sealed.deallocate()
     }
 }

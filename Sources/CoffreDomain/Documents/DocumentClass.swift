@@ -18,8 +18,8 @@ public enum DocumentClass: String, Sendable, CaseIterable, Codable {
     case autreDocument = "AUTR_DOC"
 
     /// The JDV_J57 classCode: 10 compte rendu, 11 synthèse, 31 imagerie, 42 prescription,
-    /// 43 dispensation, 44 plan de soins, 52 certificat, 60 remboursement,
-    /// 90 documents du patient, 95 gestion.
+    /// 43 dispensation, 44 plan de soins, 45 traitement administré (vaccinations),
+    /// 52 certificat, 60 remboursement, 90 documents du patient, 95 gestion.
     public var dmpClassCode: String {
         switch self {
         case .synthese: "11"

@@ -46,7 +46,13 @@ struct PeerCredentials: Sendable, Equatable {
     /// Whether `uid` belongs to group `gid`, as primary or supplementary group.
     func isMember(of group: UInt32) -> Bool {
         if gid == group { return true }
-        guard let entry = getpwuid(uid), let name = entry.pointee.pw_name else { return false }
+        // getpwuid_r, not getpwuid: requests run on many threads at once.
+        var entry = passwd()
+        var result: UnsafeMutablePointer<passwd>? = nil
+        var scratch = [CChar](repeating: 0, count: 4096)
+        guard getpwuid_r(uid, &entry, &scratch, scratch.count, &result) == 0, result != nil, let name = entry.pw_name else {
+            return false
+        }
         var count: Int32 = 64
         var groups = [gid_t](repeating: 0, count: Int(count))
         if getgrouplist(name, gid, &groups, &count) < 0 {

@@ -51,12 +51,14 @@ struct ProblemMiddleware: RouterMiddleware {
             return problem(for: error)
         case let error as DecodingError:
             return Problem(.malformedJSON, detail: "the JSON body does not have the expected shape (\(Self.describe(error)))")
-        case let error as HTTPError:
+        case is NIOTooManyBytesError:
+            return Problem(.payloadTooLarge, detail: "the JSON body is larger than the 64 KiB accepted")
+        case let error as any HTTPResponseError:
             switch error.status.code {
             case 404: return Problem(.routeNotFound, detail: "no such resource; see docs/openapi.yaml")
             case 405: return Problem(.methodNotAllowed, detail: "this resource does not accept that method")
             case 413: return Problem(.payloadTooLarge, detail: "the request body is too large")
-            case 400..<500: return Problem(.malformedRequest, detail: error.body ?? "the request is malformed")
+            case 400..<500: return Problem(.malformedRequest, detail: "the request is malformed")
             default: return Problem(.internalError, detail: "the server failed; the operator's log has the detail")
             }
         default:
@@ -72,7 +74,7 @@ struct ProblemMiddleware: RouterMiddleware {
         case .integrity:
             Problem(
                 .integrityError,
-                detail: "stored data failed its integrity check and was not served; the operator should run `coffre admin verify`")
+                detail: "stored data failed its integrity check and was not served; the operator has been told")
         case .tooLarge: Problem(.payloadTooLarge, detail: error.message)
         case .incompleteUpload: Problem(.uploadIncomplete, detail: error.message + "; nothing was stored")
         case .noSpace: Problem(.insufficientStorage, detail: "the vault's disk is full; nothing was stored")

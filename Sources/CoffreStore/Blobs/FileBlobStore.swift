@@ -129,13 +129,25 @@ final class FileBlobWriter: BlobWriter {
         let fd = self.fd
         let (temporary, final, shard) = (temporaryPath, finalPath, shardDirectory)
         precondition(fd >= 0, "commit after commit or abort")
+        // The descriptor is closed inside, whatever happens: never close it twice.
+        self.fd = -1
         try await io.run { () throws(StoreError) in
-            guard fsync(fd) == 0 else { throw POSIX.error("fsync of a new blob failed", errno) }
+            guard fsync(fd) == 0 else {
+                let code = errno
+                close(fd)
+                throw POSIX.error("fsync of a new blob failed", code)
+            }
             guard close(fd) == 0 else { throw POSIX.error("close of a new blob failed", errno) }
             guard rename(temporary, final) == 0 else { throw POSIX.error("rename of a new blob failed", errno) }
-            try POSIX.syncDirectory(shard)
+            do throws(StoreError) {
+                try POSIX.syncDirectory(shard)
+            } catch {
+                // Not durable, so not acknowledged: take the blob back out rather than leave
+                // a file no index row will ever name.
+                unlink(final)
+                throw error
+            }
         }
-        self.fd = -1
     }
 
     func abort() async {
@@ -173,18 +185,23 @@ final class FileBlobReader: BlobReader {
     func read(at offset: Int64, count: Int) async throws(StoreError) -> [UInt8] {
         let fd = self.fd
         return try await io.run { () throws(StoreError) -> [UInt8] in
-            var buffer = [UInt8](repeating: 0, count: count)
-            var total = 0
-            while total < count {
-                let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + total, count - total, off_t(offset) + off_t(total)) }
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw POSIX.error("read of a blob failed", errno)
+            var failure: Int32 = 0
+            // Read straight into the array's storage: no zero-fill, no copy.
+            let buffer = [UInt8](unsafeUninitializedCapacity: count) { raw, initialized in
+                var total = 0
+                while total < count {
+                    let n = pread(fd, raw.baseAddress! + total, count - total, off_t(offset) + off_t(total))
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        failure = errno
+                        break
+                    }
+                    if n == 0 { break }
+                    total += n
                 }
-                if n == 0 { break }
-                total += n
+                initialized = total
             }
-            buffer.removeSubrange(total...)
+            if failure != 0 { throw POSIX.error("read of a blob failed", failure) }
             return buffer
         }
     }

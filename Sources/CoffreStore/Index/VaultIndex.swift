@@ -19,9 +19,31 @@ struct VaultIndex: Sendable {
         configuration.label = "coffre.index"
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
+            // GRDB turns WAL connections to synchronous=NORMAL after `prepareDatabase` runs;
+            // the writer is the connection that commits, so set FULL on it again and check.
+            let level = try pool.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+                return try Int.fetchOne(db, sql: "PRAGMA synchronous")
+            }
+            guard level == 2 else {
+                throw StoreError(.io, "the index refused synchronous=FULL (got \(level.map(String.init) ?? "nothing"))")
+            }
             try Self.migrator.migrate(pool)
+        } catch let error as StoreError {
+            throw error
         } catch {
             throw StoreError(.io, "cannot open the index database at \(path): \(error)")
+        }
+    }
+
+    /// The writer connection's `synchronous` level (2 is FULL) and `secure_delete` flag.
+    func durabilitySettings() async throws(StoreError) -> (synchronous: Int, secureDelete: Int) {
+        do {
+            return try await pool.writeWithoutTransaction { db in
+                (try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1, try Int.fetchOne(db, sql: "PRAGMA secure_delete") ?? -1)
+            }
+        } catch {
+            throw StoreError(.io, "cannot read the index settings: \(error)")
         }
     }
 

@@ -22,10 +22,7 @@ extension Vault {
 
     /// The patient's dossier, or `dossierNotFound`.
     public func dossier(for ins: INS) async throws(StoreError) -> DossierRecord {
-        let (row, key) = try await openDossier(ins)
-        let fields: SealedDossierFields = try Self.open(
-            Array(row.sealed), key: key, associatedData: Self.dossierAD(DossierID(unchecked: row.id)))
-        guard fields.ins == ins.value else { throw StoreError(.integrity, "a dossier's sealed INS does not match its look-up hash") }
+        let (row, _) = try await openDossier(ins)
         return DossierRecord(
             id: DossierID(unchecked: row.id), ins: ins, state: row.state, createdAt: row.createdAt,
             masterKeyVersion: UInt32(row.masterVersion))
@@ -48,6 +45,13 @@ extension Vault {
         let id = DossierID(unchecked: row.id)
         let key = try Self.crypto { () throws(CryptoError) in
             try KeyWrap.unwrap(Array(row.wrappedKey), with: master, context: Self.dossierKeyContext(id, version), in: arena)
+        }
+        // The look-up hash is a clear column: check that the row found really is this patient's
+        // (its sealed INS, authenticated under its own key), so that a tampered index cannot
+        // send one patient's requests to another's dossier.
+        let fields: SealedDossierFields = try Self.open(Array(row.sealed), key: key, associatedData: Self.dossierAD(id))
+        guard fields.ins == ins.value else {
+            throw StoreError(.integrity, "dossier \(row.id): its sealed INS does not match its look-up hash")
         }
         return (row, key)
     }

@@ -24,6 +24,7 @@ public struct Vault: Sendable {
     let arena: SecureArena
     let clock: any VaultClock
     let logger: Logger
+    let lock: StateLock
 
     /// The largest document accepted, in bytes.
     public var maxDocumentSize: Int64 { configuration.maxDocumentSize }
@@ -38,13 +39,14 @@ public struct Vault: Sendable {
         logger: Logger
     ) async throws(StoreError) -> Vault {
         try POSIX.makeDirectory(configuration.stateDirectory)
+        let lock = try StateLock(directory: configuration.stateDirectory)
         let masterKeys = try MasterKeyring.load(from: configuration.keyDirectories, arena: arena)
         let index = try VaultIndex(path: configuration.indexPath)
         let blobs = FileBlobStore(root: configuration.blobDirectory, io: io)
         let lookupKey = try await Self.lookupKey(index: index, masterKeys: masterKeys, arena: arena)
         let vault = Vault(
             configuration: configuration, index: index, blobs: blobs, masterKeys: masterKeys,
-            lookupKey: lookupKey, arena: arena, clock: clock, logger: logger)
+            lookupKey: lookupKey, arena: arena, clock: clock, logger: logger, lock: lock)
         try await vault.recover()
         return vault
     }
@@ -83,12 +85,18 @@ public struct Vault: Sendable {
         let removedTemporaries = try await blobs.prepare()
         let marker = configuration.cleanShutdownMarker
         let wasClean = access(marker, F_OK) == 0
-        try POSIX.unlinkIfPresent(marker)
+        if wasClean {
+            // The marker must not come back after a power cut, or the next start would skip
+            // reconciliation after an unclean stop.
+            try POSIX.unlinkIfPresent(marker)
+            try POSIX.syncDirectory(configuration.stateDirectory)
+        }
         var orphans = 0
         var missing = 0
         if !wasClean {
-            // Only blobs older than this start can be orphans; newer ones may be stores in flight.
-            let cutoff = clock.now() / 1000 + 1
+            // Only blobs older than this start can be orphans; newer ones may be stores in
+            // flight. File times are real time, so compare with the real clock, not the vault's.
+            let cutoff = Int64(time(nil)) + 1
             let known = try await index.allDocumentIDs()
             let stored = try await blobs.blobIDs(modifiedBefore: cutoff)
             for id in stored where !known.contains(id.value) {
@@ -106,7 +114,7 @@ public struct Vault: Sendable {
             ])
         if missing > 0 {
             logger.error(
-                "documents recorded in the index have no blob; run `coffre admin verify`",
+                "documents recorded in the index have no blob; the vault needs an integrity check",
                 metadata: ["recovery.missing_blobs": "\(missing)"])
         }
     }
