@@ -57,6 +57,18 @@ public final class Daemon: @unchecked Sendable {
         }
     }
 
+    /// The daemon's process id.
+    public var pid: Int32? { process?.processIdentifier }
+
+    /// A field of `/proc/<pid>/status` in kibibytes (e.g. `VmHWM`, peak resident memory).
+    public func memoryKiB(_ field: String) -> Int? {
+        guard let pid, let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
+        for line in status.split(separator: "\n") where line.hasPrefix(field + ":") {
+            return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+        }
+        return nil
+    }
+
     /// The daemon's log so far.
     public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 

@@ -13,14 +13,14 @@ public final class TemporaryDirectory: Sendable {
         path = String(cString: result)
     }
 
-    /// Every regular file below the directory, recursively.
+    /// Every regular file below the directory, recursively (not sockets, not directories).
     public func allFiles() -> [String] {
         guard let enumerator = FileManager.default.enumerator(atPath: path) else { return [] }
         var files: [String] = []
         while let relative = enumerator.nextObject() as? String {
-            var isDirectory: ObjCBool = false
             let full = path + "/" + relative
-            if FileManager.default.fileExists(atPath: full, isDirectory: &isDirectory), !isDirectory.boolValue {
+            var info = stat()
+            if lstat(full, &info) == 0, info.st_mode & S_IFMT == S_IFREG {
                 files.append(full)
             }
         }

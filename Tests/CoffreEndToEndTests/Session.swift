@@ -1,0 +1,70 @@
+import CoffreAPI
+import CoffreDomain
+import CoffreTesting
+import Foundation
+import Testing
+
+/// A daemon plus the helpers end-to-end tests share: a patient, their assertion, files.
+struct Session {
+    let daemon: Daemon
+    let files: TemporaryDirectory
+    let patient = Identities.ins(1)
+    let otherPatient = Identities.ins(2)
+
+    init(arguments: [String] = []) async throws {
+        daemon = try await Daemon(arguments: arguments)
+        files = try TemporaryDirectory(prefix: "coffre-files")
+    }
+
+    /// Runs `coffre --as patient:<patient> …`.
+    func asPatient(_ arguments: [String], patient: String? = nil) async throws -> ProgramResult {
+        try await daemon.coffre(["--as", "patient:\(patient ?? self.patient)"] + arguments)
+    }
+
+    /// Writes `bytes` to a new file and returns its path.
+    func file(_ name: String, _ bytes: [UInt8]) throws -> String {
+        let path = files.path + "/" + name
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    /// A freshly signed assertion for `patient` (or custom claims).
+    func assertion(patient: String? = nil, adjust: (inout AssertionClaims) -> Void = { _ in }) throws -> String {
+        let now = Int64(Date().timeIntervalSince1970)
+        var claims = AssertionClaims(
+            iss: "dev", sub: patient ?? self.patient, role: .patient, software: "tests", iat: now, exp: now + 300, jti: UUID().uuidString)
+        adjust(&claims)
+        return try Identities.sign(claims, seedPath: daemon.state.path + "/dev-issuer.key")
+    }
+
+    /// A raw request with a valid assertion for the session's patient unless told otherwise.
+    func raw(
+        _ method: String, _ path: String, headers: [String: String] = [:], body: Data = Data(), contentLength: Int? = nil,
+        assertion: String? = nil, abort: Bool = false
+    ) throws -> RawHTTP.Response {
+        var headers = headers
+        if headers["Authorization"] == nil {
+            headers["Authorization"] = "Coffre-Assertion " + (try assertion ?? self.assertion())
+        }
+        return try RawHTTP.exchange(
+            socketPath: daemon.socketPath,
+            request: RawHTTP.request(method, path, headers: headers, body: body, contentLength: contentLength),
+            abortAfterSending: abort)
+    }
+
+    /// Committed blobs and temporary files in the daemon's state directory.
+    func blobFiles() -> (committed: [String], temporary: [String]) {
+        let files = daemon.state.allFiles().filter { $0.contains("/blobs/") }
+        return (files.filter { !$0.contains("/blobs/tmp/") }, files.filter { $0.contains("/blobs/tmp/") })
+    }
+
+    /// The blob file of a document.
+    func blobPath(_ id: String) -> String {
+        daemon.state.path + "/blobs/" + id.prefix(2) + "/" + id
+    }
+}
+
+extension ProgramResult {
+    /// The first line of stdout, trimmed (an id printed by `doc put` or `dossier create`).
+    var firstLine: String { stdoutText.split(separator: "\n").first.map(String.init) ?? "" }
+}
