@@ -2,14 +2,14 @@
 # Both install the Debian packages they need when missing (apt-get update first), then build.
 
 SWIFT        ?= swift
-BUILD_FLAGS  ?= -Xswiftc -warnings-as-errors
-BIN          := $(shell $(SWIFT) build --show-bin-path 2>/dev/null)
 DEV_STATE    ?= $(CURDIR)/.coffre
 DEB_PACKAGES := libsodium-dev libsqlite3-dev libsystemd-dev pkg-config util-linux
+PY_MODULES   := yaml jsonschema cryptography
+PY_PACKAGES  := pyyaml jsonschema cryptography
 
-.PHONY: deps build run test lint clean
+.PHONY: deps build run test unit-tests openapi-check lint drills clean
 
-## Install the Debian packages Coffre builds and tests against, only if one is missing.
+## Install what building and testing need, only what is missing.
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -20,19 +20,32 @@ deps:
 	fi
 
 build: deps
-	$(SWIFT) build $(BUILD_FLAGS)
+	$(SWIFT) build
 
 ## Start coffred in development mode in the foreground, with its state in .coffre/.
 run: build
-	@scripts/dev-banner.sh "$(BIN)" "$(DEV_STATE)"
-	exec "$(BIN)/coffred" --dev --state-dir "$(DEV_STATE)"
+	@scripts/dev-banner.sh "$$($(SWIFT) build --show-bin-path)" "$(DEV_STATE)"
+	exec "$$($(SWIFT) build --show-bin-path)/coffred" --dev --state-dir "$(DEV_STATE)"
 
-## Build and run every test: unit tests, and end-to-end tests against a real coffred.
-test: build lint
-	COFFRE_BIN_DIR="$(BIN)" $(SWIFT) test $(BUILD_FLAGS)
+## Build and run every test: format check, unit and end-to-end tests, the API against its spec.
+test: build lint unit-tests openapi-check
+
+unit-tests: build
+	COFFRE_BIN_DIR="$$($(SWIFT) build --show-bin-path)" $(SWIFT) test
+
+openapi-check: build
+	@python3 -c "import $(shell echo $(PY_MODULES) | tr ' ' ',')" 2>/dev/null || \
+	  python3 -m pip install -q $(PY_PACKAGES) || \
+	  apt-get install -y -qq python3-yaml python3-jsonschema python3-cryptography
+	python3 scripts/openapi_check.py "$$($(SWIFT) build --show-bin-path)"
 
 lint:
 	@scripts/lint.sh
 
+## Long versions of the drills (not part of `make test`).
+drills: build
+	COFFRE_BIN_DIR="$$($(SWIFT) build --show-bin-path)" COFFRE_LARGE_DOCUMENT_MIB=1024 \
+	  $(SWIFT) test --filter aLargeDocumentStreamsInBoundedMemory
+
 clean:
-	rm -rf .build
+	rm -rf .build .coffre
