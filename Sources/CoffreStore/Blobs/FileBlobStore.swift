@@ -79,7 +79,7 @@ public struct FileBlobStore: BlobStore {
     public func remove(_ id: DocumentID) async throws(StoreError) {
         let path = self.path(for: id)
         let shard = shardDirectory(for: id)
-        try await io.run { () throws(StoreError) in
+        try await io.runUncancelled { () throws(StoreError) in
             try POSIX.unlinkIfPresent(path)
             try POSIX.syncDirectory(shard)
         }
@@ -131,7 +131,7 @@ final class FileBlobWriter: BlobWriter {
         precondition(fd >= 0, "commit after commit or abort")
         // The descriptor is closed inside, whatever happens: never close it twice.
         self.fd = -1
-        try await io.run { () throws(StoreError) in
+        try await io.runUncancelled { () throws(StoreError) in
             guard fsync(fd) == 0 else {
                 let code = errno
                 close(fd)
@@ -154,7 +154,7 @@ final class FileBlobWriter: BlobWriter {
         let fd = self.fd
         let temporary = temporaryPath
         self.fd = -1
-        _ = try? await io.run { () throws(StoreError) in
+        _ = try? await io.runUncancelled { () throws(StoreError) in
             if fd >= 0 { close(fd) }
             try POSIX.unlinkIfPresent(temporary)
         }
@@ -209,7 +209,7 @@ final class FileBlobReader: BlobReader {
     func close() async {
         let fd = self.fd
         self.fd = -1
-        if fd >= 0 { _ = try? await io.run { () throws(StoreError) in _ = Glibc.close(fd) } }
+        if fd >= 0 { _ = try? await io.runUncancelled { () throws(StoreError) in _ = Glibc.close(fd) } }
     }
 
     deinit { if fd >= 0 { Glibc.close(fd) } }

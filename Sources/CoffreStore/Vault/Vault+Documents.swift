@@ -142,7 +142,9 @@ extension Vault {
             return content
         } catch {
             await reader.close()
-            logger.error("integrity failure on read", metadata: ["dossier.id": "\(dossierID)", "document.id": "\(id)"])
+            logger.error(
+                "integrity failure on read",
+                metadata: CoffreEvent.integrityFailure.metadata(["dossier.id": "\(dossierID)", "document.id": "\(id)"]))
             throw error
         }
     }

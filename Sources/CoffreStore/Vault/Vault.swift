@@ -108,14 +108,14 @@ public struct Vault: Sendable {
         }
         logger.info(
             "vault recovered",
-            metadata: [
+            metadata: CoffreEvent.recovery.metadata([
                 "recovery.clean_stop": "\(wasClean)", "recovery.temporaries_removed": "\(removedTemporaries)",
                 "recovery.orphans_removed": "\(orphans)", "recovery.missing_blobs": "\(missing)",
-            ])
+            ]))
         if missing > 0 {
             logger.error(
                 "documents recorded in the index have no blob; the vault needs an integrity check",
-                metadata: ["recovery.missing_blobs": "\(missing)"])
+                metadata: CoffreEvent.integrityFailure.metadata(["recovery.missing_blobs": "\(missing)"]))
         }
     }
 
@@ -144,6 +144,13 @@ public struct Vault: Sendable {
 }
 
 extension Vault {
+    /// A cheap real check that the vault answers: one read through the index's reader pool.
+    /// The health route (and so the systemd watchdog) uses it, so that a wedged index stops
+    /// the daemon from reporting itself healthy.
+    public func checkHealth() async throws(StoreError) {
+        _ = try await index.vaultKey(purpose: Self.lookupKeyPurpose)
+    }
+
     /// Key versions and arena usage, for operators; never personal data.
     public func status() -> (activeMasterKeyVersion: UInt32, installedMasterKeyVersions: [UInt32], arenaFree: Int, arenaSlots: Int) {
         (masterKeys.activeVersion, masterKeys.keys.keys.sorted(), arena.availableSlots, arena.slotCount)

@@ -1,0 +1,61 @@
+public import Logging
+
+/// The kinds of event an operator may want to find in the journal, each with a stable
+/// `MESSAGE_ID` (128 bits in hex, as `journalctl MESSAGE_ID=…` expects).
+///
+/// The ids are a contract with operators' filters and alerts: never change or reuse one; add a
+/// new case for a new kind. docs/operations.md lists them all with what they mean.
+public enum CoffreEvent: String, CaseIterable, Sendable {
+    /// The process started and is opening the vault.
+    case started
+    /// Keys loaded, index open, recovery done, socket listening: `READY=1` was sent.
+    case ready
+    /// SIGTERM or SIGINT received: no new connections, requests in flight are finishing.
+    case stopping
+    /// The daemon stopped; `clean` says whether it recorded a clean stop.
+    case stopped
+    /// Start-up recovery ran (temporary files removed, orphans reconciled after a crash).
+    case recovery
+    /// A request was refused with a problem answer (4xx or 5xx).
+    case requestRefused = "request_refused"
+    /// Stored data failed authentication: a blob or key was damaged or tampered with.
+    case integrityFailure = "integrity_failure"
+    /// SIGHUP: the trust directory was reloaded.
+    case reload
+    /// SIGHUP: the reload failed; the previous trust store stays in force.
+    case reloadFailed = "reload_failed"
+    /// The watchdog's health probe failed: the daemon stopped pinging systemd.
+    case watchdogUnhealthy = "watchdog_unhealthy"
+    /// Requests in flight did not finish within the grace period and were aborted.
+    case shutdownForced = "shutdown_forced"
+    /// The daemon failed to start or stopped on an error.
+    case failed
+
+    /// The journal's `MESSAGE_ID` of this kind of event.
+    public var messageID: String {
+        switch self {
+        case .started: "98b150cd5f5c4236b02a84d470450dfd"
+        case .ready: "0ff9d1a9bbbe4019b086d34a57228c3c"
+        case .stopping: "92c6649c60334d03a2eb136f3b3f9c39"
+        case .stopped: "d871ab9acdb242f1b899975f42315fe7"
+        case .recovery: "0a843c9221bb4f77b07ab19375ecc8c8"
+        case .requestRefused: "8474e2d158d941a3a6b80abacec0179a"
+        case .integrityFailure: "358a1b90537d4c8b920cf1fe76f61257"
+        case .reload: "bf6297e56b2448bcb13ca9d7291a46bd"
+        case .reloadFailed: "eb858e8c6c9f4799973844caa6c9afd9"
+        case .watchdogUnhealthy: "9ac28817569b4e3b8726dab0d0550e40"
+        case .shutdownForced: "e9768e62321e4ae4aca02fbe57d524bc"
+        case .failed: "e8b98a2a1f9c46c0b732d8c3ea18944c"
+        }
+    }
+
+    /// The metadata key that carries the event kind; log handlers map it to `MESSAGE_ID`.
+    public static let metadataKey = "event"
+
+    /// `metadata` with this event's kind added.
+    public func metadata(_ metadata: Logger.Metadata = [:]) -> Logger.Metadata {
+        var metadata = metadata
+        metadata[Self.metadataKey] = .string(rawValue)
+        return metadata
+    }
+}
