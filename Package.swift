@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
     ],
     targets: [
         // System libraries, found through pkg-config (Debian's libsodium-dev, libsystemd-dev).
@@ -60,15 +61,23 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
-        // The daemon's HTTP API on a Unix socket, and the wiring of everything into one service group.
+        // The daemon's HTTP API on a Unix socket (passed by systemd or bound), systemd integration
+        // (notify, watchdog, reload, journal), and the wiring of everything into one service group.
         .target(
             name: "CoffreServer",
             dependencies: [
                 "CoffreAPI", "CoffreStore", "CoffreDomain", "CoffreCrypto", "CSystemd",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                // ServerQuiescingHelper: the graceful stop of the socket server (Hummingbird's own).
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
             ],
             swiftSettings: swiftSettings
         ),

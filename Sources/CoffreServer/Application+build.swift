@@ -2,22 +2,23 @@
     import Glibc
 #endif
 public import CoffreAPI
-import CoffreCrypto
 import CoffreDomain
 public import CoffreStore
 public import Hummingbird
 public import Logging
-import NIOCore
-import NIOPosix
 
-/// Builds the HTTP application over a ready vault: the router, its middleware and routes.
-/// The daemon and any in-process test call this same function.
-public func buildApplication(
+/// Builds the HTTP router over a ready vault: its middleware and routes. Whichever way the
+/// socket comes (passed by systemd or bound by the daemon), requests go through this one router;
+/// the daemon and any in-process test call this same function.
+///
+/// - Parameter trust: the trust store in force, read once per person-level request (a reload
+///   on SIGHUP swaps it).
+public func buildRouter(
     configuration: ServerConfiguration,
     vault: Vault,
-    trust: TrustStore,
+    trust: @escaping @Sendable () -> TrustStore,
     logger: Logger
-) -> some ApplicationProtocol {
+) -> Router<CoffreRequestContext> {
     let router = Router(context: CoffreRequestContext.self)
     router.middlewares.add(ProblemMiddleware(logger: logger))
 
@@ -25,7 +26,7 @@ public func buildApplication(
     system.addHealth(to: router)
 
     let gatekeeper = Gatekeeper(policy: AccessPolicy(), logger: logger)
-    let patients = router.group("v1/patients/:ins").add(middleware: AssertionMiddleware(trust: { trust }))
+    let patients = router.group("v1/patients/:ins").add(middleware: AssertionMiddleware(trust: trust))
     DossierRoutes(vault: vault, gatekeeper: gatekeeper).add(to: patients)
     DocumentRoutes(vault: vault, gatekeeper: gatekeeper).add(to: patients)
 
@@ -34,60 +35,5 @@ public func buildApplication(
             operatorGroupID: configuration.operatorGroupID,
             developmentUserID: configuration.developmentMode ? getuid() : nil))
     system.addAdmin(to: admin)
-
-    let socketPath = configuration.socketPath
-    let socketMode = configuration.socketMode
-    let notifier = SystemdNotifier()
-    return Application(
-        router: router,
-        configuration: .init(address: .unixDomainSocket(path: socketPath), serverName: "coffred"),
-        onServerRunning: { _ in
-            if chmod(socketPath, mode_t(socketMode)) != 0 {
-                logger.error("cannot set the socket's permissions", metadata: ["socket.path": "\(socketPath)"])
-            }
-            logger.info("coffred ready", metadata: ["socket.path": "\(socketPath)"])
-            notifier.ready(status: "serving on \(socketPath)")
-        },
-        logger: logger)
-}
-
-/// The daemon's whole life: prepare development keys if asked, open the vault (recovery
-/// included), serve until SIGTERM or SIGINT, then record a clean stop.
-public enum CoffreDaemon {
-    public static func run(configuration: ServerConfiguration, logger: Logger) async throws {
-        var configuration = configuration
-        if let credentials = getenv("CREDENTIALS_DIRECTORY") {
-            configuration.keyDirectories.append(String(cString: credentials))
-        }
-        if configuration.developmentMode {
-            try DevelopmentSetup.prepare(configuration)
-        }
-        let arena = try SecureArena(slotCount: configuration.keyArenaSlots)
-        if !arena.isLocked {
-            logger.warning(
-                "the key arena could not be locked in memory: keys may reach swap; raise LimitMEMLOCK / ulimit -l",
-                metadata: ["arena.bytes": "\(configuration.keyArenaSlots * SecureArena.slotSize)"])
-        }
-        let pool = NIOThreadPool(numberOfThreads: 8)
-        pool.start()
-        do {
-            let vault = try await Vault.open(
-                configuration: VaultConfiguration(
-                    stateDirectory: configuration.stateDirectory,
-                    keyDirectories: configuration.keyDirectories,
-                    maxDocumentSize: configuration.maxDocumentSize),
-                io: BlockingIO(pool: pool), arena: arena, clock: SystemClock(), logger: logger)
-            let trust = try TrustDirectory.load(configuration.trustDirectory)
-            logger.info("trust directory loaded", metadata: ["trust.issuers": "\(trust.issuers.joined(separator: ","))"])
-            let app = buildApplication(configuration: configuration, vault: vault, trust: trust, logger: logger)
-            try await app.runService()
-            SystemdNotifier().stopping()
-            vault.markCleanShutdown()
-            logger.info("coffred stopped cleanly")
-        } catch {
-            try? await pool.shutdownGracefully()
-            throw error
-        }
-        try await pool.shutdownGracefully()
-    }
+    return router
 }

@@ -28,6 +28,12 @@ struct Coffred: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    @Option(help: "Where logs go: auto (the journal when stderr is connected to it), journal, stderr.")
+    var logTarget: String = "auto"
+
+    @Option(help: "Seconds requests in flight may run after SIGTERM before they are aborted (default 30).")
+    var shutdownGrace: Int?
+
     func run() async throws {
         // Everything the daemon creates (index, WAL, blobs, keys) is for its own user only; the
         // socket is opened up explicitly to its group after binding.
@@ -45,11 +51,17 @@ struct Coffred: AsyncParsableCommand {
             keyDirectories: file.keyDirectories,
             trustDirectory: file.trustDirectory,
             maxDocumentSize: maxDocumentBytes ?? file.maxDocumentBytes ?? 4 << 30,
-            operatorGroupID: file.operatorGroup.flatMap(groupID))
-        var logger = Logger(label: "coffred")
+            operatorGroupID: file.operatorGroup.flatMap(groupID),
+            shutdownGracePeriod: .seconds(shutdownGrace ?? file.shutdownGraceSeconds ?? 30))
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw ValidationError("unknown log level \(logLevel)")
         }
+        guard let target = JournalLogHandler.Target(rawValue: logTarget) else {
+            throw ValidationError("unknown log target \(logTarget); use auto, journal or stderr")
+        }
+        // Every logger of the process (libraries included) goes to the same place.
+        LoggingSystem.bootstrap { label in JournalLogHandler.handler(label: label, target: target) }
+        var logger = Logger(label: "coffred")
         logger.logLevel = level
         try await CoffreDaemon.run(configuration: configuration, logger: logger)
     }
@@ -67,7 +79,7 @@ struct Coffred: AsyncParsableCommand {
 /// The optional configuration file: a JSON object; every key optional.
 ///
 /// Keys: `stateDirectory`, `socket`, `keyDirectories` (array), `trustDirectory`,
-/// `maxDocumentBytes`, `operatorGroup` (a group name or gid).
+/// `maxDocumentBytes`, `operatorGroup` (a group name or gid), `shutdownGraceSeconds`.
 struct ConfigurationFile: Decodable {
     var stateDirectory: String?
     var socket: String?
@@ -75,6 +87,7 @@ struct ConfigurationFile: Decodable {
     var trustDirectory: String?
     var maxDocumentBytes: Int64?
     var operatorGroup: String?
+    var shutdownGraceSeconds: Int?
 
     static func load(_ path: String) throws -> ConfigurationFile {
         try JSONDecoder().decode(ConfigurationFile.self, from: Data(contentsOf: URL(fileURLWithPath: path)))

@@ -22,6 +22,9 @@ public struct ServerConfiguration: Sendable {
     public var operatorGroupID: UInt32?
     /// Slots in the locked-memory key arena (64 bytes each); bounds requests in flight.
     public var keyArenaSlots: Int
+    /// How long requests in flight may run after SIGTERM before they are aborted; keep it below
+    /// the unit's `TimeoutStopSec=`, after which systemd kills the process.
+    public var shutdownGracePeriod: Duration
 
     /// Defaults for a production host (`/var/lib/coffre`, `/run/coffre/coffred.sock`).
     public init(
@@ -33,7 +36,8 @@ public struct ServerConfiguration: Sendable {
         trustDirectory: String? = nil,
         maxDocumentSize: Int64 = 4 << 30,
         operatorGroupID: UInt32? = nil,
-        keyArenaSlots: Int = 8192
+        keyArenaSlots: Int = 8192,
+        shutdownGracePeriod: Duration = .seconds(30)
     ) {
         self.stateDirectory = stateDirectory
         self.developmentMode = developmentMode
@@ -44,6 +48,7 @@ public struct ServerConfiguration: Sendable {
         self.maxDocumentSize = maxDocumentSize
         self.operatorGroupID = operatorGroupID
         self.keyArenaSlots = keyArenaSlots
+        self.shutdownGracePeriod = shutdownGracePeriod
     }
 
     /// The development issuer's signing seed, beside the socket, where `coffre` looks for it.

@@ -20,12 +20,12 @@ struct ProblemMiddleware: RouterMiddleware {
             logger.log(
                 level: problem.status >= 500 ? .error : .notice,
                 "request refused",
-                metadata: [
+                metadata: (problem.code == .integrityError ? CoffreEvent.integrityFailure : CoffreEvent.requestRefused).metadata([
                     "http.method": "\(request.method.rawValue)",
                     "http.route": "\(context.endpointPath ?? "unmatched")",
                     "error.code": "\(problem.code.rawValue)",
                     "http.status": "\(problem.status)",
-                ])
+                ]))
             return Self.response(for: problem)
         }
     }

@@ -81,7 +81,9 @@ struct DocumentRoutes: Sendable {
                 await content.close()
             } catch {
                 await content.close()
-                logger.error("document stream stopped", metadata: ["document.id": "\(record.id)", "error": "\(error)"])
+                logger.error(
+                    "document stream stopped",
+                    metadata: CoffreEvent.integrityFailure.metadata(["document.id": "\(record.id)", "error": "\(error)"]))
                 throw error
             }
             try await writer.finish(nil)

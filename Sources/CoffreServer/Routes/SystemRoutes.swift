@@ -11,7 +11,9 @@ struct SystemRoutes: Sendable {
 
     func addHealth(to router: Router<CoffreRequestContext>) {
         router.get("v1/health") { _, _ in
-            try json(HealthView(status: "ok", version: Self.version, developmentMode: developmentMode))
+            // A read on the index: "ok" must mean the vault answers, not only that the socket does.
+            try await vault.checkHealth()
+            return try json(HealthView(status: "ok", version: Self.version, developmentMode: developmentMode))
         }
     }
 

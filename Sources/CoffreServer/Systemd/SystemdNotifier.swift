@@ -1,11 +1,39 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
 import CSystemd
 
 /// Tells systemd about the daemon's state through libsystemd's `sd_notify`. Without
 /// `NOTIFY_SOCKET` (not started by systemd) every call is a no-op.
+///
+/// The `STATUS=` texts are for people: `systemctl status coffred` shows the latest one.
 struct SystemdNotifier: Sendable {
+    /// Start-up is done: keys loaded, index open, recovery done, socket listening.
     func ready(status: String) { send("READY=1\nSTATUS=\(status)") }
+    /// A new human-readable status line.
     func status(_ text: String) { send("STATUS=\(text)") }
-    func stopping() { send("STOPPING=1\nSTATUS=stopping") }
+    /// SIGTERM received: the stop has begun.
+    func stopping(status: String) { send("STOPPING=1\nSTATUS=\(status)") }
+    /// SIGHUP received: reloading configuration. systemd ≥ 253 wants the monotonic time of the
+    /// reload's start with it, to match the reload with the request that caused it.
+    func reloading() {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        let microseconds = Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1_000
+        send("RELOADING=1\nMONOTONIC_USEC=\(microseconds)\nSTATUS=reloading the trust directory")
+    }
+    /// The reload is over (whether it succeeded or not, the daemon serves again).
+    func reloaded(status: String) { send("READY=1\nSTATUS=\(status)") }
+    /// The daemon is alive and healthy (`WatchdogSec=`).
+    func watchdog() { send("WATCHDOG=1") }
+
+    /// The watchdog interval systemd expects pings within, if the watchdog is on for this
+    /// process (`WATCHDOG_USEC`, and `WATCHDOG_PID` when set, names this process).
+    static func watchdogInterval() -> Duration? {
+        var microseconds: UInt64 = 0
+        guard sd_watchdog_enabled(0, &microseconds) > 0, microseconds > 0 else { return nil }
+        return .microseconds(Int64(clamping: microseconds))
+    }
 
     private func send(_ message: String) {
         _ = sd_notify(0, message)

@@ -1,0 +1,125 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+import CoffreAPI
+import CoffreCrypto
+import CoffreStore
+import Hummingbird
+public import Logging
+import NIOPosix
+import ServiceLifecycle
+import UnixSignals
+
+/// The daemon's whole life: adopt or bind the socket, prepare development keys if asked, open
+/// the vault (recovery included), report ready, serve until SIGTERM or SIGINT, then record a
+/// clean stop.
+///
+/// Order matters to systemd: `READY=1` goes out only once keys are loaded, the index is open,
+/// recovery is done and the socket accepts; clients that connect earlier wait in the socket's
+/// queue (with socket activation, systemd's).
+public enum CoffreDaemon {
+    /// Runs the daemon until it is stopped; throws (and logs why) if it cannot start.
+    public static func run(configuration: ServerConfiguration, logger: Logger) async throws {
+        do {
+            try await start(configuration: configuration, logger: logger)
+        } catch {
+            logger.critical("coffred failed", metadata: CoffreEvent.failed.metadata(["error": "\(error)"]))
+            throw error
+        }
+    }
+
+    private static func start(configuration: ServerConfiguration, logger: Logger) async throws {
+        var configuration = configuration
+        let notifier = SystemdNotifier()
+        logger.info(
+            "coffred starting",
+            metadata: CoffreEvent.started.metadata([
+                "coffred.version": "\(SystemRoutes.version)", "coffred.development": "\(configuration.developmentMode)",
+            ]))
+        notifier.status("starting: loading keys")
+        let socket = try ListenSocket.fromSystemd(orBind: configuration.socketPath)
+        if socket.path != configuration.socketPath {
+            logger.notice(
+                "systemd passed a socket at another path than configured; using it",
+                metadata: ["socket.path": "\(socket.path)", "socket.configured": "\(configuration.socketPath)"])
+            configuration.socketPath = socket.path
+        }
+        if let credentials = getenv("CREDENTIALS_DIRECTORY") {
+            configuration.keyDirectories.append(String(cString: credentials))
+        }
+        if configuration.developmentMode {
+            try DevelopmentSetup.prepare(configuration)
+        }
+        let arena = try SecureArena(slotCount: configuration.keyArenaSlots)
+        if !arena.isLocked {
+            logger.warning(
+                "the key arena could not be locked in memory: keys may reach swap; raise LimitMEMLOCK / ulimit -l",
+                metadata: ["arena.bytes": "\(configuration.keyArenaSlots * SecureArena.slotSize)"])
+        }
+        let pool = NIOThreadPool(numberOfThreads: 8)
+        pool.start()
+        do {
+            try await serve(configuration: configuration, socket: socket, arena: arena, pool: pool, logger: logger)
+        } catch {
+            try? await pool.shutdownGracefully()
+            throw error
+        }
+        try await pool.shutdownGracefully()
+    }
+
+    private static func serve(
+        configuration: ServerConfiguration, socket: ListenSocket, arena: SecureArena, pool: NIOThreadPool, logger: Logger
+    ) async throws {
+        let notifier = SystemdNotifier()
+        notifier.status("starting: opening the index and recovering")
+        let vault = try await Vault.open(
+            configuration: VaultConfiguration(
+                stateDirectory: configuration.stateDirectory,
+                keyDirectories: configuration.keyDirectories,
+                maxDocumentSize: configuration.maxDocumentSize),
+            io: BlockingIO(pool: pool), arena: arena, clock: SystemClock(), logger: logger)
+        let trust = try TrustHolder(directory: configuration.trustDirectory)
+        logger.info("trust directory loaded", metadata: ["trust.issuers": "\(trust.current.issuers.joined(separator: ","))"])
+        let signals = await ReloadService.trapSignals()
+        let router = buildRouter(configuration: configuration, vault: vault, trust: { trust.current }, logger: logger)
+
+        let stopping = StopFlag()
+        let forced = StopFlag()
+        let server = SocketServer(
+            responder: router.buildResponder(), socket: socket, socketMode: configuration.socketMode,
+            gracePeriod: configuration.shutdownGracePeriod, logger: logger,
+            events: SocketServerEvents(
+                listening: { socket in
+                    logger.notice("coffred ready", metadata: CoffreEvent.ready.metadata(["socket.path": "\(socket.path)"]))
+                    notifier.ready(status: "serving on \(socket.path)")
+                },
+                stopping: {
+                    stopping.raise()
+                    logger.notice("coffred stopping: finishing requests in flight", metadata: CoffreEvent.stopping.metadata())
+                    notifier.stopping(status: "stopping: finishing requests in flight")
+                },
+                forced: {
+                    forced.raise()
+                    notifier.status("stopping: aborting requests still in flight")
+                }))
+
+        // Graceful shutdown runs in reverse order: the server drains first, the watchdog last.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let watchdog = Watchdog.fromSystemd(socketPath: socket.path, pool: pool, stopping: stopping, logger: logger) {
+            services.append(.init(service: watchdog))
+        }
+        services.append(.init(service: ReloadService(signals: signals, trust: trust, logger: logger)))
+        services.append(.init(service: server))
+        let group = ServiceGroup(
+            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+
+        // After aborted requests, let the next start reconcile blobs with the index rather than
+        // trust that every abort cleaned up after itself.
+        let clean = !forced.isRaised
+        if clean {
+            vault.markCleanShutdown()
+        }
+        logger.notice("coffred stopped", metadata: CoffreEvent.stopped.metadata(["stop.clean": "\(clean)"]))
+    }
+}
