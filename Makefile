@@ -3,7 +3,8 @@
 
 SWIFT        ?= swift
 DEV_STATE    ?= $(CURDIR)/.coffre
-DEB_PACKAGES := libsodium-dev libsqlite3-dev libsystemd-dev pkg-config util-linux
+# systemd: systemd-analyze (verify, security) and systemd-socket-activate, for the systemd tests.
+DEB_PACKAGES := libsodium-dev libsqlite3-dev libsystemd-dev pkg-config util-linux systemd
 PY_MODULES   := yaml jsonschema cryptography
 PY_PACKAGES  := pyyaml jsonschema cryptography
 
