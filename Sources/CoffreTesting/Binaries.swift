@@ -7,9 +7,13 @@ public enum Binaries {
         if let directory = ProcessInfo.processInfo.environment["COFFRE_BIN_DIR"], !directory.isEmpty {
             return directory
         }
+        return packageRoot + "/.build/debug"
+    }
+
+    /// The package's root directory (where `systemd/` and `docs/` are).
+    public static var packageRoot: String {
         // Sources/CoffreTesting/Binaries.swift → package root
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return root.appendingPathComponent(".build/debug").path
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
     }
 
     public static var coffred: String { directory + "/coffred" }

@@ -2,40 +2,39 @@ public import Foundation
 
 /// A real `coffred --dev` on a private state directory and socket, for end-to-end tests.
 public final class Daemon: @unchecked Sendable {
-    // @unchecked: `process` is set once in `start` before the daemon is shared, and only
-    // read afterwards; Process itself is thread-safe for terminate/isRunning.
+    // @unchecked: `process` is replaced only by `start`, which a test calls while no other task
+    // uses the daemon; ChildProcess itself is Sendable.
 
     /// Its state directory (a fresh temporary directory unless one is given).
     public let state: TemporaryDirectory
     /// Extra flags (e.g. `--max-document-bytes`).
     public let extraArguments: [String]
+    /// How the process is started: directly, or the way systemd would.
+    public let launch: DaemonLaunch
     /// Where the daemon's stderr (its log) goes.
     public var logPath: String { state.path + "-daemon.log" }
+    /// The daemon's socket.
     public var socketPath: String { state.path + "/coffred.sock" }
-    private var process: Process?
+    private var process: ChildProcess?
 
-    /// Starts a daemon and waits until it answers `/v1/health`.
-    public init(state: TemporaryDirectory? = nil, arguments: [String] = []) async throws {
+    /// Starts a daemon and, unless told not to, waits until it answers `/v1/health`.
+    public init(
+        state: TemporaryDirectory? = nil, arguments: [String] = [], launch: DaemonLaunch = DaemonLaunch(), waitUntilReady: Bool = true
+    ) async throws {
         self.state = try state ?? TemporaryDirectory(prefix: "coffred")
         self.extraArguments = arguments
-        try await start()
+        self.launch = launch
+        try await start(waitUntilReady: waitUntilReady)
     }
 
     /// (Re)starts the daemon process on the same state directory.
-    public func start() async throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Binaries.coffred)
-        process.arguments = ["--dev", "--state-dir", state.path] + extraArguments
-        if !FileManager.default.fileExists(atPath: logPath) {
-            _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        }
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        log.seekToEndOfFile()
-        process.standardError = log
-        process.standardOutput = log
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
+    public func start(waitUntilReady: Bool = true) async throws {
+        let command = launch.command(
+            coffred: Binaries.coffred, arguments: ["--dev", "--state-dir", state.path] + extraArguments, socketPath: socketPath)
+        let environment = ProcessInfo.processInfo.environment.merging(launch.environment) { _, new in new }
+        let process = try ChildProcess(command, environment: environment, logPath: logPath)
         self.process = process
+        guard waitUntilReady else { return }
         for _ in 0..<200 {
             if let response = try? RawHTTP.exchange(socketPath: socketPath, request: RawHTTP.request("GET", "/v1/health")),
                 response.status == 200
@@ -51,14 +50,27 @@ public final class Daemon: @unchecked Sendable {
     /// Stops the daemon with SIGTERM (graceful) or SIGKILL, and waits for it to exit.
     public func stop(signal: Int32 = SIGTERM) async {
         guard let process, process.isRunning else { return }
-        kill(process.processIdentifier, signal)
+        kill(process.pid, signal)
+        await waitForExit()
+    }
+
+    /// Waits (up to 10 s) for the process to exit; its exit status, or nil if it still runs.
+    @discardableResult
+    public func waitForExit() async -> Int32? {
+        guard let process else { return nil }
         for _ in 0..<400 where process.isRunning {
             try? await Task.sleep(for: .milliseconds(25))
         }
+        return process.exitStatus
     }
 
-    /// The daemon's process id.
-    public var pid: Int32? { process?.processIdentifier }
+    /// Sends `signal` without waiting (SIGHUP: reload).
+    public func send(_ signal: Int32) {
+        if let process, process.isRunning { kill(process.pid, signal) }
+    }
+
+    /// The daemon's process id (the shell's and systemd-socket-activate's too: both exec it).
+    public var pid: Int32? { process?.pid }
 
     /// A field of `/proc/<pid>/status` in kibibytes (e.g. `VmHWM`, peak resident memory).
     public func memoryKiB(_ field: String) -> Int? {
@@ -74,7 +86,8 @@ public final class Daemon: @unchecked Sendable {
 
     deinit {
         if let process, process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
+            kill(process.pid, SIGKILL)
+            _ = process.exitStatus
         }
         try? FileManager.default.removeItem(atPath: logPath)
     }
@@ -82,6 +95,39 @@ public final class Daemon: @unchecked Sendable {
     /// Runs `coffre` against this daemon.
     public func coffre(_ arguments: [String], environment: [String: String] = [:]) async throws -> ProgramResult {
         try await Program.run(Binaries.coffre, ["--socket", socketPath] + arguments, environment: environment)
+    }
+}
+
+/// How a test daemon is started.
+public struct DaemonLaunch: Sendable {
+    /// Variables added to coffred's environment (`NOTIFY_SOCKET`, `WATCHDOG_USEC`, …).
+    public var environment: [String: String]
+    /// Start under `systemd-socket-activate -l SOCKET`, which binds the socket, waits for the first
+    /// connection, then execs coffred with the socket as fd 3 — what `coffred.socket` does. Only
+    /// `environment` reaches coffred then, as under systemd.
+    public var socketActivated: Bool
+    /// Set `WATCHDOG_PID` to coffred's own pid, as systemd does (through a shell that execs).
+    public var watchdogPID: Bool
+
+    /// A launch; the defaults start coffred directly.
+    public init(environment: [String: String] = [:], socketActivated: Bool = false, watchdogPID: Bool = false) {
+        self.environment = environment
+        self.socketActivated = socketActivated
+        self.watchdogPID = watchdogPID
+    }
+
+    /// The command line that starts coffred this way.
+    func command(coffred: String, arguments: [String], socketPath: String) -> [String] {
+        var command = [coffred] + arguments
+        if socketActivated {
+            unlink(socketPath)
+            let variables = environment.keys.sorted().flatMap { ["-E", "\($0)=\(environment[$0]!)"] }
+            command =
+                ["/usr/bin/systemd-socket-activate", "-l", socketPath] + variables + (watchdogPID ? ["-E", "WATCHDOG_PID"] : []) + command
+        }
+        guard watchdogPID else { return command }
+        // `exec` keeps the shell's pid, so $$ is the daemon's pid (systemd-socket-activate execs too).
+        return ["/bin/sh", "-c", "WATCHDOG_PID=$$; export WATCHDOG_PID; exec \"$0\" \"$@\""] + command
     }
 }
 

@@ -11,8 +11,8 @@ struct Session {
     let patient = Identities.ins(1)
     let otherPatient = Identities.ins(2)
 
-    init(arguments: [String] = []) async throws {
-        daemon = try await Daemon(arguments: arguments)
+    init(arguments: [String] = [], launch: DaemonLaunch = DaemonLaunch()) async throws {
+        daemon = try await Daemon(arguments: arguments, launch: launch)
         files = try TemporaryDirectory(prefix: "coffre-files")
     }
 
@@ -29,12 +29,14 @@ struct Session {
     }
 
     /// A freshly signed assertion for `patient` (or custom claims).
-    func assertion(patient: String? = nil, adjust: (inout AssertionClaims) -> Void = { _ in }) throws -> String {
+    func assertion(
+        patient: String? = nil, seedPath: String? = nil, adjust: (inout AssertionClaims) -> Void = { _ in }
+    ) throws -> String {
         let now = Int64(Date().timeIntervalSince1970)
         var claims = AssertionClaims(
             iss: "dev", sub: patient ?? self.patient, role: .patient, software: "tests", iat: now, exp: now + 300, jti: UUID().uuidString)
         adjust(&claims)
-        return try Identities.sign(claims, seedPath: daemon.state.path + "/dev-issuer.key")
+        return try Identities.sign(claims, seedPath: seedPath ?? daemon.state.path + "/dev-issuer.key")
     }
 
     /// A raw request with a valid assertion for the session's patient unless told otherwise.

@@ -1,0 +1,181 @@
+import CoffreCrypto
+import CoffreTesting
+import Foundation
+import Testing
+
+/// coffred as systemd runs it, checked without systemd as PID 1: the unit files through
+/// `systemd-analyze`, socket activation through `systemd-socket-activate`, `sd_notify` through a
+/// `NOTIFY_SOCKET` the test listens on, signals sent the way systemd sends them.
+@Suite struct SystemdTests {
+    static let units = ["coffred.service", "coffred.socket", "coffre-retention.service", "coffre-retention.timer"]
+
+    @Test func everyUnitVerifies() async throws {
+        let scratch = try TemporaryDirectory(prefix: "coffre-units")
+        // As shipped, the units name /usr/bin/coffred and /usr/bin/coffre, which are not installed
+        // here: that must be the only complaint.
+        let shipped = try await Program.run(
+            "/usr/bin/systemd-analyze", ["verify"] + Self.units.map { Binaries.packageRoot + "/systemd/" + $0 })
+        let complaints = shipped.stderr.split(separator: "\n").map(String.init)
+        #expect(
+            complaints.allSatisfy {
+                $0.contains("/usr/bin/coffre") && $0.contains("is not executable: No such file or directory")
+            }, "\(shipped.stderr)")
+        // With the built binaries in their place, verify has nothing to say.
+        for unit in Self.units {
+            let text = try String(contentsOfFile: Binaries.packageRoot + "/systemd/" + unit, encoding: .utf8)
+                .replacingOccurrences(of: "/usr/bin/coffred", with: Binaries.coffred)
+                .replacingOccurrences(of: "/usr/bin/coffre ", with: Binaries.coffre + " ")
+            try text.write(toFile: scratch.path + "/" + unit, atomically: true, encoding: .utf8)
+        }
+        let built = try await Program.run("/usr/bin/systemd-analyze", ["verify"] + Self.units.map { scratch.path + "/" + $0 })
+        #expect(built.status == 0, "\(built.stderr)")
+        #expect(built.stderr.isEmpty, "\(built.stderr)")
+    }
+
+    @Test func theServiceIsHardenedToAnExposureOfTwoOrLess() async throws {
+        for unit in ["coffred.service", "coffre-retention.service"] {
+            let result = try await Program.run(
+                "/usr/bin/systemd-analyze", ["security", "--offline=yes", Binaries.packageRoot + "/systemd/" + unit])
+            let line = try #require(
+                result.stdoutText.split(separator: "\n").first { $0.contains("Overall exposure level for \(unit)") },
+                "\(result.stdoutText)\(result.stderr)")
+            let score = try #require(Double(line.split(separator: ":").last?.split(separator: " ").first ?? ""))
+            print("systemd-analyze security: \(unit) exposure \(score)")
+            #expect(score <= 2.0, "\(line)")
+        }
+    }
+
+    @Test func aSocketActivatedDaemonServesTheClientThatWokeItAndStopsOnSIGTERM() async throws {
+        let notify = try NotifySocket()
+        let daemon = try await Daemon(
+            launch: DaemonLaunch(environment: ["NOTIFY_SOCKET": notify.path], socketActivated: true), waitUntilReady: false)
+        // systemd-socket-activate holds the socket and starts coffred at the first connection,
+        // as coffred.socket does: this client connects before the daemon exists, and waits.
+        // (An operator call: it needs no assertion, and the development issuer key the client
+        // would sign with does not exist before the daemon's first start.)
+        #expect(notify.lines().isEmpty)
+        let status = try await daemon.coffre(["admin", "status"])
+        #expect(status.status == 0, "\(status.stderr)\n\(daemon.log)")
+        #expect(notify.lines().contains("READY=1"))
+        let patient = Identities.ins(1)
+        let create = try await daemon.coffre(["--as", "patient:\(patient)", "dossier", "create"])
+        #expect(create.status == 0, "\(create.stderr)")
+        let lines = notify.lines()
+        // READY=1 comes after recovery, with a status a person can read.
+        let recovering = try #require(lines.firstIndex(of: "STATUS=starting: opening the index and recovering"))
+        let ready = try #require(lines.firstIndex(of: "READY=1"))
+        #expect(recovering < ready)
+        #expect(lines.contains("STATUS=serving on \(daemon.socketPath)"))
+        let log = daemon.log
+        let recovered = try #require(log.range(of: "vault recovered"))
+        let readyLog = try #require(log.range(of: "coffred ready"))
+        #expect(recovered.lowerBound < readyLog.lowerBound)
+        #expect(log.contains("listening on the socket systemd passed"))
+
+        let files = try TemporaryDirectory(prefix: "coffre-files")
+        let bytes = SecureRandom.bytes(150_000)
+        try Data(bytes).write(to: URL(fileURLWithPath: files.path + "/doc"))
+        let put = try await daemon.coffre(["--as", "patient:\(patient)", "doc", "put", files.path + "/doc", "--class", "BIOLOGIE"])
+        #expect(put.status == 0, "\(put.stderr)")
+        let get = try await daemon.coffre(["--as", "patient:\(patient)", "doc", "get", put.firstLine])
+        #expect(get.stdout == Data(bytes))
+
+        await daemon.stop(signal: SIGTERM)
+        #expect(await daemon.waitForExit() == 0)
+        #expect(notify.lines().contains("STOPPING=1"))
+        #expect(daemon.log.contains("coffred stopped"))
+    }
+
+    @Test func theWatchdogPingsOnlyWhileTheRequestPathAnswers() async throws {
+        let notify = try NotifySocket()
+        // WatchdogSec=1s: a ping every half second, each after a health round trip.
+        let daemon = try await Daemon(
+            launch: DaemonLaunch(environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "1000000"], watchdogPID: true))
+        #expect(await notify.waitUntil { $0.filter { $0 == "WATCHDOG=1" }.count >= 3 }, "\(daemon.log)")
+        // Take the daemon's socket away: the probe cannot get through, so the pings stop.
+        unlink(daemon.socketPath)
+        try await Task.sleep(for: .milliseconds(700))
+        let before = notify.lines().filter { $0 == "WATCHDOG=1" }.count
+        try await Task.sleep(for: .seconds(2))
+        #expect(notify.lines().filter { $0 == "WATCHDOG=1" }.count == before)
+        #expect(daemon.log.contains("health probe failed"))
+        await daemon.stop()
+    }
+
+    @Test func noWatchdogWhenItIsMeantForAnotherProcess() async throws {
+        let notify = try NotifySocket()
+        let daemon = try await Daemon(
+            launch: DaemonLaunch(environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "1000000", "WATCHDOG_PID": "1"]))
+        #expect(await notify.waitFor("READY=1"))
+        try await Task.sleep(for: .seconds(1))
+        #expect(!notify.lines().contains("WATCHDOG=1"))
+        await daemon.stop()
+    }
+
+    @Test func sigtermDuringALargeUploadLeavesAllOrNothing() async throws {
+        let notify = try NotifySocket()
+        let session = try await Session(launch: DaemonLaunch(environment: ["NOTIFY_SOCKET": notify.path]))
+        #expect(try await session.asPatient(["dossier", "create"]).status == 0)
+        let path = session.files.path + "/large"
+        let block = SecureRandom.bytes(1 << 20)
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        for index in 0..<96 { handle.write(Data(block.map { $0 ^ UInt8(index) })) }
+        try handle.close()
+
+        let upload = Task { try await session.asPatient(["doc", "put", path, "--class", "RADIO_SC"]) }
+        // SIGTERM once the upload is under way (its temporary file exists).
+        for _ in 0..<400 where session.blobFiles().temporary.isEmpty {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        session.daemon.send(SIGTERM)
+        let result = try await upload.value
+        print("SIGTERM during a 96 MiB upload: \(result.status == 0 ? "finished and acknowledged" : "refused, nothing stored")")
+        #expect(await session.daemon.waitForExit() == 0, "\(session.daemon.log)")
+        #expect(notify.lines().contains("STOPPING=1"))
+        #expect(session.blobFiles().temporary.isEmpty)
+
+        try await session.daemon.start()
+        let list = try await session.asPatient(["--json", "doc", "list"])
+        let documents = try #require(try JSONSerialization.jsonObject(with: list.stdout) as? [String: Any])["documents"] as? [Any]
+        if result.status == 0 {
+            // Acknowledged: it must be there, whole.
+            let output = session.files.path + "/large.out"
+            #expect(try await session.asPatient(["doc", "get", result.firstLine, "-o", output]).status == 0)
+            #expect(FileManager.default.contentsEqual(atPath: path, andPath: output))
+        } else {
+            #expect(documents?.isEmpty == true)
+        }
+        #expect(session.blobFiles().committed.count == documents?.count)
+    }
+
+    @Test func aStalledUploadIsAbortedAfterTheGracePeriodAndNothingIsKept() async throws {
+        let session = try await Session(arguments: ["--shutdown-grace", "1"])
+        #expect(try await session.asPatient(["dossier", "create"]).status == 0)
+        // Announce 1 MiB, send 100 KiB, then stall with the connection open.
+        let fd = try RawHTTP.connect(socketPath: session.daemon.socketPath)
+        defer { close(fd) }
+        let head = RawHTTP.request(
+            "POST", "/v1/patients/\(session.patient)/documents",
+            headers: ["Authorization": "Coffre-Assertion " + (try session.assertion()), "Coffre-Class": "AUTR_DOC"],
+            contentLength: 1 << 20)
+        let partial = head + Data(SecureRandom.bytes(100_000))
+        #expect(partial.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } == partial.count)
+        for _ in 0..<400 where session.blobFiles().temporary.isEmpty {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(!session.blobFiles().temporary.isEmpty)
+        let start = ContinuousClock.now
+        session.daemon.send(SIGTERM)
+        #expect(await session.daemon.waitForExit() == 0)
+        #expect(ContinuousClock.now - start < .seconds(8))
+        #expect(session.daemon.log.contains("aborted"))
+        #expect(session.blobFiles().temporary.isEmpty)
+        #expect(session.blobFiles().committed.isEmpty)
+        // Aborted requests: no clean-stop marker, so the next start reconciles.
+        try await session.daemon.start()
+        #expect(session.daemon.log.contains("recovery.clean_stop=false"))
+        let list = try await session.asPatient(["--json", "doc", "list"])
+        #expect(list.stdoutText.contains("\"documents\" : [\n\n  ]"), "\(list.stdoutText)")
+    }
+}
