@@ -83,29 +83,33 @@ public enum CoffreDaemon {
         let signals = await ReloadService.trapSignals()
         let router = buildRouter(configuration: configuration, vault: vault, trust: { trust.current }, logger: logger)
 
-        let stopping = StopFlag()
-        let forced = StopFlag()
+        let listening = Latch()
+        let stopping = Latch()
+        let forced = Latch()
         let server = SocketServer(
             responder: router.buildResponder(), socket: socket, socketMode: configuration.socketMode,
             gracePeriod: configuration.shutdownGracePeriod, logger: logger,
             events: SocketServerEvents(
                 listening: { socket in
+                    listening.set()
                     logger.notice("coffred ready", metadata: CoffreEvent.ready.metadata(["socket.path": "\(socket.path)"]))
                     notifier.ready(status: "serving on \(socket.path)")
                 },
                 stopping: {
-                    stopping.raise()
+                    stopping.set()
                     logger.notice("coffred stopping: finishing requests in flight", metadata: CoffreEvent.stopping.metadata())
                     notifier.stopping(status: "stopping: finishing requests in flight")
                 },
                 forced: {
-                    forced.raise()
+                    forced.set()
                     notifier.status("stopping: aborting requests still in flight")
                 }))
 
         // Graceful shutdown runs in reverse order: the server drains first, the watchdog last.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
-        if let watchdog = Watchdog.fromSystemd(socketPath: socket.path, pool: pool, stopping: stopping, logger: logger) {
+        if let watchdog = Watchdog.fromSystemd(
+            socketPath: socket.path, pool: pool, listening: listening, stopping: stopping, logger: logger)
+        {
             services.append(.init(service: watchdog))
         }
         services.append(.init(service: ReloadService(signals: signals, trust: trust, logger: logger)))
@@ -116,7 +120,7 @@ public enum CoffreDaemon {
 
         // After aborted requests, let the next start reconcile blobs with the index rather than
         // trust that every abort cleaned up after itself.
-        let clean = !forced.isRaised
+        let clean = !forced.isSet
         if clean {
             vault.markCleanShutdown()
         }

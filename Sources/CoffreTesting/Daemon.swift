@@ -109,16 +109,23 @@ public struct DaemonLaunch: Sendable {
     /// Set `WATCHDOG_PID` to coffred's own pid, as systemd does (through a shell that execs).
     public var watchdogPID: Bool
 
+    /// A command that confines coffred and then execs it (keeping the pid), such as
+    /// `scripts/hardened-exec.py UNIT UID GID --`.
+    public var wrapper: [String]
+
     /// A launch; the defaults start coffred directly.
-    public init(environment: [String: String] = [:], socketActivated: Bool = false, watchdogPID: Bool = false) {
+    public init(
+        environment: [String: String] = [:], socketActivated: Bool = false, watchdogPID: Bool = false, wrapper: [String] = []
+    ) {
         self.environment = environment
         self.socketActivated = socketActivated
         self.watchdogPID = watchdogPID
+        self.wrapper = wrapper
     }
 
     /// The command line that starts coffred this way.
     func command(coffred: String, arguments: [String], socketPath: String) -> [String] {
-        var command = [coffred] + arguments
+        var command = wrapper + [coffred] + arguments
         if socketActivated {
             unlink(socketPath)
             let variables = environment.keys.sorted().flatMap { ["-E", "\($0)=\(environment[$0]!)"] }

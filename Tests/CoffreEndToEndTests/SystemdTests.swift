@@ -179,3 +179,53 @@ import Testing
         #expect(list.stdoutText.contains("\"documents\" : [\n\n  ]"), "\(list.stdoutText)")
     }
 }
+
+/// The daemon confined as coffred.service confines it, the way systemd would start it.
+@Suite struct HardenedDaemonTests {
+    /// Needs root (to drop to another user and unshare the network) and Linux ≥ 6.3 (PR_SET_MDWE).
+    @Test(.enabled(if: getuid() == 0))
+    func theDaemonWorksUnderTheUnitsConfinement() async throws {
+        let notify = try NotifySocket()
+        // Under systemd, NOTIFY_SOCKET is writable by every service user.
+        chmod((notify.path as NSString).deletingLastPathComponent, 0o755)
+        chmod(notify.path, 0o777)
+        let state = try TemporaryDirectory(prefix: "coffred")
+        // The daemon runs as nobody here, as coffre under systemd: its state is its own.
+        chown(state.path, 65534, 65534)
+        let wrapper = [
+            "/usr/bin/python3", Binaries.packageRoot + "/scripts/hardened-exec.py", Binaries.packageRoot + "/systemd/coffred.service",
+            "65534", "65534", "--",
+        ]
+        let daemon = try await Daemon(
+            state: state,
+            launch: DaemonLaunch(
+                environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "1000000"], socketActivated: true, wrapper: wrapper))
+        // systemd-socket-activate made the socket root's, 0755; coffred.socket gives it to coffre.
+        chmod(daemon.socketPath, 0o666)
+        let pid = try #require(daemon.pid)
+        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+        #expect(status.contains("NoNewPrivs:\t1"))
+        #expect(status.contains("Seccomp:\t2"))
+        #expect(status.contains("CapBnd:\t0000000000000000"))
+        #expect(status.contains("Uid:\t65534"))
+
+        let patient = Identities.ins(3)
+        #expect(try await daemon.coffre(["admin", "status"]).status == 0)
+        #expect(try await daemon.coffre(["--as", "patient:\(patient)", "dossier", "create"]).status == 0)
+        let files = try TemporaryDirectory(prefix: "coffre-files")
+        let bytes = SecureRandom.bytes(300_000)
+        try Data(bytes).write(to: URL(fileURLWithPath: files.path + "/doc"))
+        let put = try await daemon.coffre(["--as", "patient:\(patient)", "doc", "put", files.path + "/doc", "--class", "CPT_REND"])
+        #expect(put.status == 0, "\(put.stderr)\n\(daemon.log)")
+        #expect(try await daemon.coffre(["--as", "patient:\(patient)", "doc", "get", put.firstLine]).stdout == Data(bytes))
+        // The watchdog's health probe goes through the confined request path.
+        #expect(await notify.waitUntil { $0.filter { $0 == "WATCHDOG=1" }.count >= 2 }, "\(daemon.log)")
+        // Keys stay in locked memory under LimitMEMLOCK.
+        #expect(!daemon.log.contains("could not be locked"))
+        #expect(!daemon.log.contains("error"), "\(daemon.log)")
+
+        await daemon.stop()
+        #expect(await daemon.waitForExit() == 0, "\(daemon.log)")
+        #expect(notify.lines().contains("STOPPING=1"))
+    }
+}

@@ -12,21 +12,25 @@ public import ServiceLifecycle
 public struct Watchdog: Service {
     let interval: Duration
     let probe: HealthProbe
-    let stopping: StopFlag
+    let listening: Latch
+    let stopping: Latch
     let logger: Logger
 
     /// A watchdog for the daemon listening on `socketPath`, if systemd asked for one
     /// (`WATCHDOG_USEC`, and `WATCHDOG_PID` naming this process when set); nil otherwise.
     ///
-    /// Once `stopping` is raised (SIGTERM), the listener is closed and the probe cannot pass:
-    /// the watchdog then pings without probing while requests drain, a time the server bounds.
-    public static func fromSystemd(socketPath: String, pool: NIOThreadPool, stopping: StopFlag, logger: Logger) -> Watchdog? {
+    /// Nothing is probed or pinged before `listening` is set (the server accepts). Once
+    /// `stopping` is set (SIGTERM), the listener is closed and the probe cannot pass: the
+    /// watchdog then pings without probing while requests drain, a time the server bounds.
+    public static func fromSystemd(
+        socketPath: String, pool: NIOThreadPool, listening: Latch, stopping: Latch, logger: Logger
+    ) -> Watchdog? {
         guard let interval = SystemdNotifier.watchdogInterval() else { return nil }
         // The probe must finish well within one ping period, or a slow answer would look healthy.
         let timeout = max(1, Int((interval / 4).components.seconds))
         return Watchdog(
             interval: interval, probe: HealthProbe(socketPath: socketPath, pool: pool, timeoutSeconds: timeout),
-            stopping: stopping, logger: logger)
+            listening: listening, stopping: stopping, logger: logger)
     }
 
     /// Probes and pings until its own graceful shutdown, which the service group triggers only
@@ -41,7 +45,9 @@ public struct Watchdog: Service {
         logger.info("watchdog on", metadata: ["watchdog.period": "\(period)"])
         var healthy = true
         while !Task.isCancelled {
-            if stopping.isRaised {
+            if !listening.isSet {
+                // Starting: READY=1 has not been sent, and systemd's start timeout applies.
+            } else if stopping.isSet {
                 notifier.watchdog()
             } else if await probe.run() {
                 notifier.watchdog()
