@@ -3,7 +3,7 @@
 #endif
 public import CoffreAPI
 import CoffreCrypto
-import CoffreDomain
+public import CoffreDomain
 public import CoffreStore
 public import Hummingbird
 public import Logging
@@ -16,6 +16,8 @@ public func buildApplication(
     configuration: ServerConfiguration,
     vault: Vault,
     trust: TrustStore,
+    matrix: HabilitationMatrix,
+    clock: any VaultClock,
     logger: Logger
 ) -> some ApplicationProtocol {
     let router = Router(context: CoffreRequestContext.self)
@@ -24,7 +26,7 @@ public func buildApplication(
     let system = SystemRoutes(vault: vault, developmentMode: configuration.developmentMode)
     system.addHealth(to: router)
 
-    let gatekeeper = Gatekeeper(policy: AccessPolicy(), logger: logger)
+    let gatekeeper = Gatekeeper(policy: AccessPolicy(matrix: matrix), clock: clock, logger: logger)
     let patients = router.group("v1/patients/:ins").add(middleware: AssertionMiddleware(trust: { trust }))
     DossierRoutes(vault: vault, gatekeeper: gatekeeper).add(to: patients)
     DocumentRoutes(vault: vault, gatekeeper: gatekeeper).add(to: patients)
@@ -62,6 +64,7 @@ public enum CoffreDaemon {
         if configuration.developmentMode {
             try DevelopmentSetup.prepare(configuration)
         }
+        let clock = SystemClock()
         let arena = try SecureArena(slotCount: configuration.keyArenaSlots)
         if !arena.isLocked {
             logger.warning(
@@ -76,10 +79,13 @@ public enum CoffreDaemon {
                     stateDirectory: configuration.stateDirectory,
                     keyDirectories: configuration.keyDirectories,
                     maxDocumentSize: configuration.maxDocumentSize),
-                io: BlockingIO(pool: pool), arena: arena, clock: SystemClock(), logger: logger)
+                io: BlockingIO(pool: pool), arena: arena, clock: clock, logger: logger)
             let trust = try TrustDirectory.load(configuration.trustDirectory)
             logger.info("trust directory loaded", metadata: ["trust.issuers": "\(trust.issuers.joined(separator: ","))"])
-            let app = buildApplication(configuration: configuration, vault: vault, trust: trust, logger: logger)
+            let matrix = try MatrixLoader.load(path: configuration.habilitationMatrixPath)
+            logger.info("habilitation matrix loaded", metadata: ["matrix.version": "\(matrix.version)"])
+            let app = buildApplication(
+                configuration: configuration, vault: vault, trust: trust, matrix: matrix, clock: clock, logger: logger)
             try await app.runService()
             SystemdNotifier().stopping()
             vault.markCleanShutdown()

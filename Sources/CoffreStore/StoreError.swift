@@ -11,6 +11,8 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         case dossierExists
         /// No such document in this dossier.
         case documentNotFound
+        /// The document is not in a state that allows the change (already replaced or deleted).
+        case conflict
         /// Stored bytes failed authentication, or a blob is missing or malformed.
         case integrity
         /// The content exceeds the configured size limit.

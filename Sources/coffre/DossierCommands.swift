@@ -7,7 +7,7 @@ struct DossierCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dossier",
         abstract: "Create and show a patient's dossier.",
-        subcommands: [Create.self, Show.self])
+        subcommands: [Create.self, Show.self, SetDoctor.self, Preferences.self])
 
     struct Create: ClientCommand {
         static let configuration = CommandConfiguration(abstract: "Create the patient's dossier.")
@@ -31,6 +31,42 @@ struct DossierCommand: AsyncParsableCommand {
                 ("id", dossier.id.value), ("patient", dossier.ins), ("state", dossier.state),
                 ("created", dossier.createdAt), ("documents", String(dossier.documentCount)),
             ])
+        }
+    }
+}
+
+extension DossierCommand {
+    struct SetDoctor: ClientCommand {
+        static let configuration = CommandConfiguration(commandName: "set-doctor", abstract: "Name the médecin traitant.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The doctor's RPPS number.") var rpps: String
+
+        func execute() async throws(ClientError) {
+            AccessCommand.show(try await global.client().setAttendingDoctor(try global.patientINS(), rpps: rpps), json: global.json)
+        }
+    }
+
+    struct Preferences: ClientCommand {
+        static let configuration = CommandConfiguration(abstract: "Set the patient's preferences (on or off).")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "Mask documents added from now on.") var maskNewDocuments: String?
+        @Option(help: "Notify every access by a professional, not only the first.") var notifyEveryAccess: String?
+        @Option(help: "Notify each document a professional adds or replaces.") var notifyNewDocuments: String?
+
+        func execute() async throws(ClientError) {
+            func flag(_ text: String?, _ name: String) throws(ClientError) -> Bool? {
+                switch text {
+                case nil: nil
+                case "on", "yes", "true": true
+                case "off", "no", "false": false
+                default: throw ClientError(code: "invalid_value", message: "--\(name) is on or off", exitCode: ExitStatus.usage)
+                }
+            }
+            let request = PreferencesRequest(
+                maskNewDocuments: try flag(maskNewDocuments, "mask-new-documents"),
+                notifyEveryAccess: try flag(notifyEveryAccess, "notify-every-access"),
+                notifyNewDocuments: try flag(notifyNewDocuments, "notify-new-documents"))
+            AccessCommand.show(try await global.client().setPreferences(try global.patientINS(), request), json: global.json)
         }
     }
 }

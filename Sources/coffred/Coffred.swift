@@ -45,7 +45,8 @@ struct Coffred: AsyncParsableCommand {
             keyDirectories: file.keyDirectories,
             trustDirectory: file.trustDirectory,
             maxDocumentSize: maxDocumentBytes ?? file.maxDocumentBytes ?? 4 << 30,
-            operatorGroupID: file.operatorGroup.flatMap(groupID))
+            operatorGroupID: file.operatorGroup.flatMap(groupID),
+            habilitationMatrixPath: file.habilitationMatrix)
         var logger = Logger(label: "coffred")
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw ValidationError("unknown log level \(logLevel)")
@@ -67,7 +68,7 @@ struct Coffred: AsyncParsableCommand {
 /// The optional configuration file: a JSON object; every key optional.
 ///
 /// Keys: `stateDirectory`, `socket`, `keyDirectories` (array), `trustDirectory`,
-/// `maxDocumentBytes`, `operatorGroup` (a group name or gid).
+/// `maxDocumentBytes`, `operatorGroup` (a group name or gid), `habilitationMatrix` (a path).
 struct ConfigurationFile: Decodable {
     var stateDirectory: String?
     var socket: String?
@@ -75,6 +76,7 @@ struct ConfigurationFile: Decodable {
     var trustDirectory: String?
     var maxDocumentBytes: Int64?
     var operatorGroup: String?
+    var habilitationMatrix: String?
 
     static func load(_ path: String) throws -> ConfigurationFile {
         try JSONDecoder().decode(ConfigurationFile.self, from: Data(contentsOf: URL(fileURLWithPath: path)))

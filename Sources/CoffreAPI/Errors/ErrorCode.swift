@@ -26,6 +26,7 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
     case dossierNotFound = "dossier_not_found"
     case dossierExists = "dossier_exists"
     case documentNotFound = "document_not_found"
+    case documentConflict = "document_conflict"
     // Server side
     case integrityError = "integrity_error"
     case storageFailure = "storage_failure"
@@ -45,7 +46,7 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
         case .notOperator, .accessDenied: 403
         case .routeNotFound, .dossierNotFound, .documentNotFound: 404
         case .methodNotAllowed: 405
-        case .dossierExists: 409
+        case .dossierExists, .documentConflict: 409
         case .payloadTooLarge: 413
         case .integrityError, .storageFailure, .internalError: 500
         case .unavailable: 503

@@ -22,6 +22,8 @@ public struct ServerConfiguration: Sendable {
     public var operatorGroupID: UInt32?
     /// Slots in the locked-memory key arena (64 bytes each); bounds requests in flight.
     public var keyArenaSlots: Int
+    /// The habilitation matrix file; nil for the default shipped with Coffre.
+    public var habilitationMatrixPath: String?
 
     /// Defaults for a production host (`/var/lib/coffre`, `/run/coffre/coffred.sock`).
     public init(
@@ -33,8 +35,10 @@ public struct ServerConfiguration: Sendable {
         trustDirectory: String? = nil,
         maxDocumentSize: Int64 = 4 << 30,
         operatorGroupID: UInt32? = nil,
-        keyArenaSlots: Int = 8192
+        keyArenaSlots: Int = 8192,
+        habilitationMatrixPath: String? = nil
     ) {
+        self.habilitationMatrixPath = habilitationMatrixPath
         self.stateDirectory = stateDirectory
         self.developmentMode = developmentMode
         self.socketPath = socketPath ?? (developmentMode ? stateDirectory + "/coffred.sock" : "/run/coffre/coffred.sock")

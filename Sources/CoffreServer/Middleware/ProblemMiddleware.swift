@@ -71,6 +71,7 @@ struct ProblemMiddleware: RouterMiddleware {
         case .dossierNotFound: Problem(.dossierNotFound, detail: "this patient has no dossier; create it with `coffre dossier create`")
         case .dossierExists: Problem(.dossierExists, detail: "this patient already has a dossier")
         case .documentNotFound: Problem(.documentNotFound, detail: "no such document in this dossier")
+        case .conflict: Problem(.documentConflict, detail: error.message)
         case .integrity:
             Problem(
                 .integrityError,

@@ -4,7 +4,9 @@ import CoffreStore
 import Foundation
 import Hummingbird
 
-/// `/v1/patients/{ins}/dossier`: create and show a patient's dossier.
+/// `/v1/patients/{ins}/dossier` and `/v1/patients/{ins}/access`: the dossier and what the
+/// patient decides about it (médecin traitant, authorisations, blocks, emergency switches,
+/// preferences).
 struct DossierRoutes: Sendable {
     let vault: Vault
     let gatekeeper: Gatekeeper
@@ -12,20 +14,23 @@ struct DossierRoutes: Sendable {
     func add(to group: RouterGroup<CoffreRequestContext>) {
         group.post("dossier", use: create)
         group.get("dossier", use: show)
+        group.put("dossier/attending-doctor", use: setAttendingDoctor)
+        group.patch("dossier/preferences", use: setPreferences)
+        group.get("access", use: showAccess)
+        group.patch("access/emergency", use: setEmergency)
+        for list in AccessList.allCases {
+            group.put("access/\(list.rawValue)/:member") { request, context in try await change(list, add: true, request, context) }
+            group.delete("access/\(list.rawValue)/:member") { request, context in try await change(list, add: false, request, context) }
+        }
     }
 
     @Sendable func create(_ request: Request, context: CoffreRequestContext) async throws -> Response {
         let ins = try context.patientINS()
-        try gatekeeper.authorize(context, .createDossier, dossierOwner: ins)
+        try gatekeeper.authorize(context, .createDossier, dossier: DossierFacts(owner: ins))
         // The body is optional today; when present it must be a JSON object.
         let body = try await request.body.collect(upTo: context.maxUploadSize)
         if body.readableBytes > 0 {
-            let bytes = body.getBytes(at: body.readerIndex, length: body.readableBytes) ?? []
-            do {
-                _ = try JSONDecoder().decode(CreateDossierRequest.self, from: Data(bytes))
-            } catch {
-                throw Problem(.malformedJSON, detail: "the body, when present, must be a JSON object")
-            }
+            _ = try decodeJSON(CreateDossierRequest.self, body)
         }
         let dossier = try await vault.createDossier(for: ins)
         return try json(view(dossier, documentCount: 0), status: .created)
@@ -33,15 +38,126 @@ struct DossierRoutes: Sendable {
 
     @Sendable func show(_ request: Request, context: CoffreRequestContext) async throws -> Response {
         let ins = try context.patientINS()
-        try gatekeeper.authorize(context, .readDossier, dossierOwner: ins)
         let dossier = try await vault.dossier(for: ins)
+        try gatekeeper.authorize(context, .readDossier, dossier: dossier.facts)
         let count = try await vault.currentDocumentCount(in: dossier)
         return try json(view(dossier, documentCount: count))
+    }
+
+    @Sendable func setAttendingDoctor(_ request: Request, context: CoffreRequestContext) async throws -> Response {
+        let ins = try context.patientINS()
+        let body = try decodeJSON(AttendingDoctorRequest.self, try await request.body.collect(upTo: context.maxUploadSize))
+        guard let rpps = RPPS(body.rpps) else {
+            throw Problem(.invalidIdentifier, detail: "an RPPS number is 11 digits with a Luhn check digit")
+        }
+        let dossier = try await vault.dossier(for: ins)
+        try gatekeeper.authorize(context, .manageDossier, dossier: dossier.facts)
+        let updated = try await vault.updateSettings(for: ins) { settings in
+            settings.attendingDoctor = rpps.value
+            // The médecin traitant cannot be blocked.
+            settings.blocked.remove(rpps.value)
+        }
+        return try json(AccessView(updated.settings))
+    }
+
+    @Sendable func setPreferences(_ request: Request, context: CoffreRequestContext) async throws -> Response {
+        let ins = try context.patientINS()
+        let body = try decodeJSON(PreferencesRequest.self, try await request.body.collect(upTo: context.maxUploadSize))
+        let dossier = try await vault.dossier(for: ins)
+        try gatekeeper.authorize(context, .manageDossier, dossier: dossier.facts)
+        let updated = try await vault.updateSettings(for: ins) { settings in
+            if let value = body.maskNewDocuments { settings.maskNewDocuments = value }
+            if let value = body.notifyEveryAccess { settings.notifyEveryAccess = value }
+            if let value = body.notifyNewDocuments { settings.notifyNewDocuments = value }
+        }
+        return try json(AccessView(updated.settings))
+    }
+
+    @Sendable func showAccess(_ request: Request, context: CoffreRequestContext) async throws -> Response {
+        let ins = try context.patientINS()
+        let dossier = try await vault.dossier(for: ins)
+        try gatekeeper.authorize(context, .manageDossier, dossier: dossier.facts)
+        return try json(AccessView(dossier.settings))
+    }
+
+    @Sendable func setEmergency(_ request: Request, context: CoffreRequestContext) async throws -> Response {
+        let ins = try context.patientINS()
+        let body = try decodeJSON(EmergencyRequest.self, try await request.body.collect(upTo: context.maxUploadSize))
+        let dossier = try await vault.dossier(for: ins)
+        try gatekeeper.authorize(context, .manageDossier, dossier: dossier.facts)
+        let updated = try await vault.updateSettings(for: ins) { settings in
+            if let allow = body.brisDeGlace { settings.refuseBrisDeGlace = !allow }
+            if let allow = body.centre15 { settings.refuseCentre15 = !allow }
+            if let allow = body.masked { settings.showMaskedInEmergency = allow }
+        }
+        return try json(AccessView(updated.settings))
+    }
+
+    func change(_ list: AccessList, add: Bool, _ request: Request, _ context: CoffreRequestContext) async throws -> Response {
+        let ins = try context.patientINS()
+        let member = context.parameters.get("member") ?? ""
+        let isOrganization = list == .blocked && FINESS(member) != nil
+        guard RPPS(member) != nil || isOrganization else {
+            throw Problem(
+                .invalidIdentifier,
+                detail: list == .blocked
+                    ? "block an RPPS number (11 digits) or an organisation's FINESS number (9 digits), each with its Luhn check digit"
+                    : "an RPPS number is 11 digits with a Luhn check digit")
+        }
+        let dossier = try await vault.dossier(for: ins)
+        try gatekeeper.authorize(context, .manageDossier, dossier: dossier.facts)
+        if add && list == .blocked && dossier.settings.attendingDoctor == member {
+            throw Problem(.accessDenied, detail: "the médecin traitant cannot be blocked; name another médecin traitant first")
+        }
+        let updated = try await vault.updateSettings(for: ins) { settings in
+            switch (list, isOrganization) {
+            case (.authorized, _): Self.apply(add, member, to: &settings.authorized)
+            case (.administrators, _): Self.apply(add, member, to: &settings.administrators)
+            case (.blocked, true): Self.apply(add, member, to: &settings.blockedOrganizations)
+            case (.blocked, false): Self.apply(add, member, to: &settings.blocked)
+            }
+        }
+        return try json(AccessView(updated.settings))
+    }
+
+    static func apply(_ add: Bool, _ member: String, to set: inout Set<String>) {
+        if add { set.insert(member) } else { set.remove(member) }
     }
 
     private func view(_ dossier: DossierRecord, documentCount: Int) -> DossierView {
         DossierView(
             id: dossier.id, ins: dossier.ins.value, state: dossier.state,
             createdAt: rfc3339(milliseconds: dossier.createdAt), documentCount: documentCount)
+    }
+}
+
+/// The lists of professionals a patient manages, as they appear in paths.
+enum AccessList: String, CaseIterable, Sendable {
+    case authorized
+    case administrators
+    case blocked
+}
+
+extension AccessView {
+    init(_ settings: DossierSettings) {
+        self.init(
+            attendingDoctor: settings.attendingDoctor, administrators: settings.administrators.sorted(),
+            authorized: settings.authorized.sorted(), blocked: settings.blocked.sorted(),
+            blockedOrganizations: settings.blockedOrganizations.sorted(),
+            emergency: .init(
+                brisDeGlace: !settings.refuseBrisDeGlace, centre15: !settings.refuseCentre15, masked: settings.showMaskedInEmergency),
+            preferences: .init(
+                maskNewDocuments: settings.maskNewDocuments, notifyEveryAccess: settings.notifyEveryAccess,
+                notifyNewDocuments: settings.notifyNewDocuments))
+    }
+}
+
+/// Decodes a small JSON body, or answers `malformed_json`.
+func decodeJSON<T: Decodable>(_ type: T.Type, _ body: ByteBuffer) throws(Problem) -> T {
+    let bytes = body.getBytes(at: body.readerIndex, length: body.readableBytes) ?? []
+    do {
+        return try JSONDecoder().decode(T.self, from: Data(bytes))
+    } catch {
+        throw Problem(.malformedJSON, detail: "the body must be a JSON object of the documented shape; see docs/openapi.yaml")
     }
 }

@@ -67,7 +67,7 @@ struct VaultIndex: Sendable {
             }
             try db.create(table: "document") { t in
                 t.primaryKey("id", .text).check { length($0) == 32 }
-                t.column("dossier_id", .text).notNull().indexed().references("dossier", onDelete: .cascade)
+                t.column("dossier_id", .text).notNull().references("dossier", onDelete: .cascade)
                 t.column("class", .text).notNull()
                 t.column("status", .text).notNull().check { ["current", "superseded", "deleted"].contains($0) }
                 t.column("media_type", .text).notNull()
@@ -77,9 +77,8 @@ struct VaultIndex: Sendable {
                 t.column("key_generation", .integer).notNull()
                 t.column("wrapped_key", .blob).notNull()
                 t.column("sealed", .blob).notNull()
-                t.column("hidden_from_patient", .boolean).notNull().defaults(to: false)
-                t.column("hidden_from_representatives", .boolean).notNull().defaults(to: false)
             }
+            try db.create(index: "document_by_dossier_time", on: "document", columns: ["dossier_id", "uploaded_at"])
         }
         return migrator
     }
@@ -123,6 +122,54 @@ struct VaultIndex: Sendable {
             if try DossierRow.filter(Column("ins_hash") == row.insHash).fetchCount(db) > 0 {
                 throw StoreError(.dossierExists, "this patient already has a dossier")
             }
+            try row.insert(db)
+        }
+    }
+
+    /// Re-reads a dossier row and replaces it with `transform`'s result, in one transaction, so
+    /// that concurrent changes to the same dossier apply one after the other.
+    func updateDossier(
+        insHash: Data, _ transform: @Sendable @escaping (DossierRow) throws -> DossierRow
+    ) async throws(StoreError) -> DossierRow {
+        try await write("update a dossier") { db in
+            guard let row = try DossierRow.filter(Column("ins_hash") == insHash).fetchOne(db) else {
+                throw StoreError(.dossierNotFound, "this patient has no dossier")
+            }
+            let updated = try transform(row)
+            try updated.update(db)
+            return updated
+        }
+    }
+
+    /// Re-reads a document row and replaces it with `transform`'s result, in one transaction.
+    func updateDocument(
+        id: String, dossierID: String, _ transform: @Sendable @escaping (DocumentRow) throws -> DocumentRow
+    ) async throws(StoreError) -> DocumentRow {
+        try await write("update a document") { db in
+            guard let row = try DocumentRow.filter(Column("id") == id && Column("dossier_id") == dossierID).fetchOne(db) else {
+                throw StoreError(.documentNotFound, "no document \(id) in this dossier")
+            }
+            let updated = try transform(row)
+            try updated.update(db)
+            return updated
+        }
+    }
+
+    /// Records a new version and marks the one it replaces superseded, in one transaction;
+    /// refuses if that one is no longer current (replaced or deleted meanwhile).
+    func insertReplacement(
+        _ row: DocumentRow, supersede transform: @Sendable @escaping (DocumentRow) throws -> DocumentRow
+    ) async throws(StoreError) {
+        try await write("record a new version") { db in
+            guard let replaced = row.replaces,
+                let old = try DocumentRow.filter(Column("id") == replaced && Column("dossier_id") == row.dossierId).fetchOne(db)
+            else {
+                throw StoreError(.documentNotFound, "the replaced document is gone")
+            }
+            guard old.status == "current" else {
+                throw StoreError(.conflict, "document \(replaced) is \(old.status); only the current version can be replaced")
+            }
+            try transform(old).update(db)
             try row.insert(db)
         }
     }

@@ -4,28 +4,45 @@ import Foundation
 import Logging
 
 extension Vault {
-    /// Creates the patient's dossier with a fresh dossier key.
+    /// Creates the patient's dossier with a fresh dossier key and default settings.
     public func createDossier(for ins: INS) async throws(StoreError) -> DossierRecord {
         let id = DossierID(unchecked: SecureRandom.hexIdentifier())
         let version = masterKeys.activeVersion
         let dossierKey = try Self.crypto { () throws(CryptoError) in try SymmetricKey.random(in: arena) }
         let wrapped = KeyWrap.wrap(dossierKey, with: masterKeys.activeKey, context: Self.dossierKeyContext(id, version))
-        let sealed = try Self.seal(SealedDossierFields(ins: ins.value), key: dossierKey, associatedData: Self.dossierAD(id))
+        let fields = SealedDossierFields(ins: ins.value, settings: DossierSettings())
+        let sealed = try Self.seal(fields, key: dossierKey, associatedData: Self.dossierAD(id))
         let now = clock.now()
         try await index.insertDossier(
             DossierRow(
                 id: id.value, insHash: insHash(ins), state: "active", createdAt: now,
                 masterVersion: Int64(version), keyGeneration: 1, wrappedKey: Data(wrapped), sealed: Data(sealed)))
         logger.info("dossier created", metadata: ["dossier.id": "\(id)"])
-        return DossierRecord(id: id, ins: ins, state: "active", createdAt: now, masterKeyVersion: version)
+        return DossierRecord(id: id, ins: ins, state: "active", createdAt: now, masterKeyVersion: version, settings: fields.settings)
     }
 
-    /// The patient's dossier, or `dossierNotFound`.
+    /// The patient's dossier (with the patient's access settings), or `dossierNotFound`.
     public func dossier(for ins: INS) async throws(StoreError) -> DossierRecord {
-        let (row, _) = try await openDossier(ins)
-        return DossierRecord(
-            id: DossierID(unchecked: row.id), ins: ins, state: row.state, createdAt: row.createdAt,
-            masterKeyVersion: UInt32(row.masterVersion))
+        let opened = try await openDossier(ins)
+        return record(from: opened.row, ins: ins, settings: opened.fields.settings)
+    }
+
+    /// Changes the patient's access settings; concurrent changes apply one after the other.
+    public func updateSettings(
+        for ins: INS, _ change: @Sendable @escaping (inout DossierSettings) throws(StoreError) -> Void
+    ) async throws(StoreError) -> DossierRecord {
+        let hash = insHash(ins)
+        let vault = self
+        let row = try await index.updateDossier(insHash: hash) { row in
+            let (key, fields) = try vault.openDossierRow(row, ins: ins)
+            var updated = fields
+            try change(&updated.settings)
+            var copy = row
+            copy.sealed = Data(try Self.seal(updated, key: key, associatedData: Self.dossierAD(DossierID(unchecked: row.id))))
+            return copy
+        }
+        let (_, fields) = try openDossierRow(row, ins: ins)
+        return record(from: row, ins: ins, settings: fields.settings)
     }
 
     /// Number of current documents in the patient's dossier.
@@ -33,11 +50,20 @@ extension Vault {
         try await index.currentDocumentCount(dossierID: dossier.id.value)
     }
 
-    /// The dossier row for `ins` and its unwrapped key.
-    func openDossier(_ ins: INS) async throws(StoreError) -> (DossierRow, SymmetricKey) {
+    /// The dossier row for `ins`, its unwrapped key and its opened sealed fields.
+    func openDossier(_ ins: INS) async throws(StoreError) -> (row: DossierRow, key: SymmetricKey, fields: SealedDossierFields) {
         guard let row = try await index.dossier(insHash: insHash(ins)) else {
             throw StoreError(.dossierNotFound, "this patient has no dossier")
         }
+        let (key, fields) = try openDossierRow(row, ins: ins)
+        return (row, key, fields)
+    }
+
+    /// Unwraps a dossier row's key and opens its sealed fields. The look-up hash is a clear
+    /// column: check that the row really is this patient's (its sealed INS, authenticated under
+    /// its own key), so that a tampered index cannot send one patient's requests to another's
+    /// dossier.
+    func openDossierRow(_ row: DossierRow, ins: INS) throws(StoreError) -> (SymmetricKey, SealedDossierFields) {
         let version = UInt32(row.masterVersion)
         guard let master = masterKeys.key(version: version) else {
             throw StoreError(.keys, "dossier \(row.id) is wrapped by master key version \(version), which is not installed")
@@ -46,14 +72,17 @@ extension Vault {
         let key = try Self.crypto { () throws(CryptoError) in
             try KeyWrap.unwrap(Array(row.wrappedKey), with: master, context: Self.dossierKeyContext(id, version), in: arena)
         }
-        // The look-up hash is a clear column: check that the row found really is this patient's
-        // (its sealed INS, authenticated under its own key), so that a tampered index cannot
-        // send one patient's requests to another's dossier.
         let fields: SealedDossierFields = try Self.open(Array(row.sealed), key: key, associatedData: Self.dossierAD(id))
         guard fields.ins == ins.value else {
             throw StoreError(.integrity, "dossier \(row.id): its sealed INS does not match its look-up hash")
         }
-        return (row, key)
+        return (key, fields)
+    }
+
+    func record(from row: DossierRow, ins: INS, settings: DossierSettings) -> DossierRecord {
+        DossierRecord(
+            id: DossierID(unchecked: row.id), ins: ins, state: row.state, createdAt: row.createdAt,
+            masterKeyVersion: UInt32(row.masterVersion), settings: settings)
     }
 
     static func dossierKeyContext(_ id: DossierID, _ masterVersion: UInt32) -> WrapContext {
