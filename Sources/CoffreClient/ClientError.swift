@@ -62,7 +62,7 @@ public enum ExitStatus {
         case .dossierNotFound, .documentNotFound: notFound
         case .integrityError: integrity
         case .storageFailure, .insufficientStorage: ioFailure
-        case .unavailable: temporaryFailure
+        case .unavailable, .traceUnavailable: temporaryFailure
         case .internalError: serverFailure
         }
     }

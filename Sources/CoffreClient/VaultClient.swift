@@ -55,6 +55,16 @@ public struct VaultClient: Sendable {
         try await json(.GET, "/v1/patients/\(ins.value)/documents/\(id.value)")
     }
 
+    /// The dossier's trace after entry `after`.
+    public func trace(_ ins: INS, after: Int64 = 0) async throws(ClientError) -> TraceList {
+        try await json(.GET, "/v1/patients/\(ins.value)/trace?after=\(after)")
+    }
+
+    /// Checks the vault's integrity (operators).
+    public func verify() async throws(ClientError) -> VerifyReport {
+        try await json(.POST, "/v1/admin/verify")
+    }
+
     /// Names the médecin traitant.
     public func setAttendingDoctor(_ ins: INS, rpps: String) async throws(ClientError) -> AccessView {
         try await json(.PUT, "/v1/patients/\(ins.value)/dossier/attending-doctor", body: try encode(AttendingDoctorRequest(rpps: rpps)))

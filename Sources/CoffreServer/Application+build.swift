@@ -21,15 +21,16 @@ public func buildApplication(
     logger: Logger
 ) -> some ApplicationProtocol {
     let router = Router(context: CoffreRequestContext.self)
-    router.middlewares.add(ProblemMiddleware(logger: logger))
+    router.middlewares.add(ProblemMiddleware(vault: vault, logger: logger))
 
     let system = SystemRoutes(vault: vault, developmentMode: configuration.developmentMode)
     system.addHealth(to: router)
 
-    let gatekeeper = Gatekeeper(policy: AccessPolicy(matrix: matrix), clock: clock, logger: logger)
+    let gatekeeper = Gatekeeper(policy: AccessPolicy(matrix: matrix), vault: vault, clock: clock, logger: logger)
     let patients = router.group("v1/patients/:ins").add(middleware: AssertionMiddleware(trust: { trust }))
     DossierRoutes(vault: vault, gatekeeper: gatekeeper).add(to: patients)
     DocumentRoutes(vault: vault, gatekeeper: gatekeeper).add(to: patients)
+    TraceRoutes(vault: vault, gatekeeper: gatekeeper).add(to: patients)
 
     let admin = router.group("v1/admin").add(
         middleware: OperatorMiddleware(
@@ -88,6 +89,11 @@ public enum CoffreDaemon {
                 configuration: configuration, vault: vault, trust: trust, matrix: matrix, clock: clock, logger: logger)
             try await app.runService()
             SystemdNotifier().stopping()
+            do {
+                try await vault.checkpointTrace()
+            } catch {
+                logger.error("could not sign the final trace checkpoint", metadata: ["error": "\(error)"])
+            }
             vault.markCleanShutdown()
             logger.info("coffred stopped cleanly")
         } catch {

@@ -75,7 +75,30 @@ struct AdminCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "admin",
         abstract: "Operator commands (root, the operator group, or the daemon's user in development).",
-        subcommands: [Status.self])
+        subcommands: [Status.self, Verify.self])
+
+    struct Verify: ClientCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check the vault's integrity: the trace chain and its signed checkpoints. Exits 76 on any problem.")
+        @OptionGroup var global: GlobalOptions
+
+        func execute() async throws(ClientError) {
+            let report = try await global.client().verify()
+            if global.json {
+                Output.json(report)
+            } else {
+                Output.fields([
+                    ("trace entries", String(report.traceEntriesChecked)), ("checkpoints", String(report.traceCheckpointsChecked)),
+                    ("first broken entry", report.firstBrokenTraceEntry.map(String.init)), ("signing key", report.traceSigningKey),
+                    ("result", report.ok ? "clean" : "\(report.problems.count) problem(s)"),
+                ])
+                for problem in report.problems { Output.line("problem: " + problem) }
+            }
+            if !report.ok {
+                throw ClientError(code: "integrity_error", message: "the vault failed verification", exitCode: ExitStatus.integrity)
+            }
+        }
+    }
 
     struct Status: ClientCommand {
         static let configuration = CommandConfiguration(abstract: "Show the daemon's health and key versions.")

@@ -32,6 +32,7 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
     case storageFailure = "storage_failure"
     case insufficientStorage = "insufficient_storage"
     case unavailable = "unavailable"
+    case traceUnavailable = "trace_unavailable"
     case internalError = "internal_error"
 
     /// The HTTP status that carries this code.
@@ -49,7 +50,7 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
         case .dossierExists, .documentConflict: 409
         case .payloadTooLarge: 413
         case .integrityError, .storageFailure, .internalError: 500
-        case .unavailable: 503
+        case .unavailable, .traceUnavailable: 503
         case .insufficientStorage: 507
         }
     }

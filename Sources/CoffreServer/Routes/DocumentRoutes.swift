@@ -30,7 +30,7 @@ struct DocumentRoutes: Sendable {
     @Sendable func store(_ request: Request, context: CoffreRequestContext) async throws -> Response {
         let ins = try context.patientINS()
         let dossier = try await vault.dossier(for: ins)
-        let actor = try gatekeeper.authorize(context, .addDocument, dossier: dossier.facts)
+        let actor = try await gatekeeper.authorize(context, .addDocument, owner: ins, dossier: dossier)
         var metadata = try NewDocument(headers: request.headers, author: DocumentAuthor(actor), defaults: nil)
         metadata.masked = dossier.settings.maskNewDocuments
         let record = try await vault.storeDocument(
@@ -43,7 +43,7 @@ struct DocumentRoutes: Sendable {
         let id = try context.documentID()
         let dossier = try await vault.dossier(for: ins)
         let old = try await vault.document(id, in: ins)
-        let actor = try gatekeeper.authorize(context, .replaceDocument, dossier: dossier.facts, document: old.facts)
+        let actor = try await gatekeeper.authorize(context, .replaceDocument, owner: ins, dossier: dossier, document: old)
         // Metadata not sent again is carried over from the version replaced.
         var metadata = try NewDocument(headers: request.headers, author: DocumentAuthor(actor), defaults: old)
         metadata.masked = old.masked
@@ -64,7 +64,7 @@ struct DocumentRoutes: Sendable {
         let id = try context.documentID()
         let dossier = try await vault.dossier(for: ins)
         let document = try await vault.document(id, in: ins)
-        try gatekeeper.authorize(context, action, dossier: dossier.facts, document: document.facts)
+        try await gatekeeper.authorize(context, action, owner: ins, dossier: dossier, document: document)
         let record = try await vault.change(id, in: ins, make(gatekeeper.clock.now()))
         return try json(DocumentView(record))
     }
@@ -79,11 +79,11 @@ struct DocumentRoutes: Sendable {
             filterClass = documentClass
         }
         let dossier = try await vault.dossier(for: ins)
-        let actor = try gatekeeper.authorize(context, .listDocuments, dossier: dossier.facts)
+        let actor = try await gatekeeper.authorize(context, .listDocuments, owner: ins, dossier: dossier)
         let allVersions = request.uri.queryParameters.get("allVersions") == "true"
         let records = try await vault.documents(in: ins, includeSuperseded: allVersions)
         let views = records.filter { record in
-            (filterClass == nil || record.documentClass == filterClass) && gatekeeper.canSee(actor, record.facts, in: dossier.facts)
+            (filterClass == nil || record.documentClass == filterClass) && gatekeeper.canSee(actor, record, in: dossier)
         }
         return try json(DocumentList(documents: views.map(DocumentView.init)))
     }
@@ -93,7 +93,7 @@ struct DocumentRoutes: Sendable {
         let id = try context.documentID()
         let dossier = try await vault.dossier(for: ins)
         let record = try await vault.document(id, in: ins)
-        try gatekeeper.authorize(context, .readDocumentMetadata, dossier: dossier.facts, document: record.facts)
+        try await gatekeeper.authorize(context, .readDocumentMetadata, owner: ins, dossier: dossier, document: record)
         return try json(DocumentView(record))
     }
 
@@ -102,7 +102,7 @@ struct DocumentRoutes: Sendable {
         let id = try context.documentID()
         let dossier = try await vault.dossier(for: ins)
         let metadata = try await vault.document(id, in: ins)
-        try gatekeeper.authorize(context, .readDocumentContent, dossier: dossier.facts, document: metadata.facts)
+        try await gatekeeper.authorize(context, .readDocumentContent, owner: ins, dossier: dossier, document: metadata)
         guard metadata.status != .deleted else { throw Problem(.documentNotFound, detail: "this document was deleted") }
         let content = try await vault.openContent(id, in: ins)
         let record = content.record

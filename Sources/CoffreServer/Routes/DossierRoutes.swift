@@ -26,20 +26,25 @@ struct DossierRoutes: Sendable {
 
     @Sendable func create(_ request: Request, context: CoffreRequestContext) async throws -> Response {
         let ins = try context.patientINS()
-        try gatekeeper.authorize(context, .createDossier, dossier: DossierFacts(owner: ins))
+        let actor = try await gatekeeper.authorize(context, .createDossier, owner: ins, dossier: nil)
         // The body is optional today; when present it must be a JSON object.
         let body = try await request.body.collect(upTo: context.maxUploadSize)
         if body.readableBytes > 0 {
             _ = try decodeJSON(CreateDossierRequest.self, body)
         }
         let dossier = try await vault.createDossier(for: ins)
+        // The gate's entry could not name a dossier that did not exist yet: open the dossier's
+        // own trace with its creation.
+        var detail = TraceDetail(actor: actor)
+        detail.rule = "dossier.created"
+        try await vault.recordTrace(action: DossierAction.createDossier.rawValue, outcome: .allowed, detail: detail, dossier: dossier)
         return try json(view(dossier, documentCount: 0), status: .created)
     }
 
     @Sendable func show(_ request: Request, context: CoffreRequestContext) async throws -> Response {
         let ins = try context.patientINS()
         let dossier = try await vault.dossier(for: ins)
-        try gatekeeper.authorize(context, .readDossier, dossier: dossier.facts)
+        try await gatekeeper.authorize(context, .readDossier, owner: ins, dossier: dossier)
         let count = try await vault.currentDocumentCount(in: dossier)
         return try json(view(dossier, documentCount: count))
     }
@@ -51,7 +56,7 @@ struct DossierRoutes: Sendable {
             throw Problem(.invalidIdentifier, detail: "an RPPS number is 11 digits with a Luhn check digit")
         }
         let dossier = try await vault.dossier(for: ins)
-        try gatekeeper.authorize(context, .manageDossier, dossier: dossier.facts)
+        try await gatekeeper.authorize(context, .manageDossier, owner: ins, dossier: dossier)
         let updated = try await vault.updateSettings(for: ins) { settings in
             settings.attendingDoctor = rpps.value
             // The médecin traitant cannot be blocked.
@@ -64,7 +69,7 @@ struct DossierRoutes: Sendable {
         let ins = try context.patientINS()
         let body = try decodeJSON(PreferencesRequest.self, try await request.body.collect(upTo: context.maxUploadSize))
         let dossier = try await vault.dossier(for: ins)
-        try gatekeeper.authorize(context, .manageDossier, dossier: dossier.facts)
+        try await gatekeeper.authorize(context, .manageDossier, owner: ins, dossier: dossier)
         let updated = try await vault.updateSettings(for: ins) { settings in
             if let value = body.maskNewDocuments { settings.maskNewDocuments = value }
             if let value = body.notifyEveryAccess { settings.notifyEveryAccess = value }
@@ -76,7 +81,7 @@ struct DossierRoutes: Sendable {
     @Sendable func showAccess(_ request: Request, context: CoffreRequestContext) async throws -> Response {
         let ins = try context.patientINS()
         let dossier = try await vault.dossier(for: ins)
-        try gatekeeper.authorize(context, .manageDossier, dossier: dossier.facts)
+        try await gatekeeper.authorize(context, .manageDossier, owner: ins, dossier: dossier)
         return try json(AccessView(dossier.settings))
     }
 
@@ -84,7 +89,7 @@ struct DossierRoutes: Sendable {
         let ins = try context.patientINS()
         let body = try decodeJSON(EmergencyRequest.self, try await request.body.collect(upTo: context.maxUploadSize))
         let dossier = try await vault.dossier(for: ins)
-        try gatekeeper.authorize(context, .manageDossier, dossier: dossier.facts)
+        try await gatekeeper.authorize(context, .manageDossier, owner: ins, dossier: dossier)
         let updated = try await vault.updateSettings(for: ins) { settings in
             if let allow = body.brisDeGlace { settings.refuseBrisDeGlace = !allow }
             if let allow = body.centre15 { settings.refuseCentre15 = !allow }
@@ -105,7 +110,7 @@ struct DossierRoutes: Sendable {
                     : "an RPPS number is 11 digits with a Luhn check digit")
         }
         let dossier = try await vault.dossier(for: ins)
-        try gatekeeper.authorize(context, .manageDossier, dossier: dossier.facts)
+        try await gatekeeper.authorize(context, .manageDossier, owner: ins, dossier: dossier)
         if add && list == .blocked && dossier.settings.attendingDoctor == member {
             throw Problem(.accessDenied, detail: "the médecin traitant cannot be blocked; name another médecin traitant first")
         }

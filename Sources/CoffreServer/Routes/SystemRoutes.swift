@@ -16,6 +16,14 @@ struct SystemRoutes: Sendable {
     }
 
     func addAdmin(to group: RouterGroup<CoffreRequestContext>) {
+        group.post("verify") { _, _ in
+            let trace = try await vault.verifyTrace()
+            return try json(
+                VerifyReport(
+                    ok: trace.problems.isEmpty, traceEntriesChecked: trace.entriesChecked,
+                    traceCheckpointsChecked: trace.checkpointsChecked,
+                    firstBrokenTraceEntry: trace.firstBrokenSeq, problems: trace.problems, traceSigningKey: trace.signingKey))
+        }
         group.get("status") { _, _ in
             let status = vault.status()
             return try json(

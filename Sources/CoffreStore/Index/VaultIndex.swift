@@ -80,6 +80,35 @@ struct VaultIndex: Sendable {
             }
             try db.create(index: "document_by_dossier_time", on: "document", columns: ["dossier_id", "uploaded_at"])
         }
+        migrator.registerMigration("v2: trace and notifications") { db in
+            try db.create(table: "trace_entry") { t in
+                t.primaryKey("seq", .integer)
+                t.column("at", .integer).notNull()
+                // No foreign key: the trace outlives the dossier (a purge keeps its record).
+                t.column("dossier_id", .text)
+                t.column("action", .text).notNull()
+                t.column("outcome", .text).notNull()
+                t.column("detail", .text)
+                t.column("sealed", .blob)
+                t.column("hash", .blob).notNull()
+            }
+            try db.create(index: "trace_by_dossier", on: "trace_entry", columns: ["dossier_id", "seq"])
+            try db.create(table: "trace_checkpoint") { t in
+                t.primaryKey("seq", .integer)
+                t.column("hash", .blob).notNull()
+                t.column("at", .integer).notNull()
+                t.column("signature", .blob).notNull()
+            }
+            try db.create(table: "notification") { t in
+                t.primaryKey("id", .text)
+                t.column("dossier_id", .text).notNull().references("dossier", onDelete: .cascade)
+                t.column("recipient", .text).notNull()
+                t.column("created_at", .integer).notNull()
+                t.column("acknowledged_at", .integer)
+                t.column("sealed", .blob).notNull()
+            }
+            try db.create(index: "notification_by_dossier", on: "notification", columns: ["dossier_id", "created_at"])
+        }
         return migrator
     }
 
@@ -202,6 +231,45 @@ struct VaultIndex: Sendable {
         try await read("count documents") { db in
             try DocumentRow.filter(Column("dossier_id") == dossierID && Column("status") == "current").fetchCount(db)
         }
+    }
+
+    // MARK: Trace
+
+    /// The last entry and the last checkpoint, to resume the chain at start.
+    func traceTail() async throws(StoreError) -> (last: TraceEntryRow?, checkpoint: TraceCheckpointRow?) {
+        try await read("read the trace") { db in
+            (
+                try TraceEntryRow.order(Column("seq").desc).fetchOne(db),
+                try TraceCheckpointRow.order(Column("seq").desc).fetchOne(db)
+            )
+        }
+    }
+
+    /// Appends trace entries (and a checkpoint) in one transaction: one fsync for the batch.
+    func appendTrace(_ entries: [TraceEntryRow], checkpoint: TraceCheckpointRow?) async throws(StoreError) {
+        try await write("write the trace") { db in
+            for entry in entries { try entry.insert(db) }
+            try checkpoint?.insert(db)
+        }
+    }
+
+    /// The trace entries of one dossier after `seq`, oldest first.
+    func traceEntries(dossierID: String, after seq: Int64, limit: Int) async throws(StoreError) -> [TraceEntryRow] {
+        try await read("read the trace") { db in
+            try TraceEntryRow.filter(Column("dossier_id") == dossierID && Column("seq") > seq).order(Column("seq")).limit(limit).fetchAll(
+                db)
+        }
+    }
+
+    /// Entries from `seq` on, in pages, for verification.
+    func traceEntries(from seq: Int64, limit: Int) async throws(StoreError) -> [TraceEntryRow] {
+        try await read("read the trace") { db in
+            try TraceEntryRow.filter(Column("seq") >= seq).order(Column("seq")).limit(limit).fetchAll(db)
+        }
+    }
+
+    func traceCheckpoints() async throws(StoreError) -> [TraceCheckpointRow] {
+        try await read("read the trace") { db in try TraceCheckpointRow.order(Column("seq")).fetchAll(db) }
     }
 
     /// Ids of every document row, for reconciliation with the blob store.

@@ -1,4 +1,5 @@
 public import CoffreDomain
+import CoffreCrypto
 
 /// A dossier as the vault returns it, with its sealed fields opened.
 public struct DossierRecord: Sendable, Equatable {
@@ -10,6 +11,9 @@ public struct DossierRecord: Sendable, Equatable {
     public var masterKeyVersion: UInt32
     /// What the patient decided about access.
     public var settings: DossierSettings
+    /// The unwrapped dossier key, for writing this dossier's trace and notifications; never
+    /// leaves the store module.
+    var key: SymmetricKey?
 
     /// What the access rules need to know about the dossier.
     public var facts: DossierFacts { DossierFacts(owner: ins, settings: settings) }

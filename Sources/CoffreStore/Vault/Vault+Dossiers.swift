@@ -18,13 +18,14 @@ extension Vault {
                 id: id.value, insHash: insHash(ins), state: "active", createdAt: now,
                 masterVersion: Int64(version), keyGeneration: 1, wrappedKey: Data(wrapped), sealed: Data(sealed)))
         logger.info("dossier created", metadata: ["dossier.id": "\(id)"])
-        return DossierRecord(id: id, ins: ins, state: "active", createdAt: now, masterKeyVersion: version, settings: fields.settings)
+        return DossierRecord(
+            id: id, ins: ins, state: "active", createdAt: now, masterKeyVersion: version, settings: fields.settings, key: dossierKey)
     }
 
     /// The patient's dossier (with the patient's access settings), or `dossierNotFound`.
     public func dossier(for ins: INS) async throws(StoreError) -> DossierRecord {
         let opened = try await openDossier(ins)
-        return record(from: opened.row, ins: ins, settings: opened.fields.settings)
+        return record(from: opened.row, ins: ins, settings: opened.fields.settings, key: opened.key)
     }
 
     /// Changes the patient's access settings; concurrent changes apply one after the other.
@@ -41,8 +42,8 @@ extension Vault {
             copy.sealed = Data(try Self.seal(updated, key: key, associatedData: Self.dossierAD(DossierID(unchecked: row.id))))
             return copy
         }
-        let (_, fields) = try openDossierRow(row, ins: ins)
-        return record(from: row, ins: ins, settings: fields.settings)
+        let (key, fields) = try openDossierRow(row, ins: ins)
+        return record(from: row, ins: ins, settings: fields.settings, key: key)
     }
 
     /// Number of current documents in the patient's dossier.
@@ -79,10 +80,10 @@ extension Vault {
         return (key, fields)
     }
 
-    func record(from row: DossierRow, ins: INS, settings: DossierSettings) -> DossierRecord {
+    func record(from row: DossierRow, ins: INS, settings: DossierSettings, key: SymmetricKey) -> DossierRecord {
         DossierRecord(
             id: DossierID(unchecked: row.id), ins: ins, state: row.state, createdAt: row.createdAt,
-            masterKeyVersion: UInt32(row.masterVersion), settings: settings)
+            masterKeyVersion: UInt32(row.masterVersion), settings: settings, key: key)
     }
 
     static func dossierKeyContext(_ id: DossierID, _ masterVersion: UInt32) -> WrapContext {
