@@ -60,6 +60,18 @@ public struct VaultClient: Sendable {
         try await json(.GET, "/v1/patients/\(ins.value)/trace?after=\(after)")
     }
 
+    /// The caller's notifications (pending only, or all).
+    public func notifications(_ ins: INS, includeAcknowledged: Bool) async throws(ClientError) -> NotificationList {
+        try await json(.GET, "/v1/patients/\(ins.value)/notifications" + (includeAcknowledged ? "?all=true" : ""))
+    }
+
+    /// Acknowledges notifications (`ids`, or all pending when nil).
+    public func acknowledge(_ ins: INS, ids: [String]?) async throws(ClientError) -> AcknowledgeResult {
+        try await json(
+            .POST, "/v1/patients/\(ins.value)/notifications/ack",
+            body: try encode(ids.map { AcknowledgeRequest(ids: $0) } ?? AcknowledgeRequest(all: true)))
+    }
+
     /// Checks the vault's integrity (operators).
     public func verify() async throws(ClientError) -> VerifyReport {
         try await json(.POST, "/v1/admin/verify")

@@ -26,11 +26,14 @@ public func buildApplication(
     let system = SystemRoutes(vault: vault, developmentMode: configuration.developmentMode)
     system.addHealth(to: router)
 
-    let gatekeeper = Gatekeeper(policy: AccessPolicy(matrix: matrix), vault: vault, clock: clock, logger: logger)
+    let policy = AccessPolicy(matrix: matrix)
+    let notifier = Notifier(vault: vault, delays: policy.delays)
+    let gatekeeper = Gatekeeper(policy: policy, vault: vault, notifier: notifier, clock: clock, logger: logger)
     let patients = router.group("v1/patients/:ins").add(middleware: AssertionMiddleware(trust: { trust }))
     DossierRoutes(vault: vault, gatekeeper: gatekeeper).add(to: patients)
     DocumentRoutes(vault: vault, gatekeeper: gatekeeper).add(to: patients)
     TraceRoutes(vault: vault, gatekeeper: gatekeeper).add(to: patients)
+    NotificationRoutes(vault: vault, gatekeeper: gatekeeper).add(to: patients)
 
     let admin = router.group("v1/admin").add(
         middleware: OperatorMiddleware(
@@ -40,7 +43,7 @@ public func buildApplication(
 
     let socketPath = configuration.socketPath
     let socketMode = configuration.socketMode
-    let notifier = SystemdNotifier()
+    let systemd = SystemdNotifier()
     return Application(
         router: router,
         configuration: .init(address: .unixDomainSocket(path: socketPath), serverName: "coffred"),
@@ -49,7 +52,7 @@ public func buildApplication(
                 logger.error("cannot set the socket's permissions", metadata: ["socket.path": "\(socketPath)"])
             }
             logger.info("coffred ready", metadata: ["socket.path": "\(socketPath)"])
-            notifier.ready(status: "serving on \(socketPath)")
+            systemd.ready(status: "serving on \(socketPath)")
         },
         logger: logger)
 }

@@ -10,8 +10,9 @@
 ///   not refuse), must not be blocked (in person or through their organisation), never see
 ///   masked documents unless they wrote them (or in an emergency if the patient allowed it), and
 ///   see only the classes and types the habilitation matrix gives their profession.
-/// - Only a document's author replaces or deletes it; only the patient masks, manages access
-///   and preferences; the author or the médecin traitant releases a hidden document early.
+/// - Only a document's author replaces or deletes it; only the patient (or their
+///   representative) masks, manages access and preferences; the author or the médecin traitant
+///   releases a hidden document early.
 public struct AccessPolicy: Sendable {
     public let matrix: HabilitationMatrix
     public let delays: DisclosureDelays

@@ -11,6 +11,7 @@ import Logging
 struct Gatekeeper: Sendable {
     let policy: AccessPolicy
     let vault: Vault
+    let notifier: Notifier
     let clock: any VaultClock
     let logger: Logger
 
@@ -52,6 +53,9 @@ struct Gatekeeper: Sendable {
         }
         guard decision.isAllowed else {
             throw Traced(Problem(.accessDenied, detail: "this actor may not do this on this dossier (rule \(decision.rule))"))
+        }
+        if let dossier {
+            try await notifier.accessed(by: actor, dossier: dossier)
         }
         return actor
     }

@@ -35,6 +35,7 @@ struct DocumentRoutes: Sendable {
         metadata.masked = dossier.settings.maskNewDocuments
         let record = try await vault.storeDocument(
             in: ins, metadata, content: request.body, declaredLength: try declaredLength(request))
+        try await gatekeeper.notifier.stored(record, by: actor, in: dossier, replacing: false)
         return try json(DocumentView(record), status: .created)
     }
 
@@ -47,8 +48,13 @@ struct DocumentRoutes: Sendable {
         // Metadata not sent again is carried over from the version replaced.
         var metadata = try NewDocument(headers: request.headers, author: DocumentAuthor(actor), defaults: old)
         metadata.masked = old.masked
+        // A version replacing one the patient may already read must not hide it again.
+        if request.headers[HTTPField.Name(CoffreHeader.hiddenFrom)!] == nil {
+            metadata.hiddenFromPatient = old.facts.isHiddenFromPatient(at: gatekeeper.clock.now(), delays: gatekeeper.policy.delays)
+        }
         let record = try await vault.storeDocument(
             in: ins, metadata, content: request.body, declaredLength: try declaredLength(request), replacing: id)
+        try await gatekeeper.notifier.stored(record, by: actor, in: dossier, replacing: true)
         return try json(DocumentView(record), status: .created)
     }
 

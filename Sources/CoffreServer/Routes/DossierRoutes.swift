@@ -100,8 +100,11 @@ struct DossierRoutes: Sendable {
 
     func change(_ list: AccessList, add: Bool, _ request: Request, _ context: CoffreRequestContext) async throws -> Response {
         let ins = try context.patientINS()
-        let member = context.parameters.get("member") ?? ""
-        let isOrganization = list == .blocked && FINESS(member) != nil
+        let text = context.parameters.get("member") ?? ""
+        let finess = list == .blocked ? FINESS(text) : nil
+        let isOrganization = finess != nil
+        // The canonical form (FINESS upper-cased: 2A/2B), so that it matches assertions.
+        let member = finess?.value ?? text
         guard RPPS(member) != nil || isOrganization else {
             throw Problem(
                 .invalidIdentifier,
@@ -111,8 +114,12 @@ struct DossierRoutes: Sendable {
         }
         let dossier = try await vault.dossier(for: ins)
         try await gatekeeper.authorize(context, .manageDossier, owner: ins, dossier: dossier)
-        if add && list == .blocked && dossier.settings.attendingDoctor == member {
-            throw Problem(.accessDenied, detail: "the médecin traitant cannot be blocked; name another médecin traitant first")
+        if add && list == .blocked && dossier.settings.hasFullRights(member) {
+            throw Problem(
+                .accessDenied,
+                detail:
+                    "the médecin traitant and administrators cannot be blocked; name another médecin traitant or revoke the administrator first"
+            )
         }
         let updated = try await vault.updateSettings(for: ins) { settings in
             switch (list, isOrganization) {

@@ -157,16 +157,19 @@ struct VaultIndex: Sendable {
 
     /// Re-reads a dossier row and replaces it with `transform`'s result, in one transaction, so
     /// that concurrent changes to the same dossier apply one after the other.
+    /// - Returns: the row as it now is, and whether `transform` changed it (an unchanged row
+    ///   is not written).
     func updateDossier(
         insHash: Data, _ transform: @Sendable @escaping (DossierRow) throws -> DossierRow
-    ) async throws(StoreError) -> DossierRow {
+    ) async throws(StoreError) -> (row: DossierRow, changed: Bool) {
         try await write("update a dossier") { db in
             guard let row = try DossierRow.filter(Column("ins_hash") == insHash).fetchOne(db) else {
                 throw StoreError(.dossierNotFound, "this patient has no dossier")
             }
             let updated = try transform(row)
+            guard updated.sealed != row.sealed || updated.state != row.state else { return (row, false) }
             try updated.update(db)
-            return updated
+            return (updated, true)
         }
     }
 
@@ -270,6 +273,32 @@ struct VaultIndex: Sendable {
 
     func traceCheckpoints() async throws(StoreError) -> [TraceCheckpointRow] {
         try await read("read the trace") { db in try TraceCheckpointRow.order(Column("seq")).fetchAll(db) }
+    }
+
+    // MARK: Notifications
+
+    /// Adds a notification; one with the same id already there is left as it is (so that a
+    /// notice computed again is not sent twice).
+    func insertNotification(_ row: NotificationRow) async throws(StoreError) {
+        try await write("store a notification") { db in try row.insert(db, onConflict: .ignore) }
+    }
+
+    func notifications(dossierID: String, recipient: String, includeAcknowledged: Bool) async throws(StoreError) -> [NotificationRow] {
+        try await read("read notifications") { db in
+            var request = NotificationRow.filter(Column("dossier_id") == dossierID && Column("recipient") == recipient)
+            if !includeAcknowledged { request = request.filter(Column("acknowledged_at") == nil) }
+            return try request.order(Column("created_at"), Column("rowid")).fetchAll(db)
+        }
+    }
+
+    /// Acknowledges `ids` (or every pending one when nil); returns how many changed.
+    func acknowledgeNotifications(dossierID: String, recipient: String, ids: [String]?, at time: Int64) async throws(StoreError) -> Int {
+        try await write("acknowledge notifications") { db in
+            var request = NotificationRow.filter(
+                Column("dossier_id") == dossierID && Column("recipient") == recipient && Column("acknowledged_at") == nil)
+            if let ids { request = request.filter(ids.contains(Column("id"))) }
+            return try request.updateAll(db, Column("acknowledged_at").set(to: time))
+        }
     }
 
     /// Ids of every document row, for reconciliation with the blob store.

@@ -29,21 +29,31 @@ extension Vault {
     }
 
     /// Changes the patient's access settings; concurrent changes apply one after the other.
+    @discardableResult
     public func updateSettings(
         for ins: INS, _ change: @Sendable @escaping (inout DossierSettings) throws(StoreError) -> Void
     ) async throws(StoreError) -> DossierRecord {
+        try await updateSettingsReportingChange(for: ins, change).record
+    }
+
+    /// Changes the patient's access settings and says whether anything changed (so that, of two
+    /// concurrent first accesses by one professional, exactly one is the first).
+    public func updateSettingsReportingChange(
+        for ins: INS, _ change: @Sendable @escaping (inout DossierSettings) throws(StoreError) -> Void
+    ) async throws(StoreError) -> (record: DossierRecord, changed: Bool) {
         let hash = insHash(ins)
         let vault = self
-        let row = try await index.updateDossier(insHash: hash) { row in
+        let (row, changed) = try await index.updateDossier(insHash: hash) { row in
             let (key, fields) = try vault.openDossierRow(row, ins: ins)
             var updated = fields
             try change(&updated.settings)
+            guard updated.settings != fields.settings else { return row }
             var copy = row
             copy.sealed = Data(try Self.seal(updated, key: key, associatedData: Self.dossierAD(DossierID(unchecked: row.id))))
             return copy
         }
         let (key, fields) = try openDossierRow(row, ins: ins)
-        return record(from: row, ins: ins, settings: fields.settings, key: key)
+        return (record(from: row, ins: ins, settings: fields.settings, key: key), changed)
     }
 
     /// Number of current documents in the patient's dossier.
