@@ -57,7 +57,7 @@ public enum ExitStatus {
             .payloadTooLarge, .uploadIncomplete, .dossierExists, .documentConflict, .methodNotAllowed, .routeNotFound:
             invalidRequest
         case .assertionMissing, .assertionMalformed, .assertionBadSignature, .assertionExpired,
-            .assertionUnknownIssuer, .notOperator, .accessDenied:
+            .assertionUnknownIssuer, .notOperator, .accessDenied, .developmentOnly:
             notPermitted
         case .dossierNotFound, .documentNotFound: notFound
         case .integrityError: integrity

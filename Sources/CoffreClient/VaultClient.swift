@@ -72,6 +72,16 @@ public struct VaultClient: Sendable {
             body: try encode(ids.map { AcknowledgeRequest(ids: $0) } ?? AcknowledgeRequest(all: true)))
     }
 
+    /// The vault's clock.
+    public func clock() async throws(ClientError) -> ClockView {
+        try await json(.GET, "/v1/admin/clock")
+    }
+
+    /// Sets the development clock.
+    public func setClock(_ now: String) async throws(ClientError) -> ClockView {
+        try await json(.POST, "/v1/admin/clock", body: try encode(SetClockRequest(now: now)))
+    }
+
     /// Checks the vault's integrity (operators).
     public func verify() async throws(ClientError) -> VerifyReport {
         try await json(.POST, "/v1/admin/verify")

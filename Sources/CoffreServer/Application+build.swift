@@ -18,12 +18,14 @@ public func buildApplication(
     trust: TrustStore,
     matrix: HabilitationMatrix,
     clock: any VaultClock,
+    developmentClock: SettableClock? = nil,
     logger: Logger
 ) -> some ApplicationProtocol {
     let router = Router(context: CoffreRequestContext.self)
     router.middlewares.add(ProblemMiddleware(vault: vault, logger: logger))
 
-    let system = SystemRoutes(vault: vault, developmentMode: configuration.developmentMode)
+    let system = SystemRoutes(
+        vault: vault, developmentMode: configuration.developmentMode, clock: clock, developmentClock: developmentClock)
     system.addHealth(to: router)
 
     let policy = AccessPolicy(matrix: matrix)
@@ -68,7 +70,9 @@ public enum CoffreDaemon {
         if configuration.developmentMode {
             try DevelopmentSetup.prepare(configuration)
         }
-        let clock = SystemClock()
+        // The dossier's rules run on the vault clock: settable in development mode only.
+        let developmentClock = configuration.developmentMode ? SettableClock(stateDirectory: configuration.stateDirectory) : nil
+        let clock: any VaultClock = developmentClock ?? SystemClock()
         let arena = try SecureArena(slotCount: configuration.keyArenaSlots)
         if !arena.isLocked {
             logger.warning(
@@ -89,7 +93,8 @@ public enum CoffreDaemon {
             let matrix = try MatrixLoader.load(path: configuration.habilitationMatrixPath)
             logger.info("habilitation matrix loaded", metadata: ["matrix.version": "\(matrix.version)"])
             let app = buildApplication(
-                configuration: configuration, vault: vault, trust: trust, matrix: matrix, clock: clock, logger: logger)
+                configuration: configuration, vault: vault, trust: trust, matrix: matrix, clock: clock,
+                developmentClock: developmentClock, logger: logger)
             try await app.runService()
             SystemdNotifier().stopping()
             do {

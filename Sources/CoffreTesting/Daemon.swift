@@ -14,10 +14,15 @@ public final class Daemon: @unchecked Sendable {
     public var socketPath: String { state.path + "/coffred.sock" }
     private var process: Process?
 
+    /// Whether the daemon runs with `--dev`. Without it, it runs as in production, with a
+    /// configuration file pointing at the keys and trust directory a development run made.
+    public let development: Bool
+
     /// Starts a daemon and waits until it answers `/v1/health`.
-    public init(state: TemporaryDirectory? = nil, arguments: [String] = []) async throws {
+    public init(state: TemporaryDirectory? = nil, arguments: [String] = [], development: Bool = true) async throws {
         self.state = try state ?? TemporaryDirectory(prefix: "coffred")
         self.extraArguments = arguments
+        self.development = development
         try await start()
     }
 
@@ -25,7 +30,17 @@ public final class Daemon: @unchecked Sendable {
     public func start() async throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Binaries.coffred)
-        process.arguments = ["--dev", "--state-dir", state.path] + extraArguments
+        if development {
+            process.arguments = ["--dev", "--state-dir", state.path] + extraArguments
+        } else {
+            let configuration = state.path + "/coffred.json"
+            let text = """
+                {"stateDirectory": "\(state.path)", "socket": "\(socketPath)", "keyDirectories": ["\(state.path)/keys"],
+                 "trustDirectory": "\(state.path)/trust"}
+                """
+            try text.write(toFile: configuration, atomically: true, encoding: .utf8)
+            process.arguments = ["--config", configuration] + extraArguments
+        }
         if !FileManager.default.fileExists(atPath: logPath) {
             _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         }

@@ -75,7 +75,37 @@ struct AdminCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "admin",
         abstract: "Operator commands (root, the operator group, or the daemon's user in development).",
-        subcommands: [Status.self, Verify.self])
+        subcommands: [Status.self, Verify.self, Clock.self])
+
+    struct Clock: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show or set the vault's clock (setting it: development mode only).", subcommands: [Show.self, Set.self],
+            defaultSubcommand: Show.self)
+
+        struct Show: ClientCommand {
+            static let configuration = CommandConfiguration(abstract: "Show the time the dossier's rules run on.")
+            @OptionGroup var global: GlobalOptions
+
+            func execute() async throws(ClientError) {
+                let clock = try await global.client().clock()
+                if global.json { return Output.json(clock) }
+                Output.line(clock.now + (clock.settable ? " (development clock)" : ""))
+            }
+        }
+
+        struct Set: ClientCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Set the development clock to DATE (YYYY-MM-DD or RFC 3339); time runs on from there.")
+            @OptionGroup var global: GlobalOptions
+            @Argument(help: "The new date.") var date: String
+
+            func execute() async throws(ClientError) {
+                let clock = try await global.client().setClock(date)
+                if global.json { return Output.json(clock) }
+                Output.line(clock.now)
+            }
+        }
+    }
 
     struct Verify: ClientCommand {
         static let configuration = CommandConfiguration(

@@ -21,6 +21,7 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
     case assertionExpired = "assertion_expired"
     case assertionUnknownIssuer = "assertion_unknown_issuer"
     case notOperator = "not_operator"
+    case developmentOnly = "development_only"
     case accessDenied = "access_denied"
     // State
     case dossierNotFound = "dossier_not_found"
@@ -44,7 +45,7 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
         case .assertionMissing, .assertionMalformed, .assertionBadSignature, .assertionExpired,
             .assertionUnknownIssuer:
             401
-        case .notOperator, .accessDenied: 403
+        case .notOperator, .accessDenied, .developmentOnly: 403
         case .routeNotFound, .dossierNotFound, .documentNotFound: 404
         case .methodNotAllowed: 405
         case .dossierExists, .documentConflict: 409

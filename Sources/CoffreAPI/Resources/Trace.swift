@@ -86,3 +86,22 @@ public struct VerifyReport: Codable, Sendable, Equatable {
         self.traceSigningKey = traceSigningKey
     }
 }
+
+/// The time the dossier's rules run on.
+public struct ClockView: Codable, Sendable, Equatable {
+    /// RFC 3339.
+    public var now: String
+    /// True when the clock is the settable development clock.
+    public var settable: Bool
+    public init(now: String, settable: Bool) {
+        self.now = now
+        self.settable = settable
+    }
+}
+
+/// Body of `POST /v1/admin/clock` (development mode only).
+public struct SetClockRequest: Codable, Sendable {
+    /// `YYYY-MM-DD` (midnight UTC) or an RFC 3339 time.
+    public var now: String
+    public init(now: String) { self.now = now }
+}
