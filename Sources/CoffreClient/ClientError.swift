@@ -54,7 +54,7 @@ public enum ExitStatus {
     static func forServer(_ code: ErrorCode) -> Int32 {
         switch code {
         case .malformedRequest, .malformedJSON, .invalidINS, .invalidIdentifier, .unknownClass, .invalidMetadata,
-            .payloadTooLarge, .uploadIncomplete, .dossierExists, .documentConflict, .methodNotAllowed, .routeNotFound:
+            .payloadTooLarge, .uploadIncomplete, .dossierExists, .documentConflict, .illegalTransition, .methodNotAllowed, .routeNotFound:
             invalidRequest
         case .assertionMissing, .assertionMalformed, .assertionBadSignature, .assertionExpired,
             .assertionUnknownIssuer, .notOperator, .accessDenied, .developmentOnly:

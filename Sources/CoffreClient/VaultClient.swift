@@ -72,6 +72,40 @@ public struct VaultClient: Sendable {
             body: try encode(ids.map { AcknowledgeRequest(ids: $0) } ?? AcknowledgeRequest(all: true)))
     }
 
+    /// Closes the dossier.
+    public func closeDossier(_ ins: INS, delete: Bool, death: Bool) async throws(ClientError) -> DossierView {
+        try await json(
+            .POST, "/v1/patients/\(ins.value)/dossier/close", body: try encode(CloseDossierRequest(delete: delete, death: death)))
+    }
+
+    /// Reopens a closed dossier.
+    public func reopenDossier(_ ins: INS) async throws(ClientError) -> DossierView {
+        try await json(.POST, "/v1/patients/\(ins.value)/dossier/reopen", body: Array("{}".utf8))
+    }
+
+    /// Opposes the dossier: it is destroyed at once.
+    public func opposeDossier(_ ins: INS) async throws(ClientError) -> DossierPurgedView {
+        try await json(.POST, "/v1/patients/\(ins.value)/dossier/oppose", body: Array("{}".utf8))
+    }
+
+    /// Sets (reason) or lifts (nil) a legal hold (operators).
+    public func hold(_ ins: INS, reason: String?) async throws(ClientError) -> DossierView {
+        if let reason {
+            return try await json(.POST, "/v1/admin/patients/\(ins.value)/hold", body: try encode(HoldRequest(reason: reason)))
+        }
+        return try await json(.DELETE, "/v1/admin/patients/\(ins.value)/hold")
+    }
+
+    /// How many dossiers the retention job has to look at.
+    public func retentionDue() async throws(ClientError) -> RetentionDueView {
+        try await json(.GET, "/v1/retention/due")
+    }
+
+    /// One retention batch.
+    public func retentionBatch(after: String, limit: Int, dryRun: Bool) async throws(ClientError) -> RetentionBatchView {
+        try await json(.POST, "/v1/retention/run", body: try encode(RetentionRunRequest(after: after, limit: limit, dryRun: dryRun)))
+    }
+
     /// The vault's clock.
     public func clock() async throws(ClientError) -> ClockView {
         try await json(.GET, "/v1/admin/clock")

@@ -42,6 +42,15 @@ public func buildApplication(
             operatorGroupID: configuration.operatorGroupID,
             developmentUserID: configuration.developmentMode ? getuid() : nil))
     system.addAdmin(to: admin)
+    let retention = RetentionRoutes(vault: vault)
+    retention.addHolds(to: admin)
+    // The retention job's own user may call the retention operations, and nothing else.
+    let retentionGroup = router.group("v1/retention").add(
+        middleware: OperatorMiddleware(
+            operatorGroupID: configuration.operatorGroupID,
+            developmentUserID: configuration.developmentMode ? getuid() : nil,
+            alsoAllowed: configuration.retentionUserID))
+    retention.addRetention(to: retentionGroup)
 
     let socketPath = configuration.socketPath
     let socketMode = configuration.socketMode
@@ -86,7 +95,7 @@ public enum CoffreDaemon {
                 configuration: VaultConfiguration(
                     stateDirectory: configuration.stateDirectory,
                     keyDirectories: configuration.keyDirectories,
-                    maxDocumentSize: configuration.maxDocumentSize),
+                    maxDocumentSize: configuration.maxDocumentSize, retention: configuration.retention),
                 io: BlockingIO(pool: pool), arena: arena, clock: clock, logger: logger)
             let trust = try TrustDirectory.load(configuration.trustDirectory)
             logger.info("trust directory loaded", metadata: ["trust.issuers": "\(trust.issuers.joined(separator: ","))"])

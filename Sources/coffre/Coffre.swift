@@ -16,6 +16,7 @@ struct Coffre: AsyncParsableCommand {
             """,
         subcommands: [
             DossierCommand.self, DocCommand.self, AccessCommand.self, TraceCommand.self, NotificationsCommand.self, AdminCommand.self,
+            RetentionCommand.self,
         ])
 
     static func main() async {

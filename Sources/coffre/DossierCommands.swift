@@ -7,7 +7,9 @@ struct DossierCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dossier",
         abstract: "Create and show a patient's dossier.",
-        subcommands: [Create.self, Show.self, SetDoctor.self, Preferences.self])
+        subcommands: [
+            Create.self, Show.self, SetDoctor.self, Preferences.self, Close.self, Reopen.self, Oppose.self, Hold.self, Release.self,
+        ])
 
     struct Create: ClientCommand {
         static let configuration = CommandConfiguration(abstract: "Create the patient's dossier.")
@@ -27,15 +29,85 @@ struct DossierCommand: AsyncParsableCommand {
         func execute() async throws(ClientError) {
             let dossier = try await global.client().dossier(try global.patientINS())
             if global.json { return Output.json(dossier) }
-            Output.fields([
-                ("id", dossier.id.value), ("patient", dossier.ins), ("state", dossier.state),
-                ("created", dossier.createdAt), ("documents", String(dossier.documentCount)),
-            ])
+            DossierCommand.print(dossier)
         }
+    }
+
+    static func print(_ dossier: DossierView) {
+        Output.fields([
+            ("id", dossier.id.value), ("patient", dossier.ins), ("state", dossier.state),
+            ("created", dossier.createdAt), ("documents", String(dossier.documentCount)),
+            ("closed", dossier.closedAt.map { $0 + (dossier.closureReason.map { " (\($0))" } ?? "") }),
+            ("deletion requested", dossier.deletionRequested ? "yes" : nil), ("purge date", dossier.purgeDate),
+            ("legal hold", dossier.legalHold ? "yes: purge blocked" : nil),
+        ])
     }
 }
 
 extension DossierCommand {
+    struct Close: ClientCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Close the dossier: read-only, kept ten years after closure (three months with --delete), then purged.")
+        @OptionGroup var global: GlobalOptions
+        @Flag(help: "Ask for deletion: purged three months after closure.") var delete = false
+        @Flag(help: "Closure on the patient's death (the médecin traitant records it).") var death = false
+
+        func execute() async throws(ClientError) {
+            let dossier = try await global.client().closeDossier(try global.patientINS(), delete: delete, death: death)
+            if global.json { return Output.json(dossier) }
+            DossierCommand.print(dossier)
+        }
+    }
+
+    struct Reopen: ClientCommand {
+        static let configuration = CommandConfiguration(abstract: "Reopen a closed dossier, with everything it held.")
+        @OptionGroup var global: GlobalOptions
+
+        func execute() async throws(ClientError) {
+            let dossier = try await global.client().reopenDossier(try global.patientINS())
+            if global.json { return Output.json(dossier) }
+            DossierCommand.print(dossier)
+        }
+    }
+
+    struct Oppose: ClientCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Oppose the dossier within a month of its creation: it is destroyed at once, for good.")
+        @OptionGroup var global: GlobalOptions
+
+        func execute() async throws(ClientError) {
+            let result = try await global.client().opposeDossier(try global.patientINS())
+            if global.json { return Output.json(result) }
+            Output.line("dossier \(result.id.value) destroyed")
+        }
+    }
+
+    struct Hold: ClientCommand {
+        static let configuration = CommandConfiguration(abstract: "Set a legal hold, which blocks purge (operators).")
+        // The reason is the global --reason (the same words scripts use for an emergency's).
+        @OptionGroup var global: GlobalOptions
+
+        func execute() async throws(ClientError) {
+            guard let reason = global.reason, !reason.isEmpty else {
+                throw ClientError(code: "hold_reason_missing", message: "a legal hold needs --reason TEXT", exitCode: ExitStatus.usage)
+            }
+            let dossier = try await global.client().hold(try global.patientINS(), reason: reason)
+            if global.json { return Output.json(dossier) }
+            DossierCommand.print(dossier)
+        }
+    }
+
+    struct Release: ClientCommand {
+        static let configuration = CommandConfiguration(abstract: "Lift a legal hold (operators).")
+        @OptionGroup var global: GlobalOptions
+
+        func execute() async throws(ClientError) {
+            let dossier = try await global.client().hold(try global.patientINS(), reason: nil)
+            if global.json { return Output.json(dossier) }
+            DossierCommand.print(dossier)
+        }
+    }
+
     struct SetDoctor: ClientCommand {
         static let configuration = CommandConfiguration(commandName: "set-doctor", abstract: "Name the médecin traitant.")
         @OptionGroup var global: GlobalOptions

@@ -69,6 +69,7 @@ import Testing
         var action: DossierAction
         var document: DocumentFacts?
         var settings: DossierSettings = AccessPolicyTests.settings
+        var closed = false
         var allowed: Bool
         var rule: String
         var testDescription: String { name }
@@ -262,7 +263,8 @@ import Testing
     func decision(_ testCase: Case) {
         let policy = AccessPolicy(matrix: Self.matrix)
         let decision = policy.decide(
-            actor: testCase.actor, action: testCase.action, dossier: DossierFacts(owner: Self.owner, settings: testCase.settings),
+            actor: testCase.actor, action: testCase.action,
+            dossier: DossierFacts(owner: Self.owner, settings: testCase.settings, isClosed: testCase.closed),
             document: testCase.document, now: Self.now)
         #expect(decision.isAllowed == testCase.allowed)
         #expect(decision.rule == testCase.rule)

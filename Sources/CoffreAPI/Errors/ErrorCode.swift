@@ -28,6 +28,7 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
     case dossierExists = "dossier_exists"
     case documentNotFound = "document_not_found"
     case documentConflict = "document_conflict"
+    case illegalTransition = "illegal_transition"
     // Server side
     case integrityError = "integrity_error"
     case storageFailure = "storage_failure"
@@ -48,7 +49,7 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
         case .notOperator, .accessDenied, .developmentOnly: 403
         case .routeNotFound, .dossierNotFound, .documentNotFound: 404
         case .methodNotAllowed: 405
-        case .dossierExists, .documentConflict: 409
+        case .dossierExists, .documentConflict, .illegalTransition: 409
         case .payloadTooLarge: 413
         case .integrityError, .storageFailure, .internalError: 500
         case .unavailable, .traceUnavailable: 503

@@ -28,6 +28,15 @@ public struct AccessPolicy: Sendable {
         actor: Actor, action: DossierAction, dossier: DossierFacts, document: DocumentFacts? = nil, now: Int64
     ) -> AccessDecision {
         if action.concernsDocument && document == nil { return .deny("document.unknown") }
+        let decision = personDecision(actor: actor, action: action, dossier: dossier, document: document, now: now)
+        // A closed dossier is read-only: whoever may act on it may read, and reopen it.
+        if decision.isAllowed && dossier.isClosed && action.writes { return .deny("dossier.closed-read-only") }
+        return decision
+    }
+
+    private func personDecision(
+        actor: Actor, action: DossierAction, dossier: DossierFacts, document: DocumentFacts?, now: Int64
+    ) -> AccessDecision {
         switch actor.subject {
         case .patient(let ins):
             guard ins == dossier.owner else { return .deny("patient.other-dossier") }
@@ -76,7 +85,11 @@ public struct AccessPolicy: Sendable {
         let settings = dossier.settings
         switch action {
         case .createDossier: return .deny("professional.cannot-create")
-        case .manageDossier, .maskDocument: return .deny("professional.patient-only")
+        case .manageDossier, .maskDocument, .reopenDossier, .opposeDossier: return .deny("professional.patient-only")
+        case .closeDossier:
+            // A professional closes a dossier only on the patient's death, and only the
+            // médecin traitant or an administrator (the route demands --death).
+            return settings.hasFullRights(rpps) ? .allow("professional.closes-on-death") : .deny("professional.patient-only")
         default: break
         }
         let isAuthor = document.map { $0.authorRole == .professional && $0.authorID == rpps } ?? false

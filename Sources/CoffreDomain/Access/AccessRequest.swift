@@ -16,6 +16,19 @@ public enum DossierAction: String, Sendable, CaseIterable {
     case releaseDocument = "document.release"
     case readTrace = "trace.read"
     case readNotifications = "notifications.read"
+    /// Closing (by the patient, or on death by the médecin traitant), reopening, opposing.
+    case closeDossier = "dossier.close"
+    case reopenDossier = "dossier.reopen"
+    case opposeDossier = "dossier.oppose"
+
+    /// Whether the action changes the dossier's content or settings (refused while closed).
+    public var writes: Bool {
+        switch self {
+        // Closing and opposing are the lifecycle's to refuse (with a clearer error).
+        case .addDocument, .replaceDocument, .deleteDocument, .maskDocument, .releaseDocument, .manageDossier: true
+        default: false
+        }
+    }
 
     /// Whether the action is about one document (and needs its facts).
     public var concernsDocument: Bool {
@@ -51,9 +64,12 @@ public struct DossierFacts: Sendable, Equatable {
     /// The patient (titulaire).
     public var owner: INS
     public var settings: DossierSettings
+    /// Closed dossiers are read-only until reopened.
+    public var isClosed: Bool
 
-    public init(owner: INS, settings: DossierSettings = DossierSettings()) {
+    public init(owner: INS, settings: DossierSettings = DossierSettings(), isClosed: Bool = false) {
         self.owner = owner
         self.settings = settings
+        self.isClosed = isClosed
     }
 }

@@ -49,9 +49,11 @@ struct Notifier: Sendable {
             replacing
             ? "Un document de votre dossier a été remplacé par une nouvelle version par un professionnel de santé."
             : "Un nouveau document a été ajouté à votre dossier par un professionnel de santé."
+        // Representatives read the patient's outbox: a document hidden from them is announced
+        // without naming it.
         try await vault.notify(
             dossier, recipient: .patient, kind: replacing ? .documentReplaced : .documentAdded, message: message,
-            actor: TraceDetail(actor: actor), documentID: record.id.value)
+            actor: TraceDetail(actor: actor), documentID: record.hiddenFromRepresentatives ? nil : record.id.value)
     }
 
     /// Documents hidden from the patient that have waited `delays.waitingNotice` without being

@@ -92,6 +92,7 @@ struct ProblemMiddleware: RouterMiddleware {
         case .dossierExists: Problem(.dossierExists, detail: "this patient already has a dossier")
         case .documentNotFound: Problem(.documentNotFound, detail: "no such document in this dossier")
         case .conflict: Problem(.documentConflict, detail: error.message)
+        case .illegalTransition: Problem(.illegalTransition, detail: error.message)
         case .integrity:
             Problem(
                 .integrityError,

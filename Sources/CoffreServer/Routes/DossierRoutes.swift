@@ -3,6 +3,7 @@ import CoffreDomain
 import CoffreStore
 import Foundation
 import Hummingbird
+import Logging
 
 /// `/v1/patients/{ins}/dossier` and `/v1/patients/{ins}/access`: the dossier and what the
 /// patient decides about it (médecin traitant, authorisations, blocks, emergency switches,
@@ -15,6 +16,9 @@ struct DossierRoutes: Sendable {
         group.post("dossier", use: create)
         group.get("dossier", use: show)
         group.put("dossier/attending-doctor", use: setAttendingDoctor)
+        group.post("dossier/close", use: close)
+        group.post("dossier/reopen", use: reopen)
+        group.post("dossier/oppose", use: oppose)
         group.patch("dossier/preferences", use: setPreferences)
         group.get("access", use: showAccess)
         group.patch("access/emergency", use: setEmergency)
@@ -37,7 +41,12 @@ struct DossierRoutes: Sendable {
         // own trace with its creation.
         var detail = TraceDetail(actor: actor)
         detail.rule = "dossier.created"
-        try await vault.recordTrace(action: DossierAction.createDossier.rawValue, outcome: .allowed, detail: detail, dossier: dossier)
+        // Best effort: the gate's entry already traced the decision, and the dossier exists.
+        do {
+            try await vault.recordTrace(action: DossierAction.createDossier.rawValue, outcome: .allowed, detail: detail, dossier: dossier)
+        } catch {
+            context.logger.error("could not trace a new dossier's creation", metadata: ["dossier.id": "\(dossier.id)"])
+        }
         return try json(view(dossier, documentCount: 0), status: .created)
     }
 
@@ -47,6 +56,42 @@ struct DossierRoutes: Sendable {
         try await gatekeeper.authorize(context, .readDossier, owner: ins, dossier: dossier)
         let count = try await vault.currentDocumentCount(in: dossier)
         return try json(view(dossier, documentCount: count))
+    }
+
+    @Sendable func close(_ request: Request, context: CoffreRequestContext) async throws -> Response {
+        let ins = try context.patientINS()
+        let body = try decodeJSON(CloseDossierRequest.self, try await request.body.collect(upTo: context.maxUploadSize))
+        let dossier = try await vault.dossier(for: ins)
+        let actor = try await gatekeeper.authorize(context, .closeDossier, owner: ins, dossier: dossier)
+        let death = body.death ?? false
+        switch (actor.role, death) {
+        case (.professional, false):
+            throw Problem(.accessDenied, detail: "a professional closes a dossier only on the patient's death (death: true)")
+        case (.patient, true), (.representative, true):
+            throw Problem(.invalidMetadata, detail: "a closure on death is recorded by the médecin traitant")
+        default:
+            break
+        }
+        let updated = try await vault.changeLifecycle(
+            for: ins, .close(reason: death ? .death : .patientRequest, deletionRequested: body.delete ?? false))
+        return try json(view(updated, documentCount: try await vault.currentDocumentCount(in: updated)))
+    }
+
+    @Sendable func reopen(_ request: Request, context: CoffreRequestContext) async throws -> Response {
+        let ins = try context.patientINS()
+        let dossier = try await vault.dossier(for: ins)
+        try await gatekeeper.authorize(context, .reopenDossier, owner: ins, dossier: dossier)
+        let updated = try await vault.changeLifecycle(for: ins, .reopen)
+        return try json(view(updated, documentCount: try await vault.currentDocumentCount(in: updated)))
+    }
+
+    /// Opposition within the window destroys the dossier at once.
+    @Sendable func oppose(_ request: Request, context: CoffreRequestContext) async throws -> Response {
+        let ins = try context.patientINS()
+        let dossier = try await vault.dossier(for: ins)
+        try await gatekeeper.authorize(context, .opposeDossier, owner: ins, dossier: dossier)
+        try await vault.oppose(dossier)
+        return try json(DossierPurgedView(id: dossier.id, state: "purged"))
     }
 
     @Sendable func setAttendingDoctor(_ request: Request, context: CoffreRequestContext) async throws -> Response {
@@ -124,7 +169,10 @@ struct DossierRoutes: Sendable {
         let updated = try await vault.updateSettings(for: ins) { settings in
             switch (list, isOrganization) {
             case (.authorized, _): Self.apply(add, member, to: &settings.authorized)
-            case (.administrators, _): Self.apply(add, member, to: &settings.administrators)
+            case (.administrators, _):
+                Self.apply(add, member, to: &settings.administrators)
+                // An administrator has the médecin traitant's rights, which no block limits.
+                if add { settings.blocked.remove(member) }
             case (.blocked, true): Self.apply(add, member, to: &settings.blockedOrganizations)
             case (.blocked, false): Self.apply(add, member, to: &settings.blocked)
             }
@@ -137,9 +185,7 @@ struct DossierRoutes: Sendable {
     }
 
     private func view(_ dossier: DossierRecord, documentCount: Int) -> DossierView {
-        DossierView(
-            id: dossier.id, ins: dossier.ins.value, state: dossier.state,
-            createdAt: rfc3339(milliseconds: dossier.createdAt), documentCount: documentCount)
+        DossierView(dossier, documentCount: documentCount, retention: vault.retentionRules)
     }
 }
 
@@ -171,5 +217,16 @@ func decodeJSON<T: Decodable>(_ type: T.Type, _ body: ByteBuffer) throws(Problem
         return try JSONDecoder().decode(T.self, from: Data(bytes))
     } catch {
         throw Problem(.malformedJSON, detail: "the body must be a JSON object of the documented shape; see docs/openapi.yaml")
+    }
+}
+
+extension DossierView {
+    init(_ dossier: DossierRecord, documentCount: Int, retention: RetentionRules) {
+        let lifecycle = dossier.lifecycle
+        self.init(
+            id: dossier.id, ins: dossier.ins.value, state: dossier.state, createdAt: rfc3339(milliseconds: dossier.createdAt),
+            documentCount: documentCount, closedAt: lifecycle.closedAt.map { rfc3339(milliseconds: $0) },
+            closureReason: lifecycle.closureReason?.rawValue, deletionRequested: lifecycle.deletionRequested,
+            purgeDate: lifecycle.purgeDate(rules: retention).map { rfc3339(milliseconds: $0) }, legalHold: lifecycle.isHeld)
     }
 }

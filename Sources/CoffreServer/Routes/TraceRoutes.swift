@@ -4,7 +4,8 @@ import CoffreStore
 import Foundation
 import Hummingbird
 
-/// `GET /v1/patients/{ins}/trace`: the dossier's trace, for the patient and the médecin traitant.
+/// `GET /v1/patients/{ins}/trace`: the dossier's trace, for the patient, their representatives, the
+/// médecin traitant and administrators.
 struct TraceRoutes: Sendable {
     let vault: Vault
     let gatekeeper: Gatekeeper

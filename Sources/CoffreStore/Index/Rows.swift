@@ -13,10 +13,13 @@ struct DossierRow: Codable, FetchableRecord, PersistableRecord, Sendable {
     var keyGeneration: Int64
     var wrappedKey: Data
     var sealed: Data
+    /// When a closed dossier becomes due for purge (denormalised from the sealed lifecycle so
+    /// the retention job can find candidates; the sealed record decides).
+    var purgeAfter: Int64?
 
     enum CodingKeys: String, CodingKey {
         case id, insHash = "ins_hash", state, createdAt = "created_at", masterVersion = "master_version"
-        case keyGeneration = "key_generation", wrappedKey = "wrapped_key", sealed
+        case keyGeneration = "key_generation", wrappedKey = "wrapped_key", sealed, purgeAfter = "purge_after"
     }
 }
 

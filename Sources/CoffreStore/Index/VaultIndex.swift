@@ -109,6 +109,10 @@ struct VaultIndex: Sendable {
             }
             try db.create(index: "notification_by_dossier", on: "notification", columns: ["dossier_id", "created_at"])
         }
+        migrator.registerMigration("v3: dossier lifecycle") { db in
+            try db.alter(table: "dossier") { t in t.add(column: "purge_after", .integer) }
+            try db.create(index: "dossier_by_purge_date", on: "dossier", columns: ["state", "purge_after"])
+        }
         return migrator
     }
 
@@ -233,6 +237,57 @@ struct VaultIndex: Sendable {
     func currentDocumentCount(dossierID: String) async throws(StoreError) -> Int {
         try await read("count documents") { db in
             try DocumentRow.filter(Column("dossier_id") == dossierID && Column("status") == "current").fetchCount(db)
+        }
+    }
+
+    // MARK: Retention and purge
+
+    /// Dossiers the retention job must look at: closed ones due by `now`, and any purge left
+    /// unfinished (`purging`), after `cursor` in id order.
+    func retentionCandidates(dueBy now: Int64, after cursor: String, limit: Int) async throws(StoreError) -> [DossierRow] {
+        try await read("find dossiers due for purge") { db in
+            try DossierRow.filter(
+                ((Column("state") == "closed" && Column("purge_after") <= now) || Column("state") == "purging") && Column("id") > cursor
+            ).order(Column("id")).limit(limit).fetchAll(db)
+        }
+    }
+
+    func countRetentionCandidates(dueBy now: Int64) async throws(StoreError) -> Int {
+        try await read("count dossiers due for purge") { db in
+            try DossierRow.filter((Column("state") == "closed" && Column("purge_after") <= now) || Column("state") == "purging").fetchCount(
+                db)
+        }
+    }
+
+    /// Step one of a purge: destroy the dossier key (and the sealed record) in place. From
+    /// this commit on, nothing of the dossier can be decrypted, wherever copies of its blobs are.
+    func destroyDossierKey(id: String) async throws(StoreError) {
+        try await write("destroy a dossier key") { db in
+            try db.execute(sql: "UPDATE dossier SET state = 'purging', wrapped_key = x'', sealed = x'' WHERE id = ?", arguments: [id])
+        }
+    }
+
+    func documentIDs(dossierID: String) async throws(StoreError) -> [String] {
+        try await read("list a dossier's documents") { db in
+            try String.fetchAll(db, sql: "SELECT id FROM document WHERE dossier_id = ?", arguments: [dossierID])
+        }
+    }
+
+    /// Last step of a purge: the rows go (documents and notifications by cascade).
+    func deleteDossier(id: String) async throws(StoreError) {
+        try await write("delete a purged dossier") { db in
+            try db.execute(sql: "DELETE FROM document WHERE dossier_id = ?", arguments: [id])
+            try db.execute(sql: "DELETE FROM dossier WHERE id = ?", arguments: [id])
+        }
+    }
+
+    /// Moves every WAL page into the database and truncates the WAL, so that rows deleted with
+    /// `secure_delete` leave no old copy behind in the log.
+    func checkpointTruncate() async throws(StoreError) {
+        do {
+            try await pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+        } catch {
+            throw StoreError(.io, "cannot checkpoint the index: \(error)")
         }
     }
 

@@ -11,12 +11,14 @@ public struct DossierRecord: Sendable, Equatable {
     public var masterKeyVersion: UInt32
     /// What the patient decided about access.
     public var settings: DossierSettings
+    /// Active or closed, when, why, and any legal hold.
+    public var lifecycle: DossierLifecycle
     /// The unwrapped dossier key, for writing this dossier's trace and notifications; never
     /// leaves the store module.
     var key: SymmetricKey?
 
     /// What the access rules need to know about the dossier.
-    public var facts: DossierFacts { DossierFacts(owner: ins, settings: settings) }
+    public var facts: DossierFacts { DossierFacts(owner: ins, settings: settings, isClosed: lifecycle.state == .closed) }
 }
 
 /// Metadata of a new document, as the caller supplies it.
@@ -112,4 +114,5 @@ struct SealedDocumentFields: Codable {
 struct SealedDossierFields: Codable {
     var ins: String
     var settings: DossierSettings
+    var lifecycle: DossierLifecycle
 }

@@ -31,6 +31,9 @@ public struct Vault: Sendable {
     /// The largest document accepted, in bytes.
     public var maxDocumentSize: Int64 { configuration.maxDocumentSize }
 
+    /// The retention period, deletion delay and opposition window in force.
+    public var retentionRules: RetentionRules { configuration.retention }
+
     /// Opens the vault: loads the master keys, opens (and migrates) the index, removes leftovers
     /// of interrupted writes, and reconciles blobs with the index after an unclean stop.
     public static func open(
