@@ -79,6 +79,7 @@ let package = Package(
                 // ServerQuiescingHelper: the graceful stop of the socket server (Hummingbird's own).
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
             ],
+            resources: [.copy("Resources/habilitations-default.json")],
             swiftSettings: swiftSettings
         ),
 

@@ -20,6 +20,11 @@ cat <<BANNER
     coffre --as patient:${ins} doc list
     coffre --as patient:${ins} doc get <ID printed by doc put>
     coffre --as patient:${ins} --json doc show <ID>
+    coffre --as patient:${ins} access grant 10003123451
+    coffre --as pro:10003123451:10 --patient ${ins} doc list
+    coffre --as patient:${ins} trace
+    coffre --as patient:${ins} notifications
     coffre admin status
+    coffre admin verify
 
 BANNER

@@ -54,15 +54,15 @@ public enum ExitStatus {
     static func forServer(_ code: ErrorCode) -> Int32 {
         switch code {
         case .malformedRequest, .malformedJSON, .invalidINS, .invalidIdentifier, .unknownClass, .invalidMetadata,
-            .payloadTooLarge, .uploadIncomplete, .dossierExists, .methodNotAllowed, .routeNotFound:
+            .payloadTooLarge, .uploadIncomplete, .dossierExists, .documentConflict, .illegalTransition, .methodNotAllowed, .routeNotFound:
             invalidRequest
         case .assertionMissing, .assertionMalformed, .assertionBadSignature, .assertionExpired,
-            .assertionUnknownIssuer, .notOperator, .accessDenied:
+            .assertionUnknownIssuer, .notOperator, .accessDenied, .developmentOnly:
             notPermitted
         case .dossierNotFound, .documentNotFound: notFound
         case .integrityError: integrity
         case .storageFailure, .insufficientStorage: ioFailure
-        case .unavailable: temporaryFailure
+        case .unavailable, .traceUnavailable: temporaryFailure
         case .internalError: serverFailure
         }
     }

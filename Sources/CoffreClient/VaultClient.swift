@@ -55,19 +55,131 @@ public struct VaultClient: Sendable {
         try await json(.GET, "/v1/patients/\(ins.value)/documents/\(id.value)")
     }
 
+    /// The dossier's trace after entry `after`.
+    public func trace(_ ins: INS, after: Int64 = 0) async throws(ClientError) -> TraceList {
+        try await json(.GET, "/v1/patients/\(ins.value)/trace?after=\(after)")
+    }
+
+    /// The caller's notifications (pending only, or all).
+    public func notifications(_ ins: INS, includeAcknowledged: Bool) async throws(ClientError) -> NotificationList {
+        try await json(.GET, "/v1/patients/\(ins.value)/notifications" + (includeAcknowledged ? "?all=true" : ""))
+    }
+
+    /// Acknowledges notifications (`ids`, or all pending when nil).
+    public func acknowledge(_ ins: INS, ids: [String]?) async throws(ClientError) -> AcknowledgeResult {
+        try await json(
+            .POST, "/v1/patients/\(ins.value)/notifications/ack",
+            body: try encode(ids.map { AcknowledgeRequest(ids: $0) } ?? AcknowledgeRequest(all: true)))
+    }
+
+    /// Closes the dossier.
+    public func closeDossier(_ ins: INS, delete: Bool, death: Bool) async throws(ClientError) -> DossierView {
+        try await json(
+            .POST, "/v1/patients/\(ins.value)/dossier/close", body: try encode(CloseDossierRequest(delete: delete, death: death)))
+    }
+
+    /// Reopens a closed dossier.
+    public func reopenDossier(_ ins: INS) async throws(ClientError) -> DossierView {
+        try await json(.POST, "/v1/patients/\(ins.value)/dossier/reopen", body: Array("{}".utf8))
+    }
+
+    /// Opposes the dossier: it is destroyed at once.
+    public func opposeDossier(_ ins: INS) async throws(ClientError) -> DossierPurgedView {
+        try await json(.POST, "/v1/patients/\(ins.value)/dossier/oppose", body: Array("{}".utf8))
+    }
+
+    /// Sets (reason) or lifts (nil) a legal hold (operators).
+    public func hold(_ ins: INS, reason: String?) async throws(ClientError) -> DossierView {
+        if let reason {
+            return try await json(.POST, "/v1/admin/patients/\(ins.value)/hold", body: try encode(HoldRequest(reason: reason)))
+        }
+        return try await json(.DELETE, "/v1/admin/patients/\(ins.value)/hold")
+    }
+
+    /// How many dossiers the retention job has to look at.
+    public func retentionDue() async throws(ClientError) -> RetentionDueView {
+        try await json(.GET, "/v1/retention/due")
+    }
+
+    /// One retention batch.
+    public func retentionBatch(after: String, limit: Int, dryRun: Bool) async throws(ClientError) -> RetentionBatchView {
+        try await json(.POST, "/v1/retention/run", body: try encode(RetentionRunRequest(after: after, limit: limit, dryRun: dryRun)))
+    }
+
+    /// The vault's clock.
+    public func clock() async throws(ClientError) -> ClockView {
+        try await json(.GET, "/v1/admin/clock")
+    }
+
+    /// Sets the development clock.
+    public func setClock(_ now: String) async throws(ClientError) -> ClockView {
+        try await json(.POST, "/v1/admin/clock", body: try encode(SetClockRequest(now: now)))
+    }
+
+    /// Checks the vault's integrity (operators).
+    public func verify() async throws(ClientError) -> VerifyReport {
+        try await json(.POST, "/v1/admin/verify")
+    }
+
+    /// Names the médecin traitant.
+    public func setAttendingDoctor(_ ins: INS, rpps: String) async throws(ClientError) -> AccessView {
+        try await json(.PUT, "/v1/patients/\(ins.value)/dossier/attending-doctor", body: try encode(AttendingDoctorRequest(rpps: rpps)))
+    }
+
+    /// Changes the patient's preferences.
+    public func setPreferences(_ ins: INS, _ preferences: PreferencesRequest) async throws(ClientError) -> AccessView {
+        try await json(.PATCH, "/v1/patients/\(ins.value)/dossier/preferences", body: try encode(preferences))
+    }
+
+    /// Who may see the dossier.
+    public func access(_ ins: INS) async throws(ClientError) -> AccessView {
+        try await json(.GET, "/v1/patients/\(ins.value)/access")
+    }
+
+    /// Sets the emergency switches.
+    public func setEmergency(_ ins: INS, _ emergency: EmergencyRequest) async throws(ClientError) -> AccessView {
+        try await json(.PATCH, "/v1/patients/\(ins.value)/access/emergency", body: try encode(emergency))
+    }
+
+    /// Adds `member` to (or removes it from) one of the patient's lists: `authorized`,
+    /// `administrators` or `blocked`.
+    public func changeAccess(_ ins: INS, list: String, member: String, add: Bool) async throws(ClientError) -> AccessView {
+        guard member.utf8.allSatisfy({ (48...57).contains($0) || $0 == 65 || $0 == 66 }) else {
+            throw ClientError(
+                code: ErrorCode.invalidIdentifier.rawValue, message: "\(member) is not an RPPS or FINESS number",
+                exitCode: ExitStatus.invalidRequest)
+        }
+        return try await json(add ? .PUT : .DELETE, "/v1/patients/\(ins.value)/access/\(list)/\(member)")
+    }
+
+    /// Masks, unmasks, releases or deletes a document (`action` is the path's last word).
+    public func changeDocument(_ ins: INS, id: DocumentID, action: String) async throws(ClientError) -> DocumentView {
+        if action == "delete" { return try await json(.DELETE, "/v1/patients/\(ins.value)/documents/\(id.value)") }
+        return try await json(.POST, "/v1/patients/\(ins.value)/documents/\(id.value)/\(action)")
+    }
+
+    func encode<T: Encodable>(_ value: T) throws(ClientError) -> [UInt8] {
+        do {
+            return Array(try JSONEncoder().encode(value))
+        } catch {
+            throw ClientError(code: "encoding_failed", message: "cannot encode the request: \(error)", exitCode: ExitStatus.serverFailure)
+        }
+    }
+
     /// Metadata of an upload.
     public struct Upload: Sendable {
-        public var documentClass: DocumentClass
+        /// Required for a new document; a replacement keeps the replaced version's when nil.
+        public var documentClass: DocumentClass?
         public var title: String?
         public var typeCode: String?
         public var careDate: CareDate?
-        public var mediaType: String
+        public var mediaType: String?
         public var hiddenFromPatient: Bool
         public var hiddenFromRepresentatives: Bool
 
         public init(
-            documentClass: DocumentClass, title: String?, typeCode: String?, careDate: CareDate?,
-            mediaType: String, hiddenFromPatient: Bool, hiddenFromRepresentatives: Bool
+            documentClass: DocumentClass?, title: String?, typeCode: String?, careDate: CareDate?,
+            mediaType: String?, hiddenFromPatient: Bool, hiddenFromRepresentatives: Bool
         ) {
             self.documentClass = documentClass
             self.title = title
@@ -79,9 +191,10 @@ public struct VaultClient: Sendable {
         }
     }
 
-    /// Streams the file at `path` into the dossier.
+    /// Streams the file at `path` into the dossier, as a new document or as a new version of
+    /// `replacing`.
     public func putDocument(
-        _ ins: INS, path: String, upload: Upload, progress: (@Sendable (Int) -> Void)? = nil
+        _ ins: INS, path: String, upload: Upload, replacing: DocumentID? = nil, progress: (@Sendable (Int) -> Void)? = nil
     ) async throws(ClientError) -> DocumentView {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
@@ -94,9 +207,10 @@ public struct VaultClient: Sendable {
         guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
             throw ClientError(code: "input_unreadable", message: "\(path) is not a regular file", exitCode: ExitStatus.notFound)
         }
-        var request = makeRequest(.POST, "/v1/patients/\(ins.value)/documents")
-        request.headers.replaceOrAdd(name: "Content-Type", value: upload.mediaType)
-        request.headers.add(name: CoffreHeader.documentClass, value: upload.documentClass.rawValue)
+        let route = replacing.map { "/v1/patients/\(ins.value)/documents/\($0.value)/replace" } ?? "/v1/patients/\(ins.value)/documents"
+        var request = makeRequest(.POST, route)
+        if let mediaType = upload.mediaType { request.headers.replaceOrAdd(name: "Content-Type", value: mediaType) }
+        if let documentClass = upload.documentClass { request.headers.add(name: CoffreHeader.documentClass, value: documentClass.rawValue) }
         if let title = upload.title {
             request.headers.add(
                 name: CoffreHeader.title, value: title.addingPercentEncoding(withAllowedCharacters: Self.unreservedASCII) ?? "")
@@ -131,15 +245,16 @@ public struct VaultClient: Sendable {
                 progress?(buffer.readableBytes)
             }
         } catch let error as ClientError {
-            throw error
-        } catch is HTTPClientError {
+            throw error  // the sink failed to write
+        } catch {
+            // The daemon authenticates every record before sending it, and stops the stream
+            // short of Content-Length when one fails: what arrived is a true prefix, and is
+            // refused whole.
             throw ClientError(
                 code: "integrity_error",
                 message:
-                    "the daemon stopped the content stream early: the stored document failed its integrity check (or the daemon stopped); the output is incomplete",
+                    "the content stream stopped early: the stored document failed its integrity check (or the daemon stopped); the output is incomplete and was discarded",
                 exitCode: ExitStatus.integrity)
-        } catch {
-            throw ClientError(code: "output_failed", message: "cannot write the content: \(error)", exitCode: ExitStatus.ioFailure)
         }
         let digest = Hex.encode(hasher.finalize())
         guard received == expectedLength ?? received, digest == expectedHash else {

@@ -2,7 +2,7 @@
     import Glibc
 #endif
 public import CoffreAPI
-import CoffreDomain
+public import CoffreDomain
 public import CoffreStore
 public import Hummingbird
 public import Logging
@@ -17,23 +17,40 @@ public func buildRouter(
     configuration: ServerConfiguration,
     vault: Vault,
     trust: @escaping @Sendable () -> TrustStore,
+    matrix: HabilitationMatrix,
+    clock: any VaultClock,
+    developmentClock: SettableClock? = nil,
     logger: Logger
 ) -> Router<CoffreRequestContext> {
     let router = Router(context: CoffreRequestContext.self)
-    router.middlewares.add(ProblemMiddleware(logger: logger))
+    router.middlewares.add(ProblemMiddleware(vault: vault, logger: logger))
 
-    let system = SystemRoutes(vault: vault, developmentMode: configuration.developmentMode)
+    let system = SystemRoutes(
+        vault: vault, developmentMode: configuration.developmentMode, clock: clock, developmentClock: developmentClock)
     system.addHealth(to: router)
 
-    let gatekeeper = Gatekeeper(policy: AccessPolicy(), logger: logger)
+    let policy = AccessPolicy(matrix: matrix)
+    let notifier = Notifier(vault: vault, delays: policy.delays)
+    let gatekeeper = Gatekeeper(policy: policy, vault: vault, notifier: notifier, clock: clock, logger: logger)
     let patients = router.group("v1/patients/:ins").add(middleware: AssertionMiddleware(trust: trust))
     DossierRoutes(vault: vault, gatekeeper: gatekeeper).add(to: patients)
     DocumentRoutes(vault: vault, gatekeeper: gatekeeper).add(to: patients)
+    TraceRoutes(vault: vault, gatekeeper: gatekeeper).add(to: patients)
+    NotificationRoutes(vault: vault, gatekeeper: gatekeeper).add(to: patients)
 
     let admin = router.group("v1/admin").add(
         middleware: OperatorMiddleware(
             operatorGroupID: configuration.operatorGroupID,
             developmentUserID: configuration.developmentMode ? getuid() : nil))
     system.addAdmin(to: admin)
+    let retention = RetentionRoutes(vault: vault)
+    retention.addHolds(to: admin)
+    // The retention job's own user may call the retention operations, and nothing else.
+    let retentionGroup = router.group("v1/retention").add(
+        middleware: OperatorMiddleware(
+            operatorGroupID: configuration.operatorGroupID,
+            developmentUserID: configuration.developmentMode ? getuid() : nil,
+            alsoAllowed: configuration.retentionUserID))
+    retention.addRetention(to: retentionGroup)
     return router
 }

@@ -3,6 +3,7 @@
 #endif
 import CoffreAPI
 import CoffreCrypto
+import CoffreDomain
 import CoffreStore
 import Hummingbird
 public import Logging
@@ -72,16 +73,23 @@ public enum CoffreDaemon {
     ) async throws {
         let notifier = SystemdNotifier()
         notifier.status("starting: opening the index and recovering")
+        // The dossier's rules run on the vault clock: settable in development mode only.
+        let developmentClock = configuration.developmentMode ? SettableClock(stateDirectory: configuration.stateDirectory) : nil
+        let clock: any VaultClock = developmentClock ?? SystemClock()
         let vault = try await Vault.open(
             configuration: VaultConfiguration(
                 stateDirectory: configuration.stateDirectory,
                 keyDirectories: configuration.keyDirectories,
-                maxDocumentSize: configuration.maxDocumentSize),
-            io: BlockingIO(pool: pool), arena: arena, clock: SystemClock(), logger: logger)
+                maxDocumentSize: configuration.maxDocumentSize, retention: configuration.retention),
+            io: BlockingIO(pool: pool), arena: arena, clock: clock, logger: logger)
         let trust = try TrustHolder(directory: configuration.trustDirectory)
         logger.info("trust directory loaded", metadata: ["trust.issuers": "\(trust.current.issuers.joined(separator: ","))"])
+        let matrix = try MatrixLoader.load(path: configuration.habilitationMatrixPath)
+        logger.info("habilitation matrix loaded", metadata: ["matrix.version": "\(matrix.version)"])
         let signals = await ReloadService.trapSignals()
-        let router = buildRouter(configuration: configuration, vault: vault, trust: { trust.current }, logger: logger)
+        let router = buildRouter(
+            configuration: configuration, vault: vault, trust: { trust.current }, matrix: matrix, clock: clock,
+            developmentClock: developmentClock, logger: logger)
 
         let listening = Latch()
         let stopping = Latch()
@@ -121,6 +129,12 @@ public enum CoffreDaemon {
         // After aborted requests, let the next start reconcile blobs with the index rather than
         // trust that every abort cleaned up after itself.
         let clean = !forced.isSet
+        do {
+            // Sign the end of the chain, so that no entry can be cut from the tail unnoticed.
+            try await vault.checkpointTrace()
+        } catch {
+            logger.error("could not sign the final trace checkpoint", metadata: ["error": "\(error)"])
+        }
         if clean {
             vault.markCleanShutdown()
         }

@@ -11,6 +11,10 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         case dossierExists
         /// No such document in this dossier.
         case documentNotFound
+        /// The document is not in a state that allows the change (already replaced or deleted).
+        case conflict
+        /// The dossier's lifecycle does not allow the change (closing a closed dossier, …).
+        case illegalTransition
         /// Stored bytes failed authentication, or a blob is missing or malformed.
         case integrity
         /// The content exceeds the configured size limit.

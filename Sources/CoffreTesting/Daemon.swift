@@ -11,6 +11,9 @@ public final class Daemon: @unchecked Sendable {
     public let extraArguments: [String]
     /// How the process is started: directly, or the way systemd would.
     public let launch: DaemonLaunch
+    /// Whether the daemon runs with `--dev`. Without it, it runs as in production, with a
+    /// configuration file pointing at the keys and trust directory a development run made.
+    public let development: Bool
     /// Where the daemon's stderr (its log) goes.
     public var logPath: String { state.path + "-daemon.log" }
     /// The daemon's socket.
@@ -19,18 +22,29 @@ public final class Daemon: @unchecked Sendable {
 
     /// Starts a daemon and, unless told not to, waits until it answers `/v1/health`.
     public init(
-        state: TemporaryDirectory? = nil, arguments: [String] = [], launch: DaemonLaunch = DaemonLaunch(), waitUntilReady: Bool = true
+        state: TemporaryDirectory? = nil, arguments: [String] = [], launch: DaemonLaunch = DaemonLaunch(), waitUntilReady: Bool = true,
+        development: Bool = true
     ) async throws {
         self.state = try state ?? TemporaryDirectory(prefix: "coffred")
         self.extraArguments = arguments
         self.launch = launch
+        self.development = development
         try await start(waitUntilReady: waitUntilReady)
     }
 
     /// (Re)starts the daemon process on the same state directory.
     public func start(waitUntilReady: Bool = true) async throws {
-        let command = launch.command(
-            coffred: Binaries.coffred, arguments: ["--dev", "--state-dir", state.path] + extraArguments, socketPath: socketPath)
+        var arguments = ["--dev", "--state-dir", state.path]
+        if !development {
+            let configuration = state.path + "/coffred.json"
+            let text = """
+                {"stateDirectory": "\(state.path)", "socket": "\(socketPath)", "keyDirectories": ["\(state.path)/keys"],
+                 "trustDirectory": "\(state.path)/trust"}
+                """
+            try text.write(toFile: configuration, atomically: true, encoding: .utf8)
+            arguments = ["--config", configuration]
+        }
+        let command = launch.command(coffred: Binaries.coffred, arguments: arguments + extraArguments, socketPath: socketPath)
         let environment = ProcessInfo.processInfo.environment.merging(launch.environment) { _, new in new }
         let process = try ChildProcess(command, environment: environment, logPath: logPath)
         self.process = process

@@ -14,7 +14,10 @@ struct Coffre: AsyncParsableCommand {
             66 not found, 69 daemon unreachable, 70 daemon failure, 73 cannot create output, \
             74 storage failure, 75 busy, 76 integrity failure, 77 not permitted.
             """,
-        subcommands: [DossierCommand.self, DocCommand.self, AdminCommand.self])
+        subcommands: [
+            DossierCommand.self, DocCommand.self, AccessCommand.self, TraceCommand.self, NotificationsCommand.self, AdminCommand.self,
+            RetentionCommand.self,
+        ])
 
     static func main() async {
         let arguments = ArgumentHoisting.hoist(Array(CommandLine.arguments.dropFirst()), options: GlobalOptions.names)

@@ -12,7 +12,9 @@ struct DocCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "doc",
         abstract: "Store, fetch and list documents.",
-        subcommands: [Put.self, Get.self, Show.self, List.self])
+        subcommands: [
+            Put.self, Get.self, Show.self, List.self, Replace.self, Delete.self, Mask.self, Unmask.self, Release.self,
+        ])
 
     struct Put: ClientCommand {
         static let configuration = CommandConfiguration(abstract: "Store a document; prints its new id.")
@@ -109,7 +111,8 @@ struct DocCommand: AsyncParsableCommand {
                     "\(document.author.role.rawValue) \(document.author.id)"
                         + (document.author.profession.map { " (profession \($0))" } ?? "")
                 ),
-                ("hidden from patient", document.hiddenFromPatient ? "yes" : nil),
+                ("masked", document.masked ? "yes" : nil),
+                ("hidden from patient", document.hiddenFromPatient ? (document.releasedAt.map { "released \($0)" } ?? "yes") : nil),
                 ("hidden from representatives", document.hiddenFromRepresentatives ? "yes" : nil),
             ])
         }
@@ -143,6 +146,82 @@ struct DocCommand: AsyncParsableCommand {
                 Output.line(columns.joined(separator: "  "))
             }
         }
+    }
+}
+
+extension DocCommand {
+    struct Replace: ClientCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Store a new version of a document (yours); the old one is kept as superseded. Prints the new id.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The document id.") var id: String
+        @Argument(help: "The file holding the new version.") var file: String
+        @Option(name: .customLong("class"), help: "Category (default: the replaced version's).") var documentClass: String?
+        @Option(help: "Title (default: the replaced version's).") var title: String?
+        @Option(help: "Media type (default: guessed from the file name).") var mediaType: String?
+
+        func execute() async throws(ClientError) {
+            var parsedClass: DocumentClass? = nil
+            if let documentClass {
+                guard let known = DocumentClass(rawValue: documentClass) else {
+                    throw ClientError(
+                        code: ErrorCode.unknownClass.rawValue,
+                        message: "unknown class \(documentClass); accepted: \(DocumentClass.accepted)",
+                        exitCode: ExitStatus.invalidRequest)
+                }
+                parsedClass = known
+            }
+            let upload = VaultClient.Upload(
+                documentClass: parsedClass, title: title, typeCode: nil, careDate: nil, mediaType: mediaType ?? MediaType.guess(file),
+                hiddenFromPatient: false, hiddenFromRepresentatives: false)
+            let document = try await global.client().putDocument(
+                try global.patientINS(), path: file, upload: upload, replacing: try parseDocumentID(id))
+            if global.json { return Output.json(document) }
+            Output.line(document.id.value)
+        }
+    }
+
+    /// Delete, mask, unmask and release: one id in, the document's new metadata out.
+    protocol DocumentChangeCommand: ClientCommand {
+        static var action: String { get }
+        var id: String { get }
+    }
+
+    struct Delete: DocumentChangeCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete a document you wrote (kept until the dossier is purged).")
+        static let action = "delete"
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The document id.") var id: String
+    }
+
+    struct Mask: DocumentChangeCommand {
+        static let configuration = CommandConfiguration(abstract: "Mask a document from professionals (patient).")
+        static let action = "mask"
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The document id.") var id: String
+    }
+
+    struct Unmask: DocumentChangeCommand {
+        static let configuration = CommandConfiguration(abstract: "Unmask a document (patient).")
+        static let action = "unmask"
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The document id.") var id: String
+    }
+
+    struct Release: DocumentChangeCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Release a document hidden from the patient before its automatic release (author or médecin traitant).")
+        static let action = "release"
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The document id.") var id: String
+    }
+}
+
+extension DocCommand.DocumentChangeCommand {
+    func execute() async throws(ClientError) {
+        let document = try await global.client().changeDocument(try global.patientINS(), id: try parseDocumentID(id), action: Self.action)
+        if global.json { return Output.json(document) }
+        Output.fields([("id", document.id.value), ("status", document.status.rawValue), ("masked", document.masked ? "yes" : "no")])
     }
 }
 

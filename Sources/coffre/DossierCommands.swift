@@ -7,7 +7,9 @@ struct DossierCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dossier",
         abstract: "Create and show a patient's dossier.",
-        subcommands: [Create.self, Show.self])
+        subcommands: [
+            Create.self, Show.self, SetDoctor.self, Preferences.self, Close.self, Reopen.self, Oppose.self, Hold.self, Release.self,
+        ])
 
     struct Create: ClientCommand {
         static let configuration = CommandConfiguration(abstract: "Create the patient's dossier.")
@@ -27,10 +29,116 @@ struct DossierCommand: AsyncParsableCommand {
         func execute() async throws(ClientError) {
             let dossier = try await global.client().dossier(try global.patientINS())
             if global.json { return Output.json(dossier) }
-            Output.fields([
-                ("id", dossier.id.value), ("patient", dossier.ins), ("state", dossier.state),
-                ("created", dossier.createdAt), ("documents", String(dossier.documentCount)),
-            ])
+            DossierCommand.print(dossier)
+        }
+    }
+
+    static func print(_ dossier: DossierView) {
+        Output.fields([
+            ("id", dossier.id.value), ("patient", dossier.ins), ("state", dossier.state),
+            ("created", dossier.createdAt), ("documents", String(dossier.documentCount)),
+            ("closed", dossier.closedAt.map { $0 + (dossier.closureReason.map { " (\($0))" } ?? "") }),
+            ("deletion requested", dossier.deletionRequested ? "yes" : nil), ("purge date", dossier.purgeDate),
+            ("legal hold", dossier.legalHold ? "yes: purge blocked" : nil),
+        ])
+    }
+}
+
+extension DossierCommand {
+    struct Close: ClientCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Close the dossier: read-only, kept ten years after closure (three months with --delete), then purged.")
+        @OptionGroup var global: GlobalOptions
+        @Flag(help: "Ask for deletion: purged three months after closure.") var delete = false
+        @Flag(help: "Closure on the patient's death (the médecin traitant records it).") var death = false
+
+        func execute() async throws(ClientError) {
+            let dossier = try await global.client().closeDossier(try global.patientINS(), delete: delete, death: death)
+            if global.json { return Output.json(dossier) }
+            DossierCommand.print(dossier)
+        }
+    }
+
+    struct Reopen: ClientCommand {
+        static let configuration = CommandConfiguration(abstract: "Reopen a closed dossier, with everything it held.")
+        @OptionGroup var global: GlobalOptions
+
+        func execute() async throws(ClientError) {
+            let dossier = try await global.client().reopenDossier(try global.patientINS())
+            if global.json { return Output.json(dossier) }
+            DossierCommand.print(dossier)
+        }
+    }
+
+    struct Oppose: ClientCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Oppose the dossier within a month of its creation: it is destroyed at once, for good.")
+        @OptionGroup var global: GlobalOptions
+
+        func execute() async throws(ClientError) {
+            let result = try await global.client().opposeDossier(try global.patientINS())
+            if global.json { return Output.json(result) }
+            Output.line("dossier \(result.id.value) destroyed")
+        }
+    }
+
+    struct Hold: ClientCommand {
+        static let configuration = CommandConfiguration(abstract: "Set a legal hold, which blocks purge (operators).")
+        // The reason is the global --reason (the same words scripts use for an emergency's).
+        @OptionGroup var global: GlobalOptions
+
+        func execute() async throws(ClientError) {
+            guard let reason = global.reason, !reason.isEmpty else {
+                throw ClientError(code: "hold_reason_missing", message: "a legal hold needs --reason TEXT", exitCode: ExitStatus.usage)
+            }
+            let dossier = try await global.client().hold(try global.patientINS(), reason: reason)
+            if global.json { return Output.json(dossier) }
+            DossierCommand.print(dossier)
+        }
+    }
+
+    struct Release: ClientCommand {
+        static let configuration = CommandConfiguration(abstract: "Lift a legal hold (operators).")
+        @OptionGroup var global: GlobalOptions
+
+        func execute() async throws(ClientError) {
+            let dossier = try await global.client().hold(try global.patientINS(), reason: nil)
+            if global.json { return Output.json(dossier) }
+            DossierCommand.print(dossier)
+        }
+    }
+
+    struct SetDoctor: ClientCommand {
+        static let configuration = CommandConfiguration(commandName: "set-doctor", abstract: "Name the médecin traitant.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The doctor's RPPS number.") var rpps: String
+
+        func execute() async throws(ClientError) {
+            AccessCommand.show(try await global.client().setAttendingDoctor(try global.patientINS(), rpps: rpps), json: global.json)
+        }
+    }
+
+    struct Preferences: ClientCommand {
+        static let configuration = CommandConfiguration(abstract: "Set the patient's preferences (on or off).")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "Mask documents added from now on.") var maskNewDocuments: String?
+        @Option(help: "Notify every access by a professional, not only the first.") var notifyEveryAccess: String?
+        @Option(help: "Notify each document a professional adds or replaces.") var notifyNewDocuments: String?
+
+        func execute() async throws(ClientError) {
+            func flag(_ text: String?, _ name: String) throws(ClientError) -> Bool? {
+                switch text {
+                case nil: nil
+                case "on", "yes", "true": true
+                case "off", "no", "false": false
+                default: throw ClientError(code: "invalid_value", message: "--\(name) is on or off", exitCode: ExitStatus.usage)
+                }
+            }
+            let request = PreferencesRequest(
+                maskNewDocuments: try flag(maskNewDocuments, "mask-new-documents"),
+                notifyEveryAccess: try flag(notifyEveryAccess, "notify-every-access"),
+                notifyNewDocuments: try flag(notifyNewDocuments, "notify-new-documents"))
+            AccessCommand.show(try await global.client().setPreferences(try global.patientINS(), request), json: global.json)
         }
     }
 }
@@ -39,7 +147,60 @@ struct AdminCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "admin",
         abstract: "Operator commands (root, the operator group, or the daemon's user in development).",
-        subcommands: [Status.self])
+        subcommands: [Status.self, Verify.self, Clock.self])
+
+    struct Clock: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show or set the vault's clock (setting it: development mode only).", subcommands: [Show.self, Set.self],
+            defaultSubcommand: Show.self)
+
+        struct Show: ClientCommand {
+            static let configuration = CommandConfiguration(abstract: "Show the time the dossier's rules run on.")
+            @OptionGroup var global: GlobalOptions
+
+            func execute() async throws(ClientError) {
+                let clock = try await global.client().clock()
+                if global.json { return Output.json(clock) }
+                Output.line(clock.now + (clock.settable ? " (development clock)" : ""))
+            }
+        }
+
+        struct Set: ClientCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Set the development clock to DATE (YYYY-MM-DD or RFC 3339); time runs on from there.")
+            @OptionGroup var global: GlobalOptions
+            @Argument(help: "The new date.") var date: String
+
+            func execute() async throws(ClientError) {
+                let clock = try await global.client().setClock(date)
+                if global.json { return Output.json(clock) }
+                Output.line(clock.now)
+            }
+        }
+    }
+
+    struct Verify: ClientCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check the vault's integrity: the trace chain and its signed checkpoints. Exits 76 on any problem.")
+        @OptionGroup var global: GlobalOptions
+
+        func execute() async throws(ClientError) {
+            let report = try await global.client().verify()
+            if global.json {
+                Output.json(report)
+            } else {
+                Output.fields([
+                    ("trace entries", String(report.traceEntriesChecked)), ("checkpoints", String(report.traceCheckpointsChecked)),
+                    ("first broken entry", report.firstBrokenTraceEntry.map(String.init)), ("signing key", report.traceSigningKey),
+                    ("result", report.ok ? "clean" : "\(report.problems.count) problem(s)"),
+                ])
+                for problem in report.problems { Output.line("problem: " + problem) }
+            }
+            if !report.ok {
+                throw ClientError(code: "integrity_error", message: "the vault failed verification", exitCode: ExitStatus.integrity)
+            }
+        }
+    }
 
     struct Status: ClientCommand {
         static let configuration = CommandConfiguration(abstract: "Show the daemon's health and key versions.")

@@ -11,20 +11,24 @@ final class ProgressBar: Sendable {
         var lastDraw: Double = 0
     }
 
+    enum Unit { case bytes, items }
+
     private let total: Int64
     private let label: String
+    private let unit: Unit
     private let start = Date().timeIntervalSince1970
     private let state = Mutex(State())
 
     /// A bar for `total` bytes, or nil when stderr is not a terminal or the transfer is small.
     static func make(total: Int64, label: String) -> ProgressBar? {
         guard isatty(STDERR_FILENO) == 1, total >= 1 << 20 else { return nil }
-        return ProgressBar(total: total, label: label)
+        return ProgressBar(total: total, label: label, unit: .bytes)
     }
 
-    private init(total: Int64, label: String) {
+    private init(total: Int64, label: String, unit: Unit) {
         self.total = total
         self.label = label
+        self.unit = unit
     }
 
     func advance(_ bytes: Int) {
@@ -36,6 +40,12 @@ final class ProgressBar: Sendable {
             return state.done
         }
         if let snapshot { draw(snapshot, now: now) }
+    }
+
+    /// A bar counting items rather than bytes (the retention run), or nil off a terminal.
+    static func make(count: Int, label: String) -> ProgressBar? {
+        guard isatty(STDERR_FILENO) == 1, count > 0 else { return nil }
+        return ProgressBar(total: Int64(count), label: label, unit: .items)
     }
 
     /// The bar's `advance` as a callback, or nil without a bar.
@@ -54,9 +64,15 @@ final class ProgressBar: Sendable {
         let filled = Int(fraction * Double(width))
         let rate = Double(done) / max(now - start, 0.001)
         let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-        let line = String(
-            format: "\r%@ [%@] %3d%%  %@ / %@  %@/s ", label, bar, Int(fraction * 100),
-            Output.byteCount(done), Output.byteCount(total), Output.byteCount(Int64(rate)))
+        let line: String
+        switch unit {
+        case .bytes:
+            line = String(
+                format: "\r%@ [%@] %3d%%  %@ / %@  %@/s ", label, bar, Int(fraction * 100), Output.byteCount(done), Output.byteCount(total),
+                Output.byteCount(Int64(rate)))
+        case .items:
+            line = String(format: "\r%@ [%@] %3d%%  %lld / %lld  %.0f/s ", label, bar, Int(fraction * 100), done, total, rate)
+        }
         FileHandle.standardError.write(Data(line.utf8))
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CoffreServer
 import Foundation
+import CoffreDomain
 import Logging
 
 /// `coffred`: the vault daemon. Reads its configuration, sets up logging, runs the service.
@@ -52,7 +53,12 @@ struct Coffred: AsyncParsableCommand {
             trustDirectory: file.trustDirectory,
             maxDocumentSize: maxDocumentBytes ?? file.maxDocumentBytes ?? 4 << 30,
             operatorGroupID: file.operatorGroup.flatMap(groupID),
-            shutdownGracePeriod: .seconds(shutdownGrace ?? file.shutdownGraceSeconds ?? 30))
+            shutdownGracePeriod: .seconds(shutdownGrace ?? file.shutdownGraceSeconds ?? 30),
+            habilitationMatrixPath: file.habilitationMatrix,
+            retentionUserID: file.retentionUser.flatMap(userID),
+            retention: RetentionRules(
+                retention: (file.retentionDays ?? 3_652.5).milliseconds, deletionDelay: (file.deletionDelayDays ?? 90).milliseconds,
+                oppositionWindow: (file.oppositionDays ?? 30).milliseconds))
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw ValidationError("unknown log level \(logLevel)")
         }
@@ -70,6 +76,11 @@ struct Coffred: AsyncParsableCommand {
         path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
     }
 
+    private func userID(_ name: String) -> UInt32? {
+        if let number = UInt32(name) { return number }
+        return getpwnam(name).map { $0.pointee.pw_uid }
+    }
+
     private func groupID(_ name: String) -> UInt32? {
         if let number = UInt32(name) { return number }
         return getgrnam(name).map { $0.pointee.gr_gid }
@@ -79,7 +90,10 @@ struct Coffred: AsyncParsableCommand {
 /// The optional configuration file: a JSON object; every key optional.
 ///
 /// Keys: `stateDirectory`, `socket`, `keyDirectories` (array), `trustDirectory`,
-/// `maxDocumentBytes`, `operatorGroup` (a group name or gid), `shutdownGraceSeconds`.
+/// `maxDocumentBytes`, `operatorGroup` (a group name or gid), `shutdownGraceSeconds` (30),
+/// `habilitationMatrix` (a path), `retentionUser` (a user name or uid: the retention job's),
+/// `retentionDays` (3652.5), `deletionDelayDays` (90), `oppositionDays` (30; current
+/// regulation says 42).
 struct ConfigurationFile: Decodable {
     var stateDirectory: String?
     var socket: String?
@@ -88,8 +102,18 @@ struct ConfigurationFile: Decodable {
     var maxDocumentBytes: Int64?
     var operatorGroup: String?
     var shutdownGraceSeconds: Int?
+    var habilitationMatrix: String?
+    var retentionUser: String?
+    var retentionDays: Double?
+    var deletionDelayDays: Double?
+    var oppositionDays: Double?
 
     static func load(_ path: String) throws -> ConfigurationFile {
         try JSONDecoder().decode(ConfigurationFile.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
     }
+}
+
+extension Double {
+    /// Days as milliseconds.
+    var milliseconds: Int64 { Int64(self * 86_400_000) }
 }

@@ -70,6 +70,8 @@ public struct AssertionClaims: Codable, Sendable, Equatable {
             guard let code = profession, let profession = Profession(code) else {
                 throw Problem(.assertionMalformed, detail: "a professional's assertion needs a two-digit profession code")
             }
+            // The FINESS in canonical form (2A/2B upper-cased), so that it matches the patient's blocks.
+            let organization = organization.map { FINESS($0)?.value ?? $0.uppercased() }
             subject = .professional(rpps, profession: profession, specialty: specialty, organization: organization)
         }
         if mode == .bris_de_glace, (reason ?? "").trimmingCharacters(in: .whitespaces).isEmpty {

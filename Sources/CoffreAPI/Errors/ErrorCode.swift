@@ -21,16 +21,20 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
     case assertionExpired = "assertion_expired"
     case assertionUnknownIssuer = "assertion_unknown_issuer"
     case notOperator = "not_operator"
+    case developmentOnly = "development_only"
     case accessDenied = "access_denied"
     // State
     case dossierNotFound = "dossier_not_found"
     case dossierExists = "dossier_exists"
     case documentNotFound = "document_not_found"
+    case documentConflict = "document_conflict"
+    case illegalTransition = "illegal_transition"
     // Server side
     case integrityError = "integrity_error"
     case storageFailure = "storage_failure"
     case insufficientStorage = "insufficient_storage"
     case unavailable = "unavailable"
+    case traceUnavailable = "trace_unavailable"
     case internalError = "internal_error"
 
     /// The HTTP status that carries this code.
@@ -42,13 +46,13 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
         case .assertionMissing, .assertionMalformed, .assertionBadSignature, .assertionExpired,
             .assertionUnknownIssuer:
             401
-        case .notOperator, .accessDenied: 403
+        case .notOperator, .accessDenied, .developmentOnly: 403
         case .routeNotFound, .dossierNotFound, .documentNotFound: 404
         case .methodNotAllowed: 405
-        case .dossierExists: 409
+        case .dossierExists, .documentConflict, .illegalTransition: 409
         case .payloadTooLarge: 413
         case .integrityError, .storageFailure, .internalError: 500
-        case .unavailable: 503
+        case .unavailable, .traceUnavailable: 503
         case .insufficientStorage: 507
         }
     }

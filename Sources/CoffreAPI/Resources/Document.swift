@@ -27,17 +27,22 @@ public struct DocumentView: Codable, Sendable, Equatable {
     public var author: AuthorView
     public var hiddenFromPatient: Bool
     public var hiddenFromRepresentatives: Bool
+    /// Masked by the patient (hidden from professionals but the author and those with full rights).
+    public var masked: Bool
+    /// When a document hidden from the patient was released early (RFC 3339), if it was.
+    public var releasedAt: String?
 
     enum CodingKeys: String, CodingKey {
         case id, dossierId, documentClass = "class", classCode, typeCode, title, careDate, uploadedAt
         case mediaType, size, sha256, status, replaces, author, hiddenFromPatient, hiddenFromRepresentatives
+        case masked, releasedAt
     }
 
     public init(
         id: DocumentID, dossierId: DossierID, documentClass: DocumentClass, typeCode: String?,
         title: String?, careDate: CareDate?, uploadedAt: String, mediaType: String, size: Int64,
         sha256: String, status: DocumentStatus, replaces: DocumentID?, author: AuthorView,
-        hiddenFromPatient: Bool, hiddenFromRepresentatives: Bool
+        hiddenFromPatient: Bool, hiddenFromRepresentatives: Bool, masked: Bool, releasedAt: String?
     ) {
         self.id = id
         self.dossierId = dossierId
@@ -55,6 +60,8 @@ public struct DocumentView: Codable, Sendable, Equatable {
         self.author = author
         self.hiddenFromPatient = hiddenFromPatient
         self.hiddenFromRepresentatives = hiddenFromRepresentatives
+        self.masked = masked
+        self.releasedAt = releasedAt
     }
 }
 

@@ -1,22 +1,147 @@
-/// Decides who may do what on a dossier. Pure: no I/O, no clock, no storage.
+/// Decides who may do what on a dossier, the way the DMP does. Pure: no I/O, no clock reading
+/// (the time is passed in), no storage.
 ///
-/// This is the core stage of the DMP's rules: the patient (titulaire) has full access to their
-/// own dossier, and nobody else has any. The professional rules (authorisations, blocking, the
-/// habilitation matrix, masking, emergency modes) extend this type, not the routes.
+/// - The patient sees everything in their dossier except documents hidden from them pending an
+///   announcement consultation (until released, or a month after upload); a legal
+///   representative likewise, and not documents hidden from representatives.
+/// - The médecin traitant and the administrators the patient names see everything, masked and
+///   hidden documents included, and cannot be blocked.
+/// - Other professionals need the patient's authorisation (or an emergency mode the patient did
+///   not refuse), must not be blocked (in person or through their organisation), never see
+///   masked documents unless they wrote them (or in an emergency if the patient allowed it), and
+///   see only the classes and types the habilitation matrix gives their profession.
+/// - Only a document's author replaces or deletes it; only the patient (or their
+///   representative) masks, manages access and preferences; the author or the médecin traitant
+///   releases a hidden document early.
 public struct AccessPolicy: Sendable {
-    public init() {}
+    public let matrix: HabilitationMatrix
+    public let delays: DisclosureDelays
 
-    /// Decides whether `actor` may perform `action` on the dossier of the patient `dossierOwner`.
-    public func decide(actor: Actor, action: DossierAction, dossierOwner: INS) -> AccessDecision {
+    public init(matrix: HabilitationMatrix, delays: DisclosureDelays = .dmp) {
+        self.matrix = matrix
+        self.delays = delays
+    }
+
+    /// Decides whether `actor` may perform `action` on `dossier` (and `document`, for the
+    /// actions that concern one) at time `now` (ms since epoch).
+    public func decide(
+        actor: Actor, action: DossierAction, dossier: DossierFacts, document: DocumentFacts? = nil, now: Int64
+    ) -> AccessDecision {
+        if action.concernsDocument && document == nil { return .deny("document.unknown") }
+        let decision = personDecision(actor: actor, action: action, dossier: dossier, document: document, now: now)
+        // A closed dossier is read-only: whoever may act on it may read, and reopen it.
+        if decision.isAllowed && dossier.isClosed && action.writes { return .deny("dossier.closed-read-only") }
+        return decision
+    }
+
+    private func personDecision(
+        actor: Actor, action: DossierAction, dossier: DossierFacts, document: DocumentFacts?, now: Int64
+    ) -> AccessDecision {
         switch actor.subject {
         case .patient(let ins):
-            guard ins == dossierOwner else { return .deny("patient.other-dossier") }
+            guard ins == dossier.owner else { return .deny("patient.other-dossier") }
             guard actor.mode == .normal else { return .deny("patient.emergency-mode") }
-            return .allow("patient.own-dossier")
-        case .representative:
-            return .deny("representative.not-yet-supported")
-        case .professional:
-            return .deny("professional.not-yet-supported")
+            return holderDecision(action, document: document, authorID: ins.value, representative: false, now: now)
+        case .representative(let ins, let patient):
+            guard patient == dossier.owner else { return .deny("representative.other-dossier") }
+            guard actor.mode == .normal else { return .deny("representative.emergency-mode") }
+            return holderDecision(action, document: document, authorID: ins.value, representative: true, now: now)
+        case .professional(let rpps, let profession, let specialty, let organization):
+            return professionalDecision(
+                action, actor: actor, rpps: rpps.value, profession: profession, specialty: specialty,
+                organization: organization, dossier: dossier, document: document)
+        }
+    }
+
+    // MARK: The patient and their representative
+
+    private func holderDecision(
+        _ action: DossierAction, document: DocumentFacts?, authorID: String, representative: Bool, now: Int64
+    ) -> AccessDecision {
+        let base = representative ? "representative.of-patient" : "patient.own-dossier"
+        guard let document else {
+            if representative && action == .createDossier { return .deny("representative.cannot-create") }
+            return .allow(base)
+        }
+        if document.status == .deleted && action != .readDocumentMetadata { return .deny("document.deleted") }
+        if document.isHiddenFromPatient(at: now, delays: delays) { return .deny("document.hidden-from-patient") }
+        if representative && document.hiddenFromRepresentatives { return .deny("document.hidden-from-representatives") }
+        let isAuthor = document.authorRole != .professional && document.authorID == authorID
+        switch action {
+        case .readDocumentMetadata, .readDocumentContent: return .allow(base)
+        case .maskDocument: return .allow(representative ? "representative.masks" : "patient.masks")
+        case .replaceDocument, .deleteDocument: return isAuthor ? .allow("document.author") : .deny("document.not-author")
+        case .releaseDocument: return .deny("document.release-by-professional")
+        default: return .allow(base)
+        }
+    }
+
+    // MARK: Professionals
+
+    private func professionalDecision(
+        _ action: DossierAction, actor: Actor, rpps: String, profession: Profession, specialty: String?,
+        organization: String?, dossier: DossierFacts, document: DocumentFacts?
+    ) -> AccessDecision {
+        let settings = dossier.settings
+        switch action {
+        case .createDossier: return .deny("professional.cannot-create")
+        case .manageDossier, .maskDocument, .reopenDossier, .opposeDossier: return .deny("professional.patient-only")
+        case .closeDossier:
+            // A professional closes a dossier only on the patient's death, and only the
+            // médecin traitant or an administrator (the route demands --death).
+            return settings.hasFullRights(rpps) ? .allow("professional.closes-on-death") : .deny("professional.patient-only")
+        default: break
+        }
+        let isAuthor = document.map { $0.authorRole == .professional && $0.authorID == rpps } ?? false
+
+        // The médecin traitant and administrators: everything, whatever the mode or blocks.
+        if settings.hasFullRights(rpps) {
+            let rule = settings.attendingDoctor == rpps ? "professional.medecin-traitant" : "professional.administrator"
+            guard let document else { return .allow(rule) }
+            return fullRightsDocumentDecision(action, document: document, isAuthor: isAuthor, rule: rule)
+        }
+        if action == .readTrace || action == .readNotifications { return .deny("professional.patient-or-medecin-traitant-only") }
+        if settings.blocked.contains(rpps) { return .deny("professional.blocked") }
+        if let organization, settings.blockedOrganizations.contains(organization) { return .deny("professional.organization-blocked") }
+
+        let access: String
+        switch actor.mode {
+        case .normal:
+            guard settings.authorized.contains(rpps) else { return .deny("professional.not-authorized") }
+            access = "professional.authorized"
+        case .bris_de_glace:
+            guard !settings.refuseBrisDeGlace else { return .deny("emergency.bris-de-glace-refused") }
+            access = "emergency.bris-de-glace"
+        case .centre_15:
+            guard !settings.refuseCentre15 else { return .deny("emergency.centre-15-refused") }
+            access = "emergency.centre-15"
+        }
+        guard let document else { return .allow(access) }
+
+        switch action {
+        case .replaceDocument, .deleteDocument, .releaseDocument:
+            return isAuthor ? .allow("document.author") : .deny("document.not-author")
+        default:
+            break
+        }
+        if isAuthor { return .allow("document.author") }
+        if document.status == .deleted { return .deny("document.deleted") }
+        if document.masked && !(actor.mode != .normal && settings.showMaskedInEmergency) { return .deny("document.masked") }
+        let verdict = matrix.permits(
+            profession: profession, specialty: specialty, documentClass: document.documentClass, typeCode: document.typeCode)
+        return AccessDecision(isAllowed: verdict.allowed, rule: access + "/" + verdict.rule, matrixVersion: matrix.version)
+    }
+
+    private func fullRightsDocumentDecision(
+        _ action: DossierAction, document: DocumentFacts, isAuthor: Bool, rule: String
+    ) -> AccessDecision {
+        switch action {
+        case .replaceDocument, .deleteDocument:
+            return isAuthor ? .allow("document.author") : .deny("document.not-author")
+        case .releaseDocument:
+            return .allow(isAuthor ? "document.author" : rule)
+        default:
+            return document.status == .deleted ? .deny("document.deleted") : .allow(rule)
         }
     }
 }

@@ -2,19 +2,74 @@
 public enum DossierAction: String, Sendable, CaseIterable {
     case createDossier = "dossier.create"
     case readDossier = "dossier.read"
+    /// Naming the médecin traitant, authorising and blocking, emergency switches, preferences.
+    case manageDossier = "dossier.manage"
     case listDocuments = "document.list"
     case readDocumentMetadata = "document.metadata"
     case readDocumentContent = "document.content"
     case addDocument = "document.add"
+    case replaceDocument = "document.replace"
+    case deleteDocument = "document.delete"
+    /// Masking and unmasking.
+    case maskDocument = "document.mask"
+    /// Releasing a document hidden from the patient before its automatic release.
+    case releaseDocument = "document.release"
+    case readTrace = "trace.read"
+    case readNotifications = "notifications.read"
+    /// Closing (by the patient, or on death by the médecin traitant), reopening, opposing.
+    case closeDossier = "dossier.close"
+    case reopenDossier = "dossier.reopen"
+    case opposeDossier = "dossier.oppose"
+
+    /// Whether the action changes the dossier's content or settings (refused while closed).
+    public var writes: Bool {
+        switch self {
+        // Closing and opposing are the lifecycle's to refuse (with a clearer error).
+        case .addDocument, .replaceDocument, .deleteDocument, .maskDocument, .releaseDocument, .manageDossier: true
+        default: false
+        }
+    }
+
+    /// Whether the action is about one document (and needs its facts).
+    public var concernsDocument: Bool {
+        switch self {
+        case .readDocumentMetadata, .readDocumentContent, .replaceDocument, .deleteDocument, .maskDocument, .releaseDocument: true
+        default: false
+        }
+    }
 }
 
-/// The outcome of an access decision, with the rule that made it (recorded in the trace).
+/// The outcome of an access decision, with the rule that made it and, when the habilitation
+/// matrix was consulted, its version (both recorded in the trace).
 public struct AccessDecision: Sendable, Equatable {
     /// Whether the action may proceed.
     public var isAllowed: Bool
     /// A stable name for the rule that decided, e.g. `patient.own-dossier`.
     public var rule: String
+    /// The habilitation matrix version, when it decided.
+    public var matrixVersion: String?
+
+    public init(isAllowed: Bool, rule: String, matrixVersion: String? = nil) {
+        self.isAllowed = isAllowed
+        self.rule = rule
+        self.matrixVersion = matrixVersion
+    }
 
     public static func allow(_ rule: String) -> AccessDecision { .init(isAllowed: true, rule: rule) }
     public static func deny(_ rule: String) -> AccessDecision { .init(isAllowed: false, rule: rule) }
+}
+
+/// What the rules need to know about a dossier.
+public struct DossierFacts: Sendable, Equatable {
+    /// The patient (titulaire).
+    public var owner: INS
+    public var settings: DossierSettings
+    /// Closed dossiers are read-only until reopened.
+    public var isClosed: Bool
+
+    public init(owner: INS, settings: DossierSettings = DossierSettings(), isClosed: Bool = false) {
+        self.owner = owner
+        self.settings = settings
+        self.isClosed = isClosed
+    }
 }

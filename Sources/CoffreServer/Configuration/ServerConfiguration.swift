@@ -1,3 +1,5 @@
+public import CoffreDomain
+
 /// Everything `coffred` needs to know to start. A plain value with defaults; built from flags and
 /// an optional configuration file by `ServerConfiguration.init(options:)`.
 ///
@@ -25,6 +27,12 @@ public struct ServerConfiguration: Sendable {
     /// How long requests in flight may run after SIGTERM before they are aborted; keep it below
     /// the unit's `TimeoutStopSec=`, after which systemd kills the process.
     public var shutdownGracePeriod: Duration
+    /// The habilitation matrix file; nil for the default shipped with Coffre.
+    public var habilitationMatrixPath: String?
+    /// The retention job's user, allowed the retention operations only.
+    public var retentionUserID: UInt32?
+    /// Retention period, deletion delay and opposition window.
+    public var retention: RetentionRules
 
     /// Defaults for a production host (`/var/lib/coffre`, `/run/coffre/coffred.sock`).
     public init(
@@ -37,8 +45,14 @@ public struct ServerConfiguration: Sendable {
         maxDocumentSize: Int64 = 4 << 30,
         operatorGroupID: UInt32? = nil,
         keyArenaSlots: Int = 8192,
-        shutdownGracePeriod: Duration = .seconds(30)
+        shutdownGracePeriod: Duration = .seconds(30),
+        habilitationMatrixPath: String? = nil,
+        retentionUserID: UInt32? = nil,
+        retention: RetentionRules = .legal
     ) {
+        self.habilitationMatrixPath = habilitationMatrixPath
+        self.retentionUserID = retentionUserID
+        self.retention = retention
         self.stateDirectory = stateDirectory
         self.developmentMode = developmentMode
         self.socketPath = socketPath ?? (developmentMode ? stateDirectory + "/coffred.sock" : "/run/coffre/coffred.sock")

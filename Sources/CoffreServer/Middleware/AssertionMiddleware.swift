@@ -33,6 +33,8 @@ struct OperatorMiddleware: RouterMiddleware {
     typealias Context = CoffreRequestContext
     let operatorGroupID: UInt32?
     let developmentUserID: UInt32?
+    /// One more user allowed on these routes only (the retention job's).
+    var alsoAllowed: UInt32? = nil
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let peer: PeerCredentials
@@ -41,7 +43,8 @@ struct OperatorMiddleware: RouterMiddleware {
         } catch {
             throw Problem(.notOperator, detail: "the caller's credentials cannot be read from the socket")
         }
-        let allowed = peer.uid == 0 || peer.uid == developmentUserID || operatorGroupID.map(peer.isMember(of:)) == true
+        let allowed =
+            peer.uid == 0 || peer.uid == developmentUserID || peer.uid == alsoAllowed || operatorGroupID.map(peer.isMember(of:)) == true
         guard allowed else {
             throw Problem(.notOperator, detail: "operator calls are for root and the operator group; uid \(peer.uid) is neither")
         }

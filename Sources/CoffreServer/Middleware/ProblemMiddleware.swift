@@ -9,6 +9,7 @@ import NIOCore
 /// place. An error nobody anticipated becomes `internal_error` with no internal detail sent.
 struct ProblemMiddleware: RouterMiddleware {
     typealias Context = CoffreRequestContext
+    let vault: Vault
     let logger: Logger
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -16,6 +17,9 @@ struct ProblemMiddleware: RouterMiddleware {
             return try await next(request, context)
         } catch {
             let problem = Self.problem(for: error)
+            if !(error is Traced) {
+                await traceRefusal(problem, request: request, context: context)
+            }
             // The route template, never the path: paths carry the patient's INS.
             logger.log(
                 level: problem.status >= 500 ? .error : .notice,
@@ -27,6 +31,20 @@ struct ProblemMiddleware: RouterMiddleware {
                     "http.status": "\(problem.status)",
                 ]))
             return Self.response(for: problem)
+        }
+    }
+
+    /// Every refusal is traced. One the gatekeeper has not traced happened before any access
+    /// decision (a bad assertion or identifier, an unknown dossier or document): it is recorded
+    /// without a dossier, so with nothing that identifies the patient.
+    private func traceRefusal(_ problem: Problem, request: Request, context: Context) async {
+        var detail = context.actor.map(TraceDetail.init(actor:)) ?? TraceDetail()
+        detail.errorCode = problem.code.rawValue
+        let action = "\(request.method.rawValue) \(context.endpointPath ?? "unmatched")"
+        do {
+            try await vault.recordTrace(action: action, outcome: problem.status >= 500 ? .failed : .refused, detail: detail, dossier: nil)
+        } catch {
+            logger.error("trace write failed for a refusal", metadata: ["error.code": "\(problem.code.rawValue)"])
         }
     }
 
@@ -45,6 +63,8 @@ struct ProblemMiddleware: RouterMiddleware {
 
     static func problem(for error: any Error) -> Problem {
         switch error {
+        case let traced as Traced:
+            return traced.problem
         case let problem as Problem:
             return problem
         case let error as StoreError:
@@ -71,6 +91,8 @@ struct ProblemMiddleware: RouterMiddleware {
         case .dossierNotFound: Problem(.dossierNotFound, detail: "this patient has no dossier; create it with `coffre dossier create`")
         case .dossierExists: Problem(.dossierExists, detail: "this patient already has a dossier")
         case .documentNotFound: Problem(.documentNotFound, detail: "no such document in this dossier")
+        case .conflict: Problem(.documentConflict, detail: error.message)
+        case .illegalTransition: Problem(.illegalTransition, detail: error.message)
         case .integrity:
             Problem(
                 .integrityError,

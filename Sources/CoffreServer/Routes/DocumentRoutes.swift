@@ -18,26 +18,65 @@ struct DocumentRoutes: Sendable {
         group.get("documents", use: list)
         group.get("documents/:id", use: show)
         group.get("documents/:id/content", use: content)
+        group.post("documents/:id/replace", use: replace)
+        group.delete("documents/:id", use: delete)
+        group.post("documents/:id/mask") { request, context in try await change(.maskDocument, request, context) { _ in .mask(true) } }
+        group.post("documents/:id/unmask") { request, context in try await change(.maskDocument, request, context) { _ in .mask(false) } }
+        group.post("documents/:id/release") { request, context in
+            try await change(.releaseDocument, request, context) { now in .release(at: now) }
+        }
     }
 
     @Sendable func store(_ request: Request, context: CoffreRequestContext) async throws -> Response {
         let ins = try context.patientINS()
-        let actor = try gatekeeper.authorize(context, .addDocument, dossierOwner: ins)
-        let metadata = try NewDocument(headers: request.headers, author: DocumentAuthor(actor))
-        var declaredLength: Int64? = nil
-        if let text = request.headers[.contentLength] {
-            guard let length = Int64(text), length >= 0 else {
-                throw Problem(.malformedRequest, detail: "Content-Length is not a number")
-            }
-            declaredLength = length
-        }
-        let record = try await vault.storeDocument(in: ins, metadata, content: request.body, declaredLength: declaredLength)
+        let dossier = try await vault.dossier(for: ins)
+        let actor = try await gatekeeper.authorize(context, .addDocument, owner: ins, dossier: dossier)
+        var metadata = try NewDocument(headers: request.headers, author: DocumentAuthor(actor), defaults: nil)
+        metadata.masked = dossier.settings.maskNewDocuments
+        let record = try await vault.storeDocument(
+            in: ins, metadata, content: request.body, declaredLength: try declaredLength(request))
+        try await gatekeeper.notifier.stored(record, by: actor, in: dossier, replacing: false)
         return try json(DocumentView(record), status: .created)
+    }
+
+    @Sendable func replace(_ request: Request, context: CoffreRequestContext) async throws -> Response {
+        let ins = try context.patientINS()
+        let id = try context.documentID()
+        let dossier = try await vault.dossier(for: ins)
+        let old = try await vault.document(id, in: ins)
+        let actor = try await gatekeeper.authorize(context, .replaceDocument, owner: ins, dossier: dossier, document: old)
+        // Metadata not sent again is carried over from the version replaced.
+        var metadata = try NewDocument(headers: request.headers, author: DocumentAuthor(actor), defaults: old)
+        metadata.masked = old.masked
+        // A version replacing one the patient may already read must not hide it again.
+        if request.headers[HTTPField.Name(CoffreHeader.hiddenFrom)!] == nil {
+            metadata.hiddenFromPatient = old.facts.isHiddenFromPatient(at: gatekeeper.clock.now(), delays: gatekeeper.policy.delays)
+        }
+        let record = try await vault.storeDocument(
+            in: ins, metadata, content: request.body, declaredLength: try declaredLength(request), replacing: id)
+        try await gatekeeper.notifier.stored(record, by: actor, in: dossier, replacing: true)
+        return try json(DocumentView(record), status: .created)
+    }
+
+    @Sendable func delete(_ request: Request, context: CoffreRequestContext) async throws -> Response {
+        try await change(.deleteDocument, request, context) { _ in .delete }
+    }
+
+    /// Mask, unmask, release or delete: the decision needs the document's facts first.
+    func change(
+        _ action: DossierAction, _ request: Request, _ context: CoffreRequestContext, _ make: (Int64) -> Vault.DocumentChange
+    ) async throws -> Response {
+        let ins = try context.patientINS()
+        let id = try context.documentID()
+        let dossier = try await vault.dossier(for: ins)
+        let document = try await vault.document(id, in: ins)
+        try await gatekeeper.authorize(context, action, owner: ins, dossier: dossier, document: document)
+        let record = try await vault.change(id, in: ins, make(gatekeeper.clock.now()))
+        return try json(DocumentView(record))
     }
 
     @Sendable func list(_ request: Request, context: CoffreRequestContext) async throws -> Response {
         let ins = try context.patientINS()
-        try gatekeeper.authorize(context, .listDocuments, dossierOwner: ins)
         var filterClass: DocumentClass? = nil
         if let text = request.uri.queryParameters.get("class") {
             guard let documentClass = DocumentClass(rawValue: text) else {
@@ -45,23 +84,32 @@ struct DocumentRoutes: Sendable {
             }
             filterClass = documentClass
         }
+        let dossier = try await vault.dossier(for: ins)
+        let actor = try await gatekeeper.authorize(context, .listDocuments, owner: ins, dossier: dossier)
         let allVersions = request.uri.queryParameters.get("allVersions") == "true"
         let records = try await vault.documents(in: ins, includeSuperseded: allVersions)
-        let views = records.filter { filterClass == nil || $0.documentClass == filterClass }.map(DocumentView.init)
-        return try json(DocumentList(documents: views))
+        let views = records.filter { record in
+            (filterClass == nil || record.documentClass == filterClass) && gatekeeper.canSee(actor, record, in: dossier)
+        }
+        return try json(DocumentList(documents: views.map(DocumentView.init)))
     }
 
     @Sendable func show(_ request: Request, context: CoffreRequestContext) async throws -> Response {
         let ins = try context.patientINS()
         let id = try context.documentID()
-        try gatekeeper.authorize(context, .readDocumentMetadata, dossierOwner: ins)
-        return try json(DocumentView(try await vault.document(id, in: ins)))
+        let dossier = try await vault.dossier(for: ins)
+        let record = try await vault.document(id, in: ins)
+        try await gatekeeper.authorize(context, .readDocumentMetadata, owner: ins, dossier: dossier, document: record)
+        return try json(DocumentView(record))
     }
 
     @Sendable func content(_ request: Request, context: CoffreRequestContext) async throws -> Response {
         let ins = try context.patientINS()
         let id = try context.documentID()
-        try gatekeeper.authorize(context, .readDocumentContent, dossierOwner: ins)
+        let dossier = try await vault.dossier(for: ins)
+        let metadata = try await vault.document(id, in: ins)
+        try await gatekeeper.authorize(context, .readDocumentContent, owner: ins, dossier: dossier, document: metadata)
+        guard metadata.status != .deleted else { throw Problem(.documentNotFound, detail: "this document was deleted") }
         let content = try await vault.openContent(id, in: ins)
         let record = content.record
         var headers = HTTPFields()
@@ -89,6 +137,14 @@ struct DocumentRoutes: Sendable {
             try await writer.finish(nil)
         }
         return Response(status: .ok, headers: headers, body: body)
+    }
+
+    private func declaredLength(_ request: Request) throws(Problem) -> Int64? {
+        guard let text = request.headers[.contentLength] else { return nil }
+        guard let length = Int64(text), length >= 0 else {
+            throw Problem(.malformedRequest, detail: "Content-Length is not a number")
+        }
+        return length
     }
 }
 

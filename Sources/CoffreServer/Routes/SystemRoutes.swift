@@ -1,4 +1,6 @@
 import CoffreAPI
+import CoffreDomain
+import Foundation
 import CoffreStore
 import Hummingbird
 
@@ -6,6 +8,9 @@ import Hummingbird
 struct SystemRoutes: Sendable {
     let vault: Vault
     let developmentMode: Bool
+    let clock: any VaultClock
+    /// The settable clock, in development mode only.
+    let developmentClock: SettableClock?
 
     static let version = "0.1.0"
 
@@ -18,6 +23,28 @@ struct SystemRoutes: Sendable {
     }
 
     func addAdmin(to group: RouterGroup<CoffreRequestContext>) {
+        group.get("clock") { _, _ in
+            try json(ClockView(now: rfc3339(milliseconds: clock.now()), settable: developmentClock != nil))
+        }
+        group.post("clock") { request, context in
+            let body = try decodeJSON(SetClockRequest.self, try await request.body.collect(upTo: context.maxUploadSize))
+            guard let developmentClock else {
+                throw Problem(.developmentOnly, detail: "the clock can be set in development mode only (coffred --dev)")
+            }
+            guard let milliseconds = parseTime(body.now) else {
+                throw Problem(.malformedJSON, detail: "now is YYYY-MM-DD or an RFC 3339 time such as 2036-01-01T08:00:00Z")
+            }
+            try developmentClock.set(to: milliseconds)
+            return try json(ClockView(now: rfc3339(milliseconds: developmentClock.now()), settable: true))
+        }
+        group.post("verify") { _, _ in
+            let trace = try await vault.verifyTrace()
+            return try json(
+                VerifyReport(
+                    ok: trace.problems.isEmpty, traceEntriesChecked: trace.entriesChecked,
+                    traceCheckpointsChecked: trace.checkpointsChecked,
+                    firstBrokenTraceEntry: trace.firstBrokenSeq, problems: trace.problems, traceSigningKey: trace.signingKey))
+        }
         group.get("status") { _, _ in
             let status = vault.status()
             return try json(
@@ -27,4 +54,13 @@ struct SystemRoutes: Sendable {
                     keyArenaSlotsFree: status.arenaFree, keyArenaSlots: status.arenaSlots))
         }
     }
+}
+
+/// Milliseconds since the epoch of `YYYY-MM-DD` (midnight UTC) or an RFC 3339 time.
+func parseTime(_ text: String) -> Int64? {
+    if let date = CareDate(text) {
+        return parseTime(date.value + "T00:00:00Z")
+    }
+    guard let date = try? Date(text, strategy: .iso8601) else { return nil }
+    return Int64(date.timeIntervalSince1970 * 1000)
 }

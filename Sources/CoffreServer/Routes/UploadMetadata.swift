@@ -15,15 +15,21 @@ enum UploadMetadata {
         headers[HTTPField.Name(name)!]
     }
 
-    static func make(headers: HTTPFields, author: DocumentAuthor) throws(Problem) -> NewDocument {
-        guard let classText = header(headers, CoffreHeader.documentClass) else {
+    /// - Parameter defaults: the version being replaced, whose metadata fills what is not sent.
+    static func make(headers: HTTPFields, author: DocumentAuthor, defaults: DocumentRecord?) throws(Problem) -> NewDocument {
+        let documentClass: DocumentClass
+        if let classText = header(headers, CoffreHeader.documentClass) {
+            guard let known = DocumentClass(rawValue: classText) else {
+                throw Problem(.unknownClass, detail: "unknown class; accepted: \(DocumentClass.accepted)")
+            }
+            documentClass = known
+        } else if let defaults {
+            documentClass = defaults.documentClass
+        } else {
             throw Problem(
                 .unknownClass, detail: "send the document class in \(CoffreHeader.documentClass); accepted: \(DocumentClass.accepted)")
         }
-        guard let documentClass = DocumentClass(rawValue: classText) else {
-            throw Problem(.unknownClass, detail: "unknown class; accepted: \(DocumentClass.accepted)")
-        }
-        var title: String? = nil
+        var title: String? = defaults?.title
         if let encoded = header(headers, CoffreHeader.title) {
             guard let decoded = encoded.removingPercentEncoding, decoded.utf8.count <= maxTitleBytes,
                 !decoded.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
@@ -32,7 +38,7 @@ enum UploadMetadata {
             }
             title = decoded
         }
-        var typeCode: String? = nil
+        var typeCode: String? = defaults?.typeCode
         if let code = header(headers, CoffreHeader.typeCode) {
             guard (1...maxTypeCodeBytes).contains(code.utf8.count),
                 code.utf8.allSatisfy({
@@ -43,14 +49,20 @@ enum UploadMetadata {
             }
             typeCode = code
         }
-        var careDate: CareDate? = nil
+        var careDate: CareDate? = defaults?.careDate
         if let text = header(headers, CoffreHeader.careDate) {
             guard let date = CareDate(text) else { throw Problem(.invalidMetadata, detail: "the date of care must be YYYY-MM-DD") }
             careDate = date
         }
-        var hiddenFromPatient = false
-        var hiddenFromRepresentatives = false
+        var hiddenFromPatient = defaults?.hiddenFromPatient ?? false
+        var hiddenFromRepresentatives = defaults?.hiddenFromRepresentatives ?? false
         if let flags = header(headers, CoffreHeader.hiddenFrom) {
+            // Hiding a document pending an announcement consultation is a professional's call.
+            guard author.role == .professional else {
+                throw Problem(.invalidMetadata, detail: "only a professional may hide a document from the patient or representatives")
+            }
+            hiddenFromPatient = false
+            hiddenFromRepresentatives = false
             for flag in flags.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !flag.isEmpty {
                 switch flag {
                 case "patient": hiddenFromPatient = true
@@ -59,7 +71,7 @@ enum UploadMetadata {
                 }
             }
         }
-        let mediaType = headers[.contentType] ?? "application/octet-stream"
+        let mediaType = headers[.contentType] ?? defaults?.mediaType ?? "application/octet-stream"
         guard mediaType.utf8.count <= 255, mediaType.contains("/") else {
             throw Problem(.invalidMetadata, detail: "Content-Type must be a media type such as application/pdf")
         }
@@ -71,7 +83,7 @@ enum UploadMetadata {
 }
 
 extension NewDocument {
-    init(headers: HTTPFields, author: DocumentAuthor) throws(Problem) {
-        self = try UploadMetadata.make(headers: headers, author: author)
+    init(headers: HTTPFields, author: DocumentAuthor, defaults: DocumentRecord?) throws(Problem) {
+        self = try UploadMetadata.make(headers: headers, author: author, defaults: defaults)
     }
 }

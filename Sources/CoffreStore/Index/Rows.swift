@@ -13,15 +13,19 @@ struct DossierRow: Codable, FetchableRecord, PersistableRecord, Sendable {
     var keyGeneration: Int64
     var wrappedKey: Data
     var sealed: Data
+    /// When a closed dossier becomes due for purge (denormalised from the sealed lifecycle so
+    /// the retention job can find candidates; the sealed record decides).
+    var purgeAfter: Int64?
 
     enum CodingKeys: String, CodingKey {
         case id, insHash = "ins_hash", state, createdAt = "created_at", masterVersion = "master_version"
-        case keyGeneration = "key_generation", wrappedKey = "wrapped_key", sealed
+        case keyGeneration = "key_generation", wrappedKey = "wrapped_key", sealed, purgeAfter = "purge_after"
     }
 }
 
-/// A document version row. Title, type code, date of care, author and content hash are in
-/// `sealed`, encrypted under the dossier key; what stays clear is what the index must filter on.
+/// A document version row. Title, type code, date of care, author, content hash and the
+/// confidentiality flags are in `sealed`, encrypted under the dossier key; what stays clear is
+/// what the index must filter on, and it is authenticated as the sealed record's associated data.
 struct DocumentRow: Codable, FetchableRecord, PersistableRecord, Sendable {
     static let databaseTableName = "document"
     var id: String
@@ -35,13 +39,19 @@ struct DocumentRow: Codable, FetchableRecord, PersistableRecord, Sendable {
     var keyGeneration: Int64
     var wrappedKey: Data
     var sealed: Data
-    var hiddenFromPatient: Bool
-    var hiddenFromRepresentatives: Bool
 
     enum CodingKeys: String, CodingKey {
         case id, dossierId = "dossier_id", documentClass = "class", status, mediaType = "media_type", size
         case uploadedAt = "uploaded_at", replaces, keyGeneration = "key_generation", wrappedKey = "wrapped_key"
-        case sealed, hiddenFromPatient = "hidden_from_patient", hiddenFromRepresentatives = "hidden_from_representatives"
+        case sealed
+    }
+
+    /// The clear columns, bound into the sealed record's associated data: changing any of them
+    /// in the database makes the record fail authentication instead of changing what the access
+    /// rules see.
+    var associatedData: [UInt8] {
+        let fields = [id, dossierId, documentClass, status, mediaType, String(size), String(uploadedAt), replaces ?? "-"]
+        return Array(("coffre/document/v1\u{0}" + fields.joined(separator: "\u{0}")).utf8)
     }
 }
 

@@ -67,7 +67,7 @@ struct VaultIndex: Sendable {
             }
             try db.create(table: "document") { t in
                 t.primaryKey("id", .text).check { length($0) == 32 }
-                t.column("dossier_id", .text).notNull().indexed().references("dossier", onDelete: .cascade)
+                t.column("dossier_id", .text).notNull().references("dossier", onDelete: .cascade)
                 t.column("class", .text).notNull()
                 t.column("status", .text).notNull().check { ["current", "superseded", "deleted"].contains($0) }
                 t.column("media_type", .text).notNull()
@@ -77,9 +77,41 @@ struct VaultIndex: Sendable {
                 t.column("key_generation", .integer).notNull()
                 t.column("wrapped_key", .blob).notNull()
                 t.column("sealed", .blob).notNull()
-                t.column("hidden_from_patient", .boolean).notNull().defaults(to: false)
-                t.column("hidden_from_representatives", .boolean).notNull().defaults(to: false)
             }
+            try db.create(index: "document_by_dossier_time", on: "document", columns: ["dossier_id", "uploaded_at"])
+        }
+        migrator.registerMigration("v2: trace and notifications") { db in
+            try db.create(table: "trace_entry") { t in
+                t.primaryKey("seq", .integer)
+                t.column("at", .integer).notNull()
+                // No foreign key: the trace outlives the dossier (a purge keeps its record).
+                t.column("dossier_id", .text)
+                t.column("action", .text).notNull()
+                t.column("outcome", .text).notNull()
+                t.column("detail", .text)
+                t.column("sealed", .blob)
+                t.column("hash", .blob).notNull()
+            }
+            try db.create(index: "trace_by_dossier", on: "trace_entry", columns: ["dossier_id", "seq"])
+            try db.create(table: "trace_checkpoint") { t in
+                t.primaryKey("seq", .integer)
+                t.column("hash", .blob).notNull()
+                t.column("at", .integer).notNull()
+                t.column("signature", .blob).notNull()
+            }
+            try db.create(table: "notification") { t in
+                t.primaryKey("id", .text)
+                t.column("dossier_id", .text).notNull().references("dossier", onDelete: .cascade)
+                t.column("recipient", .text).notNull()
+                t.column("created_at", .integer).notNull()
+                t.column("acknowledged_at", .integer)
+                t.column("sealed", .blob).notNull()
+            }
+            try db.create(index: "notification_by_dossier", on: "notification", columns: ["dossier_id", "created_at"])
+        }
+        migrator.registerMigration("v3: dossier lifecycle") { db in
+            try db.alter(table: "dossier") { t in t.add(column: "purge_after", .integer) }
+            try db.create(index: "dossier_by_purge_date", on: "dossier", columns: ["state", "purge_after"])
         }
         return migrator
     }
@@ -127,6 +159,57 @@ struct VaultIndex: Sendable {
         }
     }
 
+    /// Re-reads a dossier row and replaces it with `transform`'s result, in one transaction, so
+    /// that concurrent changes to the same dossier apply one after the other.
+    /// - Returns: the row as it now is, and whether `transform` changed it (an unchanged row
+    ///   is not written).
+    func updateDossier(
+        insHash: Data, _ transform: @Sendable @escaping (DossierRow) throws -> DossierRow
+    ) async throws(StoreError) -> (row: DossierRow, changed: Bool) {
+        try await write("update a dossier") { db in
+            guard let row = try DossierRow.filter(Column("ins_hash") == insHash).fetchOne(db) else {
+                throw StoreError(.dossierNotFound, "this patient has no dossier")
+            }
+            let updated = try transform(row)
+            guard updated.sealed != row.sealed || updated.state != row.state else { return (row, false) }
+            try updated.update(db)
+            return (updated, true)
+        }
+    }
+
+    /// Re-reads a document row and replaces it with `transform`'s result, in one transaction.
+    func updateDocument(
+        id: String, dossierID: String, _ transform: @Sendable @escaping (DocumentRow) throws -> DocumentRow
+    ) async throws(StoreError) -> DocumentRow {
+        try await write("update a document") { db in
+            guard let row = try DocumentRow.filter(Column("id") == id && Column("dossier_id") == dossierID).fetchOne(db) else {
+                throw StoreError(.documentNotFound, "no document \(id) in this dossier")
+            }
+            let updated = try transform(row)
+            try updated.update(db)
+            return updated
+        }
+    }
+
+    /// Records a new version and marks the one it replaces superseded, in one transaction;
+    /// refuses if that one is no longer current (replaced or deleted meanwhile).
+    func insertReplacement(
+        _ row: DocumentRow, supersede transform: @Sendable @escaping (DocumentRow) throws -> DocumentRow
+    ) async throws(StoreError) {
+        try await write("record a new version") { db in
+            guard let replaced = row.replaces,
+                let old = try DocumentRow.filter(Column("id") == replaced && Column("dossier_id") == row.dossierId).fetchOne(db)
+            else {
+                throw StoreError(.documentNotFound, "the replaced document is gone")
+            }
+            guard old.status == "current" else {
+                throw StoreError(.conflict, "document \(replaced) is \(old.status); only the current version can be replaced")
+            }
+            try transform(old).update(db)
+            try row.insert(db)
+        }
+    }
+
     func dossier(insHash: Data) async throws(StoreError) -> DossierRow? {
         try await read("read a dossier") { db in
             try DossierRow.filter(Column("ins_hash") == insHash).fetchOne(db)
@@ -154,6 +237,122 @@ struct VaultIndex: Sendable {
     func currentDocumentCount(dossierID: String) async throws(StoreError) -> Int {
         try await read("count documents") { db in
             try DocumentRow.filter(Column("dossier_id") == dossierID && Column("status") == "current").fetchCount(db)
+        }
+    }
+
+    // MARK: Retention and purge
+
+    /// Dossiers the retention job must look at: closed ones due by `now`, and any purge left
+    /// unfinished (`purging`), after `cursor` in id order.
+    func retentionCandidates(dueBy now: Int64, after cursor: String, limit: Int) async throws(StoreError) -> [DossierRow] {
+        try await read("find dossiers due for purge") { db in
+            try DossierRow.filter(
+                ((Column("state") == "closed" && Column("purge_after") <= now) || Column("state") == "purging") && Column("id") > cursor
+            ).order(Column("id")).limit(limit).fetchAll(db)
+        }
+    }
+
+    func countRetentionCandidates(dueBy now: Int64) async throws(StoreError) -> Int {
+        try await read("count dossiers due for purge") { db in
+            try DossierRow.filter((Column("state") == "closed" && Column("purge_after") <= now) || Column("state") == "purging").fetchCount(
+                db)
+        }
+    }
+
+    /// Step one of a purge: destroy the dossier key (and the sealed record) in place. From
+    /// this commit on, nothing of the dossier can be decrypted, wherever copies of its blobs are.
+    func destroyDossierKey(id: String) async throws(StoreError) {
+        try await write("destroy a dossier key") { db in
+            try db.execute(sql: "UPDATE dossier SET state = 'purging', wrapped_key = x'', sealed = x'' WHERE id = ?", arguments: [id])
+        }
+    }
+
+    func documentIDs(dossierID: String) async throws(StoreError) -> [String] {
+        try await read("list a dossier's documents") { db in
+            try String.fetchAll(db, sql: "SELECT id FROM document WHERE dossier_id = ?", arguments: [dossierID])
+        }
+    }
+
+    /// Last step of a purge: the rows go (documents and notifications by cascade).
+    func deleteDossier(id: String) async throws(StoreError) {
+        try await write("delete a purged dossier") { db in
+            try db.execute(sql: "DELETE FROM document WHERE dossier_id = ?", arguments: [id])
+            try db.execute(sql: "DELETE FROM dossier WHERE id = ?", arguments: [id])
+        }
+    }
+
+    /// Moves every WAL page into the database and truncates the WAL, so that rows deleted with
+    /// `secure_delete` leave no old copy behind in the log.
+    func checkpointTruncate() async throws(StoreError) {
+        do {
+            try await pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+        } catch {
+            throw StoreError(.io, "cannot checkpoint the index: \(error)")
+        }
+    }
+
+    // MARK: Trace
+
+    /// The last entry and the last checkpoint, to resume the chain at start.
+    func traceTail() async throws(StoreError) -> (last: TraceEntryRow?, checkpoint: TraceCheckpointRow?) {
+        try await read("read the trace") { db in
+            (
+                try TraceEntryRow.order(Column("seq").desc).fetchOne(db),
+                try TraceCheckpointRow.order(Column("seq").desc).fetchOne(db)
+            )
+        }
+    }
+
+    /// Appends trace entries (and a checkpoint) in one transaction: one fsync for the batch.
+    func appendTrace(_ entries: [TraceEntryRow], checkpoint: TraceCheckpointRow?) async throws(StoreError) {
+        try await write("write the trace") { db in
+            for entry in entries { try entry.insert(db) }
+            try checkpoint?.insert(db)
+        }
+    }
+
+    /// The trace entries of one dossier after `seq`, oldest first.
+    func traceEntries(dossierID: String, after seq: Int64, limit: Int) async throws(StoreError) -> [TraceEntryRow] {
+        try await read("read the trace") { db in
+            try TraceEntryRow.filter(Column("dossier_id") == dossierID && Column("seq") > seq).order(Column("seq")).limit(limit).fetchAll(
+                db)
+        }
+    }
+
+    /// Entries from `seq` on, in pages, for verification.
+    func traceEntries(from seq: Int64, limit: Int) async throws(StoreError) -> [TraceEntryRow] {
+        try await read("read the trace") { db in
+            try TraceEntryRow.filter(Column("seq") >= seq).order(Column("seq")).limit(limit).fetchAll(db)
+        }
+    }
+
+    func traceCheckpoints() async throws(StoreError) -> [TraceCheckpointRow] {
+        try await read("read the trace") { db in try TraceCheckpointRow.order(Column("seq")).fetchAll(db) }
+    }
+
+    // MARK: Notifications
+
+    /// Adds a notification; one with the same id already there is left as it is (so that a
+    /// notice computed again is not sent twice).
+    func insertNotification(_ row: NotificationRow) async throws(StoreError) {
+        try await write("store a notification") { db in try row.insert(db, onConflict: .ignore) }
+    }
+
+    func notifications(dossierID: String, recipient: String, includeAcknowledged: Bool) async throws(StoreError) -> [NotificationRow] {
+        try await read("read notifications") { db in
+            var request = NotificationRow.filter(Column("dossier_id") == dossierID && Column("recipient") == recipient)
+            if !includeAcknowledged { request = request.filter(Column("acknowledged_at") == nil) }
+            return try request.order(Column("created_at"), Column("rowid")).fetchAll(db)
+        }
+    }
+
+    /// Acknowledges `ids` (or every pending one when nil); returns how many changed.
+    func acknowledgeNotifications(dossierID: String, recipient: String, ids: [String]?, at time: Int64) async throws(StoreError) -> Int {
+        try await write("acknowledge notifications") { db in
+            var request = NotificationRow.filter(
+                Column("dossier_id") == dossierID && Column("recipient") == recipient && Column("acknowledged_at") == nil)
+            if let ids { request = request.filter(ids.contains(Column("id"))) }
+            return try request.updateAll(db, Column("acknowledged_at").set(to: time))
         }
     }
 

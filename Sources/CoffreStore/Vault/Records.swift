@@ -1,4 +1,5 @@
 public import CoffreDomain
+import CoffreCrypto
 
 /// A dossier as the vault returns it, with its sealed fields opened.
 public struct DossierRecord: Sendable, Equatable {
@@ -8,6 +9,16 @@ public struct DossierRecord: Sendable, Equatable {
     /// Milliseconds since the epoch.
     public var createdAt: Int64
     public var masterKeyVersion: UInt32
+    /// What the patient decided about access.
+    public var settings: DossierSettings
+    /// Active or closed, when, why, and any legal hold.
+    public var lifecycle: DossierLifecycle
+    /// The unwrapped dossier key, for writing this dossier's trace and notifications; never
+    /// leaves the store module.
+    var key: SymmetricKey?
+
+    /// What the access rules need to know about the dossier.
+    public var facts: DossierFacts { DossierFacts(owner: ins, settings: settings, isClosed: lifecycle.state == .closed) }
 }
 
 /// Metadata of a new document, as the caller supplies it.
@@ -20,6 +31,8 @@ public struct NewDocument: Sendable {
     public var author: DocumentAuthor
     public var hiddenFromPatient: Bool
     public var hiddenFromRepresentatives: Bool
+    /// Masked from the start (the patient's "mask new documents" preference).
+    public var masked: Bool = false
 
     public init(
         documentClass: DocumentClass, title: String? = nil, typeCode: String? = nil, careDate: CareDate? = nil,
@@ -69,6 +82,18 @@ public struct DocumentRecord: Sendable, Equatable {
     public var uploadedAt: Int64
     public var hiddenFromPatient: Bool
     public var hiddenFromRepresentatives: Bool
+    /// Masked by the patient.
+    public var masked: Bool
+    /// When a hidden document was released early (ms since epoch).
+    public var releasedAt: Int64?
+
+    /// What the access rules need to know about this version.
+    public var facts: DocumentFacts {
+        DocumentFacts(
+            documentClass: documentClass, typeCode: typeCode, authorRole: author.role, authorID: author.id, status: status,
+            masked: masked, hiddenFromPatient: hiddenFromPatient, hiddenFromRepresentatives: hiddenFromRepresentatives,
+            releasedAt: releasedAt, uploadedAt: uploadedAt)
+    }
 }
 
 /// The fields of a document row kept encrypted under the dossier key.
@@ -78,9 +103,16 @@ struct SealedDocumentFields: Codable {
     var careDate: CareDate?
     var author: DocumentAuthor
     var sha256: String
+    var masked: Bool
+    var hiddenFromPatient: Bool
+    var hiddenFromRepresentatives: Bool
+    var releasedAt: Int64?
 }
 
-/// The fields of a dossier row kept encrypted under the dossier key.
+/// The fields of a dossier row kept encrypted under the dossier key: the patient's INS and what
+/// they decided about access (which says who treats them).
 struct SealedDossierFields: Codable {
     var ins: String
+    var settings: DossierSettings
+    var lifecycle: DossierLifecycle
 }

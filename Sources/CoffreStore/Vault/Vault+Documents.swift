@@ -12,20 +12,25 @@ extension Vault {
     /// Stores a document in the patient's dossier, streaming `content` to disk in bounded
     /// memory. Returns only once the blob is durable and its index row committed.
     ///
-    /// - Parameter declaredLength: the length the client announced, if any; content that ends
-    ///   short of it is an incomplete upload and is discarded.
-    /// - Throws: `tooLarge` past the configured limit, `incompleteUpload`, `noSpace`, `io`;
-    ///   in every case nothing is left behind.
+    /// - Parameters:
+    ///   - declaredLength: the length the client announced, if any; content that ends short of
+    ///     it is an incomplete upload and is discarded.
+    ///   - replacing: the current version this one replaces; it becomes `superseded` in the
+    ///     same transaction that records the new one.
+    /// - Throws: `tooLarge` past the configured limit, `incompleteUpload`, `noSpace`, `io`,
+    ///   `conflict` when the replaced version is no longer current; in every case nothing is
+    ///   left behind.
     public func storeDocument<Content: AsyncSequence<ByteBuffer, any Error>>(
         in ins: INS,
         _ metadata: NewDocument,
         content: Content,
-        declaredLength: Int64?
+        declaredLength: Int64?,
+        replacing: DocumentID? = nil
     ) async throws(StoreError) -> DocumentRecord {
         if let declaredLength, declaredLength > configuration.maxDocumentSize {
             throw StoreError(.tooLarge, "the document is \(declaredLength) bytes; the limit is \(configuration.maxDocumentSize)")
         }
-        let (dossier, dossierKey) = try await openDossier(ins)
+        let (dossier, dossierKey, _) = try await openDossier(ins)
         let dossierID = DossierID(unchecked: dossier.id)
         let id = DocumentID(unchecked: SecureRandom.hexIdentifier())
         let generation = UInt32(dossier.keyGeneration)
@@ -44,23 +49,32 @@ extension Vault {
         let wrappedKey = KeyWrap.wrap(documentKey, with: dossierKey, context: Self.documentKeyContext(dossierID, id, generation))
         let fields = SealedDocumentFields(
             title: metadata.title, typeCode: metadata.typeCode, careDate: metadata.careDate,
-            author: metadata.author, sha256: Hex.encode(written.sha256))
-        let sealed = try Self.seal(fields, key: dossierKey, associatedData: Self.documentAD(dossierID, id))
-        let row = DocumentRow(
+            author: metadata.author, sha256: Hex.encode(written.sha256), masked: metadata.masked,
+            hiddenFromPatient: metadata.hiddenFromPatient, hiddenFromRepresentatives: metadata.hiddenFromRepresentatives,
+            releasedAt: nil)
+        var row = DocumentRow(
             id: id.value, dossierId: dossierID.value, documentClass: metadata.documentClass.rawValue,
             status: DocumentStatus.current.rawValue, mediaType: metadata.mediaType, size: written.size,
-            uploadedAt: clock.now(), replaces: nil, keyGeneration: Int64(generation), wrappedKey: Data(wrappedKey),
-            sealed: Data(sealed), hiddenFromPatient: metadata.hiddenFromPatient,
-            hiddenFromRepresentatives: metadata.hiddenFromRepresentatives)
+            uploadedAt: clock.now(), replaces: replacing?.value, keyGeneration: Int64(generation), wrappedKey: Data(wrappedKey),
+            sealed: Data())
+        row.sealed = Data(try Self.seal(fields, key: dossierKey, associatedData: row.associatedData))
         do {
-            try await index.insertDocument(row)
+            if replacing != nil {
+                let vault = self
+                try await index.insertReplacement(row) { old in
+                    try vault.resealed(old, key: dossierKey) { row, _ in row.status = DocumentStatus.superseded.rawValue }
+                }
+            } else {
+                try await index.insertDocument(row)
+            }
         } catch {
             // The blob is durable but unacknowledged: remove it now rather than at the next start.
             try? await blobs.remove(id)
             throw error
         }
         logger.info(
-            "document stored", metadata: ["dossier.id": "\(dossierID)", "document.id": "\(id)", "document.size": "\(written.size)"])
+            "document stored",
+            metadata: ["dossier.id": "\(dossierID)", "document.id": "\(id)", "document.size": "\(written.size)"])
         return try record(from: row, dossierKey: dossierKey)
     }
 
@@ -104,7 +118,7 @@ extension Vault {
 
     /// The metadata of every document of the dossier (current versions, or all versions).
     public func documents(in ins: INS, includeSuperseded: Bool = false) async throws(StoreError) -> [DocumentRecord] {
-        let (dossier, key) = try await openDossier(ins)
+        let (dossier, key, _) = try await openDossier(ins)
         let rows = try await index.documents(dossierID: dossier.id, includeSuperseded: includeSuperseded)
         var records: [DocumentRecord] = []
         records.reserveCapacity(rows.count)
@@ -114,7 +128,7 @@ extension Vault {
 
     /// The metadata of one document of the dossier.
     public func document(_ id: DocumentID, in ins: INS) async throws(StoreError) -> DocumentRecord {
-        let (dossier, key) = try await openDossier(ins)
+        let (dossier, key, _) = try await openDossier(ins)
         guard let row = try await index.document(id: id.value, dossierID: dossier.id) else {
             throw StoreError(.documentNotFound, "no document \(id) in this dossier")
         }
@@ -125,7 +139,7 @@ extension Vault {
     /// authenticated here, so that a wrong key, a swapped blob or a damaged start is refused
     /// before anything is sent; later damage stops the stream with an integrity error.
     public func openContent(_ id: DocumentID, in ins: INS) async throws(StoreError) -> DocumentContent {
-        let (dossier, dossierKey) = try await openDossier(ins)
+        let (dossier, dossierKey, _) = try await openDossier(ins)
         guard let row = try await index.document(id: id.value, dossierID: dossier.id) else {
             throw StoreError(.documentNotFound, "no document \(id) in this dossier")
         }
@@ -150,26 +164,34 @@ extension Vault {
     }
 
     func record(from row: DocumentRow, dossierKey: SymmetricKey) throws(StoreError) -> DocumentRecord {
-        let dossierID = DossierID(unchecked: row.dossierId)
         let id = DocumentID(unchecked: row.id)
-        let fields: SealedDocumentFields = try Self.open(Array(row.sealed), key: dossierKey, associatedData: Self.documentAD(dossierID, id))
+        let fields: SealedDocumentFields = try Self.open(Array(row.sealed), key: dossierKey, associatedData: row.associatedData)
         guard let documentClass = DocumentClass(rawValue: row.documentClass),
             let status = DocumentStatus(rawValue: row.status),
             let sha256 = Hex.decode(fields.sha256)
         else { throw StoreError(.integrity, "document \(id) has an invalid index row") }
         return DocumentRecord(
-            id: id, dossierID: dossierID, documentClass: documentClass, title: fields.title,
+            id: id, dossierID: DossierID(unchecked: row.dossierId), documentClass: documentClass, title: fields.title,
             typeCode: fields.typeCode, careDate: fields.careDate, mediaType: row.mediaType, author: fields.author,
             size: row.size, sha256: sha256, status: status, replaces: row.replaces.flatMap(DocumentID.init),
-            uploadedAt: row.uploadedAt, hiddenFromPatient: row.hiddenFromPatient,
-            hiddenFromRepresentatives: row.hiddenFromRepresentatives)
+            uploadedAt: row.uploadedAt, hiddenFromPatient: fields.hiddenFromPatient,
+            hiddenFromRepresentatives: fields.hiddenFromRepresentatives, masked: fields.masked, releasedAt: fields.releasedAt)
+    }
+
+    /// The row with `change` applied to its clear columns and sealed fields, sealed again (the
+    /// clear columns are part of the associated data, so both change together).
+    func resealed(
+        _ row: DocumentRow, key: SymmetricKey, _ change: (inout DocumentRow, inout SealedDocumentFields) throws(StoreError) -> Void
+    ) throws(StoreError) -> DocumentRow {
+        var fields: SealedDocumentFields = try Self.open(Array(row.sealed), key: key, associatedData: row.associatedData)
+        var updated = row
+        try change(&updated, &fields)
+        updated.sealed = Data(try Self.seal(fields, key: key, associatedData: updated.associatedData))
+        return updated
     }
 
     static func documentKeyContext(_ dossier: DossierID, _ document: DocumentID, _ generation: UInt32) -> WrapContext {
         WrapContext(purpose: "document-key", owners: [dossier.value, document.value], wrappingKeyVersion: generation)
     }
 
-    static func documentAD(_ dossier: DossierID, _ document: DocumentID) -> [UInt8] {
-        Array("coffre/document/v1/\(dossier.value)/\(document.value)".utf8)
-    }
 }

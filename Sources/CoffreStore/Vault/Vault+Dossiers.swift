@@ -4,28 +4,67 @@ import Foundation
 import Logging
 
 extension Vault {
-    /// Creates the patient's dossier with a fresh dossier key.
+    /// Creates the patient's dossier with a fresh dossier key and default settings.
     public func createDossier(for ins: INS) async throws(StoreError) -> DossierRecord {
         let id = DossierID(unchecked: SecureRandom.hexIdentifier())
         let version = masterKeys.activeVersion
         let dossierKey = try Self.crypto { () throws(CryptoError) in try SymmetricKey.random(in: arena) }
         let wrapped = KeyWrap.wrap(dossierKey, with: masterKeys.activeKey, context: Self.dossierKeyContext(id, version))
-        let sealed = try Self.seal(SealedDossierFields(ins: ins.value), key: dossierKey, associatedData: Self.dossierAD(id))
         let now = clock.now()
+        let fields = SealedDossierFields(ins: ins.value, settings: DossierSettings(), lifecycle: DossierLifecycle(createdAt: now))
+        let sealed = try Self.seal(fields, key: dossierKey, associatedData: Self.dossierAD(id))
         try await index.insertDossier(
             DossierRow(
                 id: id.value, insHash: insHash(ins), state: "active", createdAt: now,
                 masterVersion: Int64(version), keyGeneration: 1, wrappedKey: Data(wrapped), sealed: Data(sealed)))
         logger.info("dossier created", metadata: ["dossier.id": "\(id)"])
-        return DossierRecord(id: id, ins: ins, state: "active", createdAt: now, masterKeyVersion: version)
+        return DossierRecord(
+            id: id, ins: ins, state: "active", createdAt: now, masterKeyVersion: version, settings: fields.settings,
+            lifecycle: fields.lifecycle, key: dossierKey)
     }
 
-    /// The patient's dossier, or `dossierNotFound`.
+    /// The patient's dossier (with the patient's access settings), or `dossierNotFound`.
     public func dossier(for ins: INS) async throws(StoreError) -> DossierRecord {
-        let (row, _) = try await openDossier(ins)
-        return DossierRecord(
-            id: DossierID(unchecked: row.id), ins: ins, state: row.state, createdAt: row.createdAt,
-            masterKeyVersion: UInt32(row.masterVersion))
+        let opened = try await openDossier(ins)
+        return record(from: opened.row, ins: ins, fields: opened.fields, key: opened.key)
+    }
+
+    /// Changes the patient's access settings; concurrent changes apply one after the other.
+    @discardableResult
+    public func updateSettings(
+        for ins: INS, _ change: @Sendable @escaping (inout DossierSettings) throws(StoreError) -> Void
+    ) async throws(StoreError) -> DossierRecord {
+        try await updateSettingsReportingChange(for: ins, change).record
+    }
+
+    /// Changes the patient's access settings and says whether anything changed (so that, of two
+    /// concurrent first accesses by one professional, exactly one is the first).
+    public func updateSettingsReportingChange(
+        for ins: INS, _ change: @Sendable @escaping (inout DossierSettings) throws(StoreError) -> Void
+    ) async throws(StoreError) -> (record: DossierRecord, changed: Bool) {
+        try await updateSealedFields(for: ins) { (fields) throws(StoreError) in try change(&fields.settings) }
+    }
+
+    /// Re-reads the dossier, applies `change` to its sealed fields and seals them again, in one
+    /// transaction; the clear `state` and `purge_after` columns follow the lifecycle.
+    func updateSealedFields(
+        for ins: INS, _ change: @Sendable @escaping (inout SealedDossierFields) throws(StoreError) -> Void
+    ) async throws(StoreError) -> (record: DossierRecord, changed: Bool) {
+        let hash = insHash(ins)
+        let vault = self
+        let (row, changed) = try await index.updateDossier(insHash: hash) { row in
+            let (key, fields) = try vault.openDossierRow(row, ins: ins)
+            var updated = fields
+            try change(&updated)
+            guard updated.settings != fields.settings || updated.lifecycle != fields.lifecycle else { return row }
+            var copy = row
+            copy.state = updated.lifecycle.state.rawValue
+            copy.purgeAfter = updated.lifecycle.purgeDate(rules: vault.configuration.retention)
+            copy.sealed = Data(try Self.seal(updated, key: key, associatedData: Self.dossierAD(DossierID(unchecked: row.id))))
+            return copy
+        }
+        let (key, fields) = try openDossierRow(row, ins: ins)
+        return (record(from: row, ins: ins, fields: fields, key: key), changed)
     }
 
     /// Number of current documents in the patient's dossier.
@@ -33,11 +72,22 @@ extension Vault {
         try await index.currentDocumentCount(dossierID: dossier.id.value)
     }
 
-    /// The dossier row for `ins` and its unwrapped key.
-    func openDossier(_ ins: INS) async throws(StoreError) -> (DossierRow, SymmetricKey) {
-        guard let row = try await index.dossier(insHash: insHash(ins)) else {
+    /// The dossier row for `ins`, its unwrapped key and its opened sealed fields.
+    func openDossier(_ ins: INS) async throws(StoreError) -> (row: DossierRow, key: SymmetricKey, fields: SealedDossierFields) {
+        guard let row = try await index.dossier(insHash: insHash(ins)), row.state != "purging" else {
             throw StoreError(.dossierNotFound, "this patient has no dossier")
         }
+        let (key, fields) = try openDossierRow(row, ins: ins)
+        return (row, key, fields)
+    }
+
+    /// Unwraps a dossier row's key and opens its sealed fields. The look-up hash is a clear
+    /// column: check that the row really is this patient's (its sealed INS, authenticated under
+    /// its own key), so that a tampered index cannot send one patient's requests to another's
+    /// dossier.
+    /// - Parameter ins: the patient the row must belong to; nil for jobs that go through every
+    ///   dossier (retention), which have no INS to check against.
+    func openDossierRow(_ row: DossierRow, ins: INS?) throws(StoreError) -> (SymmetricKey, SealedDossierFields) {
         let version = UInt32(row.masterVersion)
         guard let master = masterKeys.key(version: version) else {
             throw StoreError(.keys, "dossier \(row.id) is wrapped by master key version \(version), which is not installed")
@@ -46,14 +96,17 @@ extension Vault {
         let key = try Self.crypto { () throws(CryptoError) in
             try KeyWrap.unwrap(Array(row.wrappedKey), with: master, context: Self.dossierKeyContext(id, version), in: arena)
         }
-        // The look-up hash is a clear column: check that the row found really is this patient's
-        // (its sealed INS, authenticated under its own key), so that a tampered index cannot
-        // send one patient's requests to another's dossier.
         let fields: SealedDossierFields = try Self.open(Array(row.sealed), key: key, associatedData: Self.dossierAD(id))
-        guard fields.ins == ins.value else {
+        guard ins == nil || fields.ins == ins?.value else {
             throw StoreError(.integrity, "dossier \(row.id): its sealed INS does not match its look-up hash")
         }
-        return (row, key)
+        return (key, fields)
+    }
+
+    func record(from row: DossierRow, ins: INS, fields: SealedDossierFields, key: SymmetricKey) -> DossierRecord {
+        DossierRecord(
+            id: DossierID(unchecked: row.id), ins: ins, state: fields.lifecycle.state.rawValue, createdAt: row.createdAt,
+            masterKeyVersion: UInt32(row.masterVersion), settings: fields.settings, lifecycle: fields.lifecycle, key: key)
     }
 
     static func dossierKeyContext(_ id: DossierID, _ masterVersion: UInt32) -> WrapContext {

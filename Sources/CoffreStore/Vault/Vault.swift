@@ -25,9 +25,14 @@ public struct Vault: Sendable {
     let clock: any VaultClock
     let logger: Logger
     let lock: StateLock
+    /// The tamper-evident trace: every access decision, chained and signed.
+    let trace: TraceWriter
 
     /// The largest document accepted, in bytes.
     public var maxDocumentSize: Int64 { configuration.maxDocumentSize }
+
+    /// The retention period, deletion delay and opposition window in force.
+    public var retentionRules: RetentionRules { configuration.retention }
 
     /// Opens the vault: loads the master keys, opens (and migrates) the index, removes leftovers
     /// of interrupted writes, and reconciles blobs with the index after an unclean stop.
@@ -43,38 +48,44 @@ public struct Vault: Sendable {
         let masterKeys = try MasterKeyring.load(from: configuration.keyDirectories, arena: arena)
         let index = try VaultIndex(path: configuration.indexPath)
         let blobs = FileBlobStore(root: configuration.blobDirectory, io: io)
-        let lookupKey = try await Self.lookupKey(index: index, masterKeys: masterKeys, arena: arena)
+        let lookupKey = try await Self.vaultKey(purpose: lookupKeyPurpose, index: index, masterKeys: masterKeys, arena: arena)
+        let traceSeed = try await Self.vaultKey(purpose: traceSigningPurpose, index: index, masterKeys: masterKeys, arena: arena)
+        let trace = try await TraceWriter(index: index, signer: try TraceSigner(seed: traceSeed, arena: arena), clock: clock)
         let vault = Vault(
             configuration: configuration, index: index, blobs: blobs, masterKeys: masterKeys,
-            lookupKey: lookupKey, arena: arena, clock: clock, logger: logger, lock: lock)
+            lookupKey: lookupKey, arena: arena, clock: clock, logger: logger, lock: lock, trace: trace)
         try await vault.recover()
         return vault
     }
 
     static let lookupKeyPurpose = "ins-lookup"
+    static let traceSigningPurpose = "trace-signing"
 
-    /// The INS look-up key: created on first start, wrapped by the active master key.
-    static func lookupKey(index: VaultIndex, masterKeys: MasterKeyring, arena: SecureArena) async throws(StoreError) -> SymmetricKey {
+    /// A key of the vault itself (the INS look-up key, the trace signing seed): created on first
+    /// start, stored wrapped by the active master key, unwrapped into the arena.
+    static func vaultKey(
+        purpose: String, index: VaultIndex, masterKeys: MasterKeyring, arena: SecureArena
+    ) async throws(StoreError) -> SymmetricKey {
         let row: VaultKeyRow
-        if let existing = try await index.vaultKey(purpose: lookupKeyPurpose) {
+        if let existing = try await index.vaultKey(purpose: purpose) {
             row = existing
         } else {
             let fresh = try Self.crypto { () throws(CryptoError) in try SymmetricKey.random(in: arena) }
-            let context = WrapContext(purpose: lookupKeyPurpose, owners: [], wrappingKeyVersion: masterKeys.activeVersion)
+            let context = WrapContext(purpose: purpose, owners: [], wrappingKeyVersion: masterKeys.activeVersion)
             row = try await index.insertVaultKeyIfAbsent(
                 VaultKeyRow(
-                    purpose: lookupKeyPurpose, masterVersion: Int64(masterKeys.activeVersion),
+                    purpose: purpose, masterVersion: Int64(masterKeys.activeVersion),
                     wrappedKey: Data(KeyWrap.wrap(fresh, with: masterKeys.activeKey, context: context))))
         }
         let version = UInt32(row.masterVersion)
         guard let master = masterKeys.key(version: version) else {
             throw StoreError(.keys, "the index needs master key version \(version), which is not installed")
         }
-        let context = WrapContext(purpose: lookupKeyPurpose, owners: [], wrappingKeyVersion: version)
+        let context = WrapContext(purpose: purpose, owners: [], wrappingKeyVersion: version)
         do {
             return try KeyWrap.unwrap(Array(row.wrappedKey), with: master, context: context, in: arena)
         } catch {
-            throw StoreError(.keys, "master key version \(version) does not open this index's look-up key: wrong key installed?")
+            throw StoreError(.keys, "master key version \(version) does not open this index's \(purpose) key: wrong key installed?")
         }
     }
 

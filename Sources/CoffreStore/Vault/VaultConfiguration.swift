@@ -1,3 +1,5 @@
+public import CoffreDomain
+
 /// Where the vault keeps its state and how large a document may be.
 public struct VaultConfiguration: Sendable {
     /// The state directory: `index.sqlite` (+ WAL) and `blobs/`.
@@ -8,13 +10,17 @@ public struct VaultConfiguration: Sendable {
     public var maxDocumentSize: Int64
     /// Plaintext bytes per encrypted record.
     public var chunkSize: Int
+    /// Retention period, deletion delay and opposition window (the legal values by default).
+    public var retention: RetentionRules
 
     public init(
         stateDirectory: String,
         keyDirectories: [String],
         maxDocumentSize: Int64 = 4 << 30,
-        chunkSize: Int = 64 * 1024
+        chunkSize: Int = 64 * 1024,
+        retention: RetentionRules = .legal
     ) {
+        self.retention = retention
         self.stateDirectory = stateDirectory
         self.keyDirectories = keyDirectories
         self.maxDocumentSize = maxDocumentSize

@@ -1,0 +1,62 @@
+import CoffreAPI
+import CoffreDomain
+import CoffreStore
+import Hummingbird
+
+/// Operator and retention-job routes: legal holds (`/v1/admin/patients/{ins}/hold`) and the
+/// retention run (`/v1/retention/...`), in batches so that a run over a large vault shows
+/// progress and never holds one long request.
+struct RetentionRoutes: Sendable {
+    let vault: Vault
+
+    static let maximumBatch = 2_000
+
+    func addHolds(to group: RouterGroup<CoffreRequestContext>) {
+        group.post("patients/:ins/hold") { request, context in
+            let ins = try context.patientINS()
+            let body = try decodeJSON(HoldRequest.self, try await request.body.collect(upTo: context.maxUploadSize))
+            let updated = try await vault.changeLifecycle(for: ins, .hold(reason: body.reason))
+            try await traceOperator("dossier.hold", updated, context)
+            return try json(
+                DossierView(updated, documentCount: try await vault.currentDocumentCount(in: updated), retention: vault.retentionRules))
+        }
+        group.delete("patients/:ins/hold") { _, context in
+            let ins = try context.patientINS()
+            let updated = try await vault.changeLifecycle(for: ins, .releaseHold)
+            try await traceOperator("dossier.release-hold", updated, context)
+            return try json(
+                DossierView(updated, documentCount: try await vault.currentDocumentCount(in: updated), retention: vault.retentionRules))
+        }
+    }
+
+    func addRetention(to group: RouterGroup<CoffreRequestContext>) {
+        group.get("due") { _, _ in try json(RetentionDueView(due: try await vault.retentionDue())) }
+        group.post("run") { request, context in
+            let body = try decodeJSON(RetentionRunRequest.self, try await request.body.collect(upTo: context.maxUploadSize))
+            let after = body.after ?? ""
+            guard after.isEmpty || DossierID(after) != nil else {
+                throw Problem(.invalidIdentifier, detail: "after is a dossier id (32 lowercase hex) or empty")
+            }
+            let limit = min(max(body.limit ?? 500, 1), Self.maximumBatch)
+            let dryRun = body.dryRun ?? false
+            let batch = try await vault.runRetention(after: after, limit: limit, dryRun: dryRun)
+            return try json(
+                RetentionBatchView(
+                    checked: batch.checked, purged: batch.purged, held: batch.held, failed: batch.failed, cursor: batch.cursor,
+                    done: batch.done, dryRun: dryRun,
+                    items: batch.items.map {
+                        .init(
+                            dossierId: $0.dossierID, verdict: $0.verdict, reason: $0.reason,
+                            purgeDate: $0.purgeDate.map { rfc3339(milliseconds: $0) })
+                    }))
+        }
+    }
+
+    /// Operators act through the socket, not with an assertion: the trace names their uid.
+    private func traceOperator(_ action: String, _ dossier: DossierRecord, _ context: CoffreRequestContext) async throws {
+        let uid = (try? await context.peerCredentials().uid).map(String.init) ?? "unknown"
+        try await vault.recordTrace(
+            action: action, outcome: .allowed, detail: TraceDetail(actorRole: "operator", actorID: "uid \(uid)", rule: "operator"),
+            dossier: dossier)
+    }
+}

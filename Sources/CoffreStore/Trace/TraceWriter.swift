@@ -1,0 +1,124 @@
+import CoffreCrypto
+import CoffreDomain
+import Foundation
+
+/// Appends to the trace, batching concurrent appends into one transaction (group commit), and
+/// signs a checkpoint every `checkpointInterval` entries.
+///
+/// An append returns only once its entry is committed: callers write the trace before they act,
+/// so an access that cannot be traced is refused (fail closed). The chain state (last sequence
+/// number and hash) advances only when a batch commits.
+actor TraceWriter {
+    /// One entry waiting for its batch, before its sequence number and hash are known.
+    struct Pending {
+        var at: Int64
+        var dossierID: String?
+        var action: String
+        var outcome: String
+        var detail: String?
+        /// Seals the personal detail once the sequence number (part of its associated data) is known.
+        var seal: @Sendable (Int64) throws(StoreError) -> Data?
+        var continuation: CheckedContinuation<Int64, any Error>
+    }
+
+    static let checkpointInterval: Int64 = 64
+    static let genesis = Data(repeating: 0, count: 32)
+
+    private let index: VaultIndex
+    let signer: TraceSigner
+    private let clock: any VaultClock
+    private var lastSeq: Int64
+    private var lastHash: Data
+    private var lastCheckpointSeq: Int64
+    private var pending: [Pending] = []
+    private var flushing = false
+
+    init(index: VaultIndex, signer: TraceSigner, clock: any VaultClock) async throws(StoreError) {
+        self.index = index
+        self.signer = signer
+        self.clock = clock
+        let tail = try await index.traceTail()
+        lastSeq = tail.last?.seq ?? 0
+        lastHash = tail.last?.hash ?? Self.genesis
+        lastCheckpointSeq = tail.checkpoint?.seq ?? 0
+    }
+
+    /// Appends an entry and returns its sequence number once it is durable.
+    func append(
+        dossierID: String?, action: String, outcome: String, detail: String?,
+        seal: @Sendable @escaping (Int64) throws(StoreError) -> Data?
+    ) async throws -> Int64 {
+        let at = clock.now()
+        return try await withCheckedThrowingContinuation { continuation in
+            pending.append(
+                Pending(
+                    at: at, dossierID: dossierID, action: action, outcome: outcome, detail: detail, seal: seal, continuation: continuation))
+            if !flushing {
+                flushing = true
+                Task { await self.flush() }
+            }
+        }
+    }
+
+    /// Signs a checkpoint at the current end of the chain (at a clean stop, and on demand).
+    func checkpointNow() async throws(StoreError) {
+        guard lastSeq > lastCheckpointSeq else { return }
+        let checkpoint = makeCheckpoint(seq: lastSeq, hash: lastHash)
+        try await index.appendTrace([], checkpoint: checkpoint)
+        lastCheckpointSeq = lastSeq
+    }
+
+    /// The checkpoint public key, for verifiers.
+    nonisolated var publicKey: Ed25519PublicKey { signer.publicKey }
+
+    private func flush() async {
+        while !pending.isEmpty {
+            let batch = pending
+            pending = []
+            var seq = lastSeq
+            var hash = lastHash
+            var rows: [TraceEntryRow] = []
+            var failure: (any Error)? = nil
+            for item in batch {
+                seq += 1
+                do {
+                    var row = TraceEntryRow(
+                        seq: seq, at: item.at, dossierId: item.dossierID, action: item.action, outcome: item.outcome,
+                        detail: item.detail, sealed: try item.seal(seq), hash: Data())
+                    row.hash = Data(SHA256Hasher.hash(Array(hash) + row.chainedBytes))
+                    hash = row.hash
+                    rows.append(row)
+                } catch {
+                    failure = error
+                    break
+                }
+            }
+            var checkpoint: TraceCheckpointRow? = nil
+            if failure == nil, seq - lastCheckpointSeq >= Self.checkpointInterval {
+                checkpoint = makeCheckpoint(seq: seq, hash: hash)
+            }
+            if failure == nil {
+                do {
+                    try await index.appendTrace(rows, checkpoint: checkpoint)
+                } catch {
+                    failure = error
+                }
+            }
+            if let failure {
+                for item in batch { item.continuation.resume(throwing: failure) }
+                continue
+            }
+            lastSeq = seq
+            lastHash = hash
+            if let checkpoint { lastCheckpointSeq = checkpoint.seq }
+            for (item, row) in zip(batch, rows) { item.continuation.resume(returning: row.seq) }
+        }
+        flushing = false
+    }
+
+    private func makeCheckpoint(seq: Int64, hash: Data) -> TraceCheckpointRow {
+        var checkpoint = TraceCheckpointRow(seq: seq, hash: hash, at: clock.now(), signature: Data())
+        checkpoint.signature = Data(signer.key.sign(checkpoint.signedBytes))
+        return checkpoint
+    }
+}

@@ -1,0 +1,176 @@
+import CoffreCrypto
+import CoffreDomain
+import Foundation
+
+/// What a trace entry says, in full. Stored encrypted under the dossier key when the entry
+/// belongs to a dossier; without one (a refused assertion, an unknown patient), only the
+/// fields that identify nobody are kept, in clear.
+public struct TraceDetail: Codable, Sendable, Equatable {
+    public var actorRole: String?
+    /// INS or RPPS of the actor.
+    public var actorID: String?
+    public var profession: String?
+    public var specialty: String?
+    public var organization: String?
+    public var mode: String?
+    public var reason: String?
+    public var issuer: String?
+    public var documentID: String?
+    /// The rule that decided.
+    public var rule: String?
+    /// The habilitation matrix version, when it decided.
+    public var matrixVersion: String?
+    /// The error code of a refusal.
+    public var errorCode: String?
+
+    public init(
+        actorRole: String? = nil, actorID: String? = nil, profession: String? = nil, specialty: String? = nil,
+        organization: String? = nil, mode: String? = nil, reason: String? = nil, issuer: String? = nil,
+        documentID: String? = nil, rule: String? = nil, matrixVersion: String? = nil, errorCode: String? = nil
+    ) {
+        self.actorRole = actorRole
+        self.actorID = actorID
+        self.profession = profession
+        self.specialty = specialty
+        self.organization = organization
+        self.mode = mode
+        self.reason = reason
+        self.issuer = issuer
+        self.documentID = documentID
+        self.rule = rule
+        self.matrixVersion = matrixVersion
+        self.errorCode = errorCode
+    }
+
+    /// What may be kept in clear when there is no dossier key: no identifier, no free text.
+    var anonymous: TraceDetail {
+        TraceDetail(actorRole: actorRole, mode: mode, rule: rule, errorCode: errorCode)
+    }
+}
+
+/// How an access ended at the gate.
+public enum TraceOutcome: String, Sendable, Codable {
+    case allowed
+    case denied
+    /// Refused before any access decision (bad assertion, bad identifier, unknown dossier).
+    case refused
+    /// Failed on the server's side.
+    case failed
+}
+
+/// A trace entry as the patient reads it.
+public struct TraceRecord: Sendable, Equatable {
+    public var seq: Int64
+    public var at: Int64
+    public var action: String
+    public var outcome: String
+    /// Nil when the detail can no longer be opened (a purged dossier's key is gone).
+    public var detail: TraceDetail?
+}
+
+/// The result of checking the whole trace.
+public struct TraceVerification: Sendable, Equatable {
+    public var entriesChecked: Int64
+    public var checkpointsChecked: Int
+    /// The first entry whose hash does not follow from the one before, or that is missing.
+    public var firstBrokenSeq: Int64?
+    /// Every problem found, in words.
+    public var problems: [String]
+    /// The public key checkpoints are signed with, hex.
+    public var signingKey: String
+}
+
+extension Vault {
+    /// Writes a trace entry and returns its sequence number once it is durable. Callers write
+    /// it before they act, and refuse the access if this throws.
+    @discardableResult
+    public func recordTrace(
+        action: String, outcome: TraceOutcome, detail: TraceDetail, dossier: DossierRecord?
+    ) async throws(StoreError) -> Int64 {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        do {
+            if let dossier, let key = dossier.key {
+                let dossierID = dossier.id.value
+                let plaintext = Array(try encoder.encode(detail))
+                return try await trace.append(
+                    dossierID: dossierID, action: action, outcome: outcome.rawValue, detail: nil,
+                    seal: { seq in Data(SealedBox.seal(plaintext, with: key, associatedData: Self.traceAD(seq: seq, dossierID: dossierID)))
+                    })
+            }
+            let clear = String(decoding: try encoder.encode(detail.anonymous), as: UTF8.self)
+            return try await trace.append(dossierID: nil, action: action, outcome: outcome.rawValue, detail: clear, seal: { _ in nil })
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError(.io, "cannot write the trace: \(error)")
+        }
+    }
+
+    /// The dossier's trace after `seq`, oldest first, with its detail opened.
+    public func traceEntries(for dossier: DossierRecord, after seq: Int64 = 0, limit: Int = 10_000) async throws(StoreError)
+        -> [TraceRecord]
+    {
+        let rows = try await index.traceEntries(dossierID: dossier.id.value, after: seq, limit: limit)
+        return rows.map { row in
+            var detail: TraceDetail? = nil
+            if let sealed = row.sealed, let key = dossier.key {
+                detail = try? Self.open(Array(sealed), key: key, associatedData: Self.traceAD(seq: row.seq, dossierID: dossier.id.value))
+            }
+            return TraceRecord(seq: row.seq, at: row.at, action: row.action, outcome: row.outcome, detail: detail)
+        }
+    }
+
+    /// Checks the whole chain and every checkpoint, and names the first broken entry.
+    public func verifyTrace() async throws(StoreError) -> TraceVerification {
+        var problems: [String] = []
+        var firstBroken: Int64? = nil
+        var expectedSeq: Int64 = 1
+        var previous = TraceWriter.genesis
+        var hashes: [Int64: Data] = [:]
+        while true {
+            let page = try await index.traceEntries(from: expectedSeq, limit: 10_000)
+            if page.isEmpty { break }
+            for row in page {
+                if row.seq != expectedSeq {
+                    problems.append("trace entries \(expectedSeq)–\(row.seq - 1) are missing")
+                    firstBroken = firstBroken ?? expectedSeq
+                }
+                let computed = Data(SHA256Hasher.hash(Array(previous) + row.chainedBytes))
+                if computed != row.hash {
+                    problems.append("trace entry \(row.seq) does not follow from the entry before it (changed, inserted or reordered)")
+                    firstBroken = firstBroken ?? row.seq
+                }
+                hashes[row.seq] = row.hash
+                previous = row.hash
+                expectedSeq = row.seq + 1
+            }
+        }
+        let checkpoints = try await index.traceCheckpoints()
+        let publicKey = trace.publicKey
+        for checkpoint in checkpoints {
+            if !publicKey.isValidSignature(Array(checkpoint.signature), for: checkpoint.signedBytes) {
+                problems.append("checkpoint at entry \(checkpoint.seq) has an invalid signature")
+            }
+            if hashes[checkpoint.seq] != checkpoint.hash {
+                problems.append("checkpoint at entry \(checkpoint.seq) does not match the trace (entries changed or removed)")
+                firstBroken = min(firstBroken ?? checkpoint.seq, checkpoint.seq)
+            }
+        }
+        return TraceVerification(
+            entriesChecked: expectedSeq - 1, checkpointsChecked: checkpoints.count, firstBrokenSeq: firstBroken, problems: problems,
+            signingKey: Hex.encode(publicKey.bytes))
+    }
+
+    /// Signs a checkpoint at the end of the chain; called at a clean stop.
+    public func checkpointTrace() async throws(StoreError) {
+        try await trace.checkpointNow()
+    }
+
+    /// The trace checkpoint public key, hex.
+    public var traceSigningKey: String { Hex.encode(trace.publicKey.bytes) }
+
+    static func traceAD(seq: Int64, dossierID: String) -> [UInt8] {
+        Array("coffre/trace/v1/\(seq)/\(dossierID)".utf8)
+    }
+}
