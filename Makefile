@@ -43,10 +43,11 @@ openapi-check: build
 lint:
 	@scripts/lint.sh
 
-## Long versions of the drills (not part of `make test`).
+## Long versions of the drills (not part of `make test`): a 1 GiB document through the daemon
+## in bounded memory, and 10,000 expired dossiers purged in one retention run.
 drills: build
-	COFFRE_BIN_DIR="$$($(SWIFT) build --show-bin-path)" COFFRE_LARGE_DOCUMENT_MIB=1024 \
-	  $(SWIFT) test --filter aLargeDocumentStreamsInBoundedMemory
+	COFFRE_BIN_DIR="$$($(SWIFT) build --show-bin-path)" COFFRE_LARGE_DOCUMENT_MIB=1024 COFFRE_RETENTION_DOSSIERS=10000 \
+	  $(SWIFT) test --filter "aLargeDocumentStreamsInBoundedMemory|manyExpiredDossiersArePurgedInOneRun"
 
 clean:
 	rm -rf .build .coffre

@@ -98,7 +98,7 @@ let package = Package(
         .executableTarget(
             name: "coffred",
             dependencies: [
-                "CoffreServer",
+                "CoffreServer", "CoffreDomain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
