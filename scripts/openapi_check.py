@@ -120,20 +120,7 @@ assert luhn_broken(DOCTOR) != DOCTOR and len({RPPS, DOCTOR, ATTENDING, ADMINISTR
 # Cases where the running code is known not to do what the spec (and the code's own intent) says.
 # They are reported as XFAIL and not counted as failures; once the code is fixed they report
 # XPASS, and the entry should be removed from here.
-KNOWN_MISMATCHES: dict[str, str] = {
-    "getAccess closed (a read) -> 200":
-        "DossierRoutes.showAccess (Sources/CoffreServer/Routes/DossierRoutes.swift:129) authorises the read with "
-        "`.manageDossier`, which DossierAction.writes (Sources/CoffreDomain/Access/AccessRequest.swift:28) counts as a "
-        "write: a closed dossier's access settings cannot be read (403, rule dossier.closed-read-only)",
-    "opposeDossier under legal hold -> 409 illegal_transition":
-        "Vault.oppose (Sources/CoffreStore/Lifecycle/Vault+Lifecycle.swift:36-43) and "
-        "DossierLifecycle.checkOpposition (Sources/CoffreDomain/Lifecycle/DossierLifecycle.swift:95) ignore the "
-        "legal hold: an opposition purges a held dossier, though a hold blocks purge in any state",
-    "getTrace after the refused closures -> 200, each refusal traced as denied":
-        "DossierRoutes.close (Sources/CoffreServer/Routes/DossierRoutes.swift:65-69) refuses a professional's closure "
-        "without death: true (403) after the gatekeeper has traced the decision as allowed "
-        "(rule professional.closes-on-death)",
-}
+KNOWN_MISMATCHES: dict[str, str] = {}
 
 
 # --------------------------------------------------------------------------------------------
@@ -2126,18 +2113,21 @@ def exercise_lifecycle(checker: Checker, issuer: "Issuer", sock: str):
     checker.case("closeDossier by an administrator, death false, delete true -> 403 access_denied", CLOSE_POST,
                  send_json(CLOSE_POST, close % INS_DEATH, administrator, {"death": False, "delete": True}), 403,
                  "access_denied")
-    checker.case("closeDossier on death by the patient -> 400 invalid_metadata", CLOSE_POST,
-                 send_json(CLOSE_POST, close % INS_CLOSE, pc, {"death": True}), 400, "invalid_metadata")
-    checker.case("closeDossier on death by the legal representative -> 400 invalid_metadata", CLOSE_POST,
-                 send_json(CLOSE_POST, close % INS_CLOSE, rep_close, {"death": True, "delete": False}), 400,
-                 "invalid_metadata")
+    checker.case("closeDossier on death by the patient -> 403 access_denied (a death is the médecin traitant's to record)", CLOSE_POST,
+                 send_json(CLOSE_POST, close % INS_CLOSE, pc, {"death": True}), 403, "access_denied")
+    checker.case("closeDossier on death by the legal representative -> 403 access_denied", CLOSE_POST,
+                 send_json(CLOSE_POST, close % INS_CLOSE, rep_close, {"death": True, "delete": False}), 403,
+                 "access_denied")
+    checker.case("closeDossier on death with a deletion request -> 400 invalid_metadata", CLOSE_POST,
+                 send_json(CLOSE_POST, close % INS_DEATH, attending, {"death": True, "delete": True}), 400, "invalid_metadata")
     for ins in (INS_CLOSE, INS_DEATH):
         checker.case("getDossier after the refused closures -> 200, still active", DOSSIER_GET,
                      send("GET", dossier % ins, headers=pat[ins]), 200, extra=json_is(active_view))
     checker.case("getTrace after the refused closures -> 200, each refusal traced as denied", TRACE_GET,
                  send("GET", base % INS_DEATH + "/trace", headers=pat[INS_DEATH]), 200,
-                 extra=trace_is(lambda es: [(e["outcome"], e.get("errorCode")) for e in es if e["action"] == "dossier.close"]
-                                == [("denied", "access_denied")] * 3))
+                 extra=trace_is(lambda es: len(refused := [(e["outcome"], e.get("errorCode")) for e in es
+                                                           if e["action"] in ("dossier.close", "dossier.close-on-death")]) >= 2
+                                and all(r == ("denied", "access_denied") for r in refused)))
 
     # --- a dossier closed by the patient: read-only
     checker.case("closeDossier by the patient -> 200, closed, purge in ten years", CLOSE_POST,
@@ -2309,7 +2299,7 @@ def exercise_lifecycle(checker: Checker, issuer: "Issuer", sock: str):
                                         and e["actor"] == {"role": "operator", "id": "uid %d" % os.geteuid()}
                                         and "mode" not in e and reason not in json.dumps(e, ensure_ascii=False)
                                         for e in es if e["action"] == "dossier.hold")
-                                and any(e["action"] == "dossier.close" and e["actor"]["id"] == ATTENDING
+                                and any(e["action"] == "dossier.close-on-death" and e["actor"]["id"] == ATTENDING
                                         and e["rule"] == "professional.closes-on-death" for e in es)))
     checker.case("placeLegalHold on an active dossier, ignoring an Authorization header -> 200, held", HOLD_POST,
                  send_json(HOLD_POST, hold % INS_HELD, {"Authorization": "Coffre-Assertion nonsense"}, {"reason": reason}), 200,

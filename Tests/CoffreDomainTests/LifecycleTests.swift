@@ -89,5 +89,8 @@ import Testing
         try lifecycle.checkOpposition(at: Self.created + 41 * Self.day, rules: sixWeeks)
         let closed = try lifecycle.closing(at: Self.created, reason: .patientRequest, deletionRequested: false)
         #expect(throws: LifecycleError.self) { try closed.checkOpposition(at: Self.created, rules: Self.rules) }
+        let held = try lifecycle.holding(reason: "enquête")
+        let error = #expect(throws: LifecycleError.self) { try held.checkOpposition(at: Self.created, rules: Self.rules) }
+        #expect(error?.code == "dossier_held")
     }
 }

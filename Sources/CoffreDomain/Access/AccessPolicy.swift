@@ -61,6 +61,7 @@ public struct AccessPolicy: Sendable {
         let base = representative ? "representative.of-patient" : "patient.own-dossier"
         guard let document else {
             if representative && action == .createDossier { return .deny("representative.cannot-create") }
+            if action == .closeDossierOnDeath { return .deny("holder.cannot-record-death") }
             return .allow(base)
         }
         if document.status == .deleted && action != .readDocumentMetadata { return .deny("document.deleted") }
@@ -85,11 +86,11 @@ public struct AccessPolicy: Sendable {
         let settings = dossier.settings
         switch action {
         case .createDossier: return .deny("professional.cannot-create")
-        case .manageDossier, .maskDocument, .reopenDossier, .opposeDossier: return .deny("professional.patient-only")
-        case .closeDossier:
-            // A professional closes a dossier only on the patient's death, and only the
-            // médecin traitant or an administrator (the route demands --death).
-            return settings.hasFullRights(rpps) ? .allow("professional.closes-on-death") : .deny("professional.patient-only")
+        case .manageDossier, .maskDocument, .reopenDossier, .opposeDossier, .closeDossier, .readAccessSettings:
+            return .deny("professional.patient-only")
+        case .closeDossierOnDeath:
+            // Recording a death is the médecin traitant's (or an administrator's) act.
+            return settings.hasFullRights(rpps) ? .allow("professional.closes-on-death") : .deny("professional.medecin-traitant-only")
         default: break
         }
         let isAuthor = document.map { $0.authorRole == .professional && $0.authorID == rpps } ?? false

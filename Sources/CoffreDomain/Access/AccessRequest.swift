@@ -16,8 +16,12 @@ public enum DossierAction: String, Sendable, CaseIterable {
     case releaseDocument = "document.release"
     case readTrace = "trace.read"
     case readNotifications = "notifications.read"
-    /// Closing (by the patient, or on death by the médecin traitant), reopening, opposing.
+    /// Reading who may see the dossier (the patient's own view of their settings).
+    case readAccessSettings = "access.read"
+    /// Closing by the patient (or their representative).
     case closeDossier = "dossier.close"
+    /// Recording the patient's death, which closes the dossier: the médecin traitant's act.
+    case closeDossierOnDeath = "dossier.close-on-death"
     case reopenDossier = "dossier.reopen"
     case opposeDossier = "dossier.oppose"
 

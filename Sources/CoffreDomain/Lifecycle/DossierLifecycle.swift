@@ -96,6 +96,10 @@ extension DossierLifecycle {
         guard state == .active else {
             throw LifecycleError(code: "dossier_closed", description: "a closed dossier cannot be opposed; it follows its retention")
         }
+        guard !isHeld else {
+            throw LifecycleError(
+                code: "dossier_held", description: "a legal hold blocks the destruction of this dossier; the operator must lift it first")
+        }
         guard now < createdAt + rules.oppositionWindow else {
             throw LifecycleError(
                 code: "opposition_window_over",

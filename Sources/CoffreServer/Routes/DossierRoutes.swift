@@ -61,17 +61,12 @@ struct DossierRoutes: Sendable {
     @Sendable func close(_ request: Request, context: CoffreRequestContext) async throws -> Response {
         let ins = try context.patientINS()
         let body = try decodeJSON(CloseDossierRequest.self, try await request.body.collect(upTo: context.maxUploadSize))
-        let dossier = try await vault.dossier(for: ins)
-        let actor = try await gatekeeper.authorize(context, .closeDossier, owner: ins, dossier: dossier)
         let death = body.death ?? false
-        switch (actor.role, death) {
-        case (.professional, false):
-            throw Problem(.accessDenied, detail: "a professional closes a dossier only on the patient's death (death: true)")
-        case (.patient, true), (.representative, true):
-            throw Problem(.invalidMetadata, detail: "a closure on death is recorded by the médecin traitant")
-        default:
-            break
+        if death && body.delete == true {
+            throw Problem(.invalidMetadata, detail: "a closure on death keeps the legal retention; it cannot ask for deletion")
         }
+        let dossier = try await vault.dossier(for: ins)
+        try await gatekeeper.authorize(context, death ? .closeDossierOnDeath : .closeDossier, owner: ins, dossier: dossier)
         let updated = try await vault.changeLifecycle(
             for: ins, .close(reason: death ? .death : .patientRequest, deletionRequested: body.delete ?? false))
         return try json(view(updated, documentCount: try await vault.currentDocumentCount(in: updated)))
@@ -126,7 +121,7 @@ struct DossierRoutes: Sendable {
     @Sendable func showAccess(_ request: Request, context: CoffreRequestContext) async throws -> Response {
         let ins = try context.patientINS()
         let dossier = try await vault.dossier(for: ins)
-        try await gatekeeper.authorize(context, .manageDossier, owner: ins, dossier: dossier)
+        try await gatekeeper.authorize(context, .readAccessSettings, owner: ins, dossier: dossier)
         return try json(AccessView(dossier.settings))
     }
 

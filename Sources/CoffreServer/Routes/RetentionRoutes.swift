@@ -15,15 +15,16 @@ struct RetentionRoutes: Sendable {
         group.post("patients/:ins/hold") { request, context in
             let ins = try context.patientINS()
             let body = try decodeJSON(HoldRequest.self, try await request.body.collect(upTo: context.maxUploadSize))
+            // Traced before it is done (fail closed), like every access.
+            try await traceOperator("dossier.hold", try await vault.dossier(for: ins), context)
             let updated = try await vault.changeLifecycle(for: ins, .hold(reason: body.reason))
-            try await traceOperator("dossier.hold", updated, context)
             return try json(
                 DossierView(updated, documentCount: try await vault.currentDocumentCount(in: updated), retention: vault.retentionRules))
         }
         group.delete("patients/:ins/hold") { _, context in
             let ins = try context.patientINS()
+            try await traceOperator("dossier.release-hold", try await vault.dossier(for: ins), context)
             let updated = try await vault.changeLifecycle(for: ins, .releaseHold)
-            try await traceOperator("dossier.release-hold", updated, context)
             return try json(
                 DossierView(updated, documentCount: try await vault.currentDocumentCount(in: updated), retention: vault.retentionRules))
         }
