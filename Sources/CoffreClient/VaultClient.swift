@@ -117,8 +117,8 @@ public struct VaultClient: Sendable {
     }
 
     /// Checks the vault's integrity (operators).
-    public func verify() async throws(ClientError) -> VerifyReport {
-        try await json(.POST, "/v1/admin/verify")
+    public func verify(sample: Int? = nil) async throws(ClientError) -> VerifyReport {
+        try await json(.POST, "/v1/admin/verify" + (sample.map { "?sample=\($0)" } ?? ""))
     }
 
     /// Names the médecin traitant.

@@ -68,11 +68,12 @@ public final class Daemon: @unchecked Sendable {
         await waitForExit()
     }
 
-    /// Waits (up to 10 s) for the process to exit; its exit status, or nil if it still runs.
+    /// Waits (up to 60 s: a loaded CI machine is slow to drain) for the process to exit; its exit
+    /// status, or nil if it still runs.
     @discardableResult
     public func waitForExit() async -> Int32? {
         guard let process else { return nil }
-        for _ in 0..<400 where process.isRunning {
+        for _ in 0..<2400 where process.isRunning {
             try? await Task.sleep(for: .milliseconds(25))
         }
         return process.exitStatus

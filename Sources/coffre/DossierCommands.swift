@@ -181,15 +181,21 @@ struct AdminCommand: AsyncParsableCommand {
 
     struct Verify: ClientCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Check the vault's integrity: the trace chain and its signed checkpoints. Exits 76 on any problem.")
+            abstract: """
+                Check the vault's integrity: the index, every key, every blob read to the end against its hash, orphans, \
+                the trace chain and its signed checkpoints. Exits 76 on any problem.
+                """)
         @OptionGroup var global: GlobalOptions
+        @Option(help: "Read only this many documents' blobs, picked at random (a quick partial run).") var sample: Int?
 
         func execute() async throws(ClientError) {
-            let report = try await global.client().verify()
+            let report = try await global.client().verify(sample: sample)
             if global.json {
                 Output.json(report)
             } else {
                 Output.fields([
+                    ("dossiers", String(report.dossiersChecked)), ("documents read", String(report.documentsChecked)),
+                    ("orphan blobs", String(report.orphanBlobs)),
                     ("trace entries", String(report.traceEntriesChecked)), ("checkpoints", String(report.traceCheckpointsChecked)),
                     ("first broken entry", report.firstBrokenTraceEntry.map(String.init)), ("signing key", report.traceSigningKey),
                     ("result", report.ok ? "clean" : "\(report.problems.count) problem(s)"),

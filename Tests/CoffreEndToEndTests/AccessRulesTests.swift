@@ -139,3 +139,56 @@ import Testing
         #expect(masked.stdoutText.contains("\"masked\" : true"))
     }
 }
+
+/// Review findings, pinned: a document is all its versions, and hidden documents stay hidden
+/// from their readers everywhere, in the trace too.
+@Suite struct DocumentVersionRulesTests {
+    let doctor = Identities.rpps(71)
+    let other = Identities.rpps(72)
+    let attending = Identities.rpps(73)
+
+    @Test func maskingOrDeletingTheCurrentVersionCoversTheOlderOnes() async throws {
+        let session = try await Session()
+        _ = try await session.asPatient(["dossier", "create"])
+        _ = try await session.asPatient(["access", "grant", doctor])
+        _ = try await session.asPatient(["access", "grant", other])
+        let asDoctor = ["--as", "pro:\(doctor):10", "--patient", session.patient]
+        let asOther = ["--as", "pro:\(other):10", "--patient", session.patient]
+        let first = try await session.daemon.coffre(
+            asDoctor + ["doc", "put", try session.file("v1", Array("v1".utf8)), "--class", "CPT_REND"]
+        ).firstLine
+        let second = try await session.daemon.coffre(asDoctor + ["doc", "replace", first, try session.file("v2", Array("v2".utf8))])
+            .firstLine
+        #expect(try await session.asPatient(["doc", "mask", second]).status == 0)
+        #expect(try await session.daemon.coffre(asOther + ["doc", "get", first]).status == 77)
+        let history = try await session.daemon.coffre(asOther + ["doc", "list", "--all-versions", "--json"])
+        #expect(!history.stdoutText.contains(first) && !history.stdoutText.contains(second))
+        #expect(try await session.asPatient(["doc", "unmask", second]).status == 0)
+        #expect(try await session.daemon.coffre(asDoctor + ["doc", "delete", second]).status == 0)
+        #expect(try await session.daemon.coffre(asOther + ["doc", "get", first]).status == 77)
+    }
+
+    @Test func hiddenDocumentsStayHiddenThroughReplacementAndTheTrace() async throws {
+        let session = try await Session()
+        #expect(try await session.daemon.coffre(["admin", "clock", "set", "2030-01-01"]).status == 0)
+        _ = try await session.asPatient(["dossier", "create"])
+        _ = try await session.asPatient(["access", "grant", doctor])
+        _ = try await session.asPatient(["dossier", "set-doctor", attending])
+        let asDoctor = ["--as", "pro:\(doctor):10", "--patient", session.patient]
+        let hidden = try await session.daemon.coffre(
+            asDoctor + ["doc", "put", try session.file("h", [1]), "--class", "BIOLOGIE", "--hidden-from-patient"]
+        ).firstLine
+        _ = try await session.daemon.coffre(["--as", "pro:\(attending):10", "--patient", session.patient, "doc", "get", hidden])
+        // The patient's trace does not name the hidden document; the médecin traitant's does.
+        #expect(!(try await session.asPatient(["trace"]).stdoutText.contains(hidden)))
+        #expect(
+            try await session.daemon.coffre(["--as", "pro:\(attending):10", "--patient", session.patient, "trace"]).stdoutText.contains(
+                hidden))
+        // Replacing it on day 29 does not restart the month: on day 31 the new version shows.
+        #expect(try await session.daemon.coffre(["admin", "clock", "set", "2030-01-30"]).status == 0)
+        let replaced = try await session.daemon.coffre(asDoctor + ["doc", "replace", hidden, try session.file("h2", [2])]).firstLine
+        #expect(try await session.asPatient(["doc", "get", replaced]).status == 77)
+        #expect(try await session.daemon.coffre(["admin", "clock", "set", "2030-02-01"]).status == 0)
+        #expect(try await session.asPatient(["doc", "get", replaced]).stdout == Data([2]))
+    }
+}

@@ -51,6 +51,20 @@ import Testing
                         $0.iat += 3600; $0.exp += 3600
                     }) == "assertion_expired")
         #expect(try code("Coffre-Assertion " + session.assertion { $0.exp += 7200 }) == "assertion_malformed")
+        // Extreme times are refused, never a crash (the subtraction would overflow).
+        #expect(
+            try code(
+                "Coffre-Assertion "
+                    + session.assertion {
+                        $0.iat = .min; $0.exp = 1
+                    }) == "assertion_malformed")
+        #expect(
+            try code(
+                "Coffre-Assertion "
+                    + session.assertion {
+                        $0.iat = .max - 10; $0.exp = .max
+                    }) == "assertion_expired")
+        #expect(try RawHTTP.exchange(socketPath: session.daemon.socketPath, request: RawHTTP.request("GET", "/v1/health")).status == 200)
         #expect(try code("Coffre-Assertion " + session.assertion { $0.sub = "184056312345659" }) == "assertion_malformed")
         #expect(try code("Coffre-Assertion " + session.assertion { $0.mode = .bris_de_glace }) == "assertion_malformed")
         // The genuine one passes the gate (and finds no dossier yet).

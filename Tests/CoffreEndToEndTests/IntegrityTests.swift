@@ -50,3 +50,56 @@ import Testing
         #expect(session.daemon.log.contains("integrity failure") || session.daemon.log.contains("document stream stopped"))
     }
 }
+
+/// `coffre admin verify` names every damaged item: a flipped byte, a deleted blob, an orphan, a
+/// corrupted wrapped key.
+@Suite struct VerifyTests {
+    @Test func verifyNamesEveryDamagedItem() async throws {
+        let session = try await Session()
+        _ = try await session.asPatient(["dossier", "create"])
+        var ids: [String] = []
+        for index in 0..<4 {
+            ids.append(
+                try await session.asPatient(["doc", "put", try session.file("d\(index)", SecureRandom.bytes(5_000)), "--class", "AUTR_DOC"])
+                    .firstLine)
+        }
+        let other = Identities.ins(61)
+        _ = try await session.asPatient(["dossier", "create"], patient: other)
+        _ = try await session.asPatient(["doc", "put", try session.file("o", [1, 2, 3]), "--class", "AUTR_DOC"], patient: other)
+        let clean = try await session.daemon.coffre(["admin", "verify", "--json"])
+        #expect(clean.status == 0, "\(clean.stdoutText)")
+        #expect(clean.stdoutText.contains("\"documentsChecked\" : 5"))
+
+        // A flipped byte, a deleted blob, an orphan (old enough not to be a store in flight).
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: session.blobPath(ids[0])))
+        bytes[bytes.count / 2] ^= 0x20
+        try bytes.write(to: URL(fileURLWithPath: session.blobPath(ids[0])))
+        try FileManager.default.removeItem(atPath: session.blobPath(ids[1]))
+        let orphan = SecureRandom.hexIdentifier()
+        try Data([1, 2, 3]).write(to: URL(fileURLWithPath: session.blobPath(orphan)))
+        try FileManager.default.setAttributes(
+            [.modificationDate: Date(timeIntervalSinceNow: -3600)], ofItemAtPath: session.blobPath(orphan))
+        // A corrupted wrapped key: the second patient's dossier key.
+        await session.daemon.stop()
+        let database = session.daemon.state.path + "/index.sqlite"
+        let script =
+            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); r=c.execute('SELECT id, wrapped_key FROM dossier').fetchall(); i,k=r[1]; k=bytearray(k); k[40]^=1; c.execute('UPDATE dossier SET wrapped_key=? WHERE id=?', (bytes(k), i)); c.commit(); print(i)"
+        let corrupted = try await Program.run("/usr/bin/env", ["python3", "-c", script, database])
+        #expect(corrupted.status == 0, "\(corrupted.stderr)")
+        try await session.daemon.start()
+
+        let report = try await session.daemon.coffre(["admin", "verify", "--json"])
+        #expect(report.status == 76)
+        let text = report.stdoutText
+        #expect(text.contains("document \(ids[0]): its blob fails verification"))
+        #expect(text.contains("document \(ids[1]): its blob is missing"))
+        #expect(text.contains("blob \(orphan): no index row names it"))
+        #expect(
+            text.contains(
+                "dossier \(corrupted.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)): its key or sealed record does not open"))
+        #expect(!text.contains("document \(ids[2])") && !text.contains("document \(ids[3])"), "undamaged documents are not reported")
+        // A sample reads at most that many blobs (none if it falls in the dossier whose key is broken).
+        let sample = try await session.daemon.coffre(["admin", "verify", "--sample", "1", "--json"])
+        #expect(sample.stdoutText.contains("\"documentsChecked\" : 1") || sample.stdoutText.contains("\"documentsChecked\" : 0"))
+    }
+}

@@ -49,14 +49,16 @@ public enum SignedAssertion {
         guard issuerKey.isValidSignature(signature, for: Array((signingLabel + parts[1]).utf8)) else {
             throw Problem(.assertionBadSignature, detail: "the assertion's signature does not verify with its issuer's key")
         }
-        guard claims.exp > claims.iat, claims.exp - claims.iat <= maximumLifetime else {
+        // Subtract without trapping: the claims are the client's numbers.
+        let (lifetime, overflow) = claims.exp.subtractingReportingOverflow(claims.iat)
+        guard !overflow, lifetime > 0, lifetime <= maximumLifetime else {
             throw Problem(
                 .assertionMalformed, detail: "an assertion must expire after it is issued and live at most \(maximumLifetime / 60) minutes")
         }
         guard claims.iat <= now + clockSkew else {
             throw Problem(.assertionExpired, detail: "the assertion is issued in the future; check the issuer's clock")
         }
-        guard now < claims.exp + clockSkew else {
+        guard now - clockSkew < claims.exp else {
             throw Problem(.assertionExpired, detail: "the assertion has expired; ask the issuing software for a new one")
         }
         return (try claims.actor(), claims)

@@ -66,6 +66,11 @@ public struct TraceActorView: Codable, Sendable, Equatable {
 public struct VerifyReport: Codable, Sendable, Equatable {
     /// True when no problem was found.
     public var ok: Bool
+    public var dossiersChecked: Int
+    /// Documents whose blob was read to the end and compared with its recorded hash.
+    public var documentsChecked: Int
+    /// Blobs no index row names.
+    public var orphanBlobs: Int
     public var traceEntriesChecked: Int64
     public var traceCheckpointsChecked: Int
     /// The first trace entry that is missing or does not follow from the one before.
@@ -75,10 +80,13 @@ public struct VerifyReport: Codable, Sendable, Equatable {
     public var traceSigningKey: String
 
     public init(
-        ok: Bool, traceEntriesChecked: Int64, traceCheckpointsChecked: Int, firstBrokenTraceEntry: Int64?, problems: [String],
-        traceSigningKey: String
+        ok: Bool, dossiersChecked: Int, documentsChecked: Int, orphanBlobs: Int, traceEntriesChecked: Int64,
+        traceCheckpointsChecked: Int, firstBrokenTraceEntry: Int64?, problems: [String], traceSigningKey: String
     ) {
         self.ok = ok
+        self.dossiersChecked = dossiersChecked
+        self.documentsChecked = documentsChecked
+        self.orphanBlobs = orphanBlobs
         self.traceEntriesChecked = traceEntriesChecked
         self.traceCheckpointsChecked = traceCheckpointsChecked
         self.firstBrokenTraceEntry = firstBrokenTraceEntry

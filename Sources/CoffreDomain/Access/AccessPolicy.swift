@@ -64,10 +64,15 @@ public struct AccessPolicy: Sendable {
             if action == .closeDossierOnDeath { return .deny("holder.cannot-record-death") }
             return .allow(base)
         }
+        let isAuthor = document.authorRole != .professional && document.authorID == authorID
+        // Authorship decides replace and delete whatever the version's state (the store then
+        // refuses a version that is not current, as it does for a professional author).
+        if action == .replaceDocument || action == .deleteDocument {
+            return isAuthor ? .allow("document.author") : .deny("document.not-author")
+        }
         if document.status == .deleted && action != .readDocumentMetadata { return .deny("document.deleted") }
         if document.isHiddenFromPatient(at: now, delays: delays) { return .deny("document.hidden-from-patient") }
         if representative && document.hiddenFromRepresentatives { return .deny("document.hidden-from-representatives") }
-        let isAuthor = document.authorRole != .professional && document.authorID == authorID
         switch action {
         case .readDocumentMetadata, .readDocumentContent: return .allow(base)
         case .maskDocument: return .allow(representative ? "representative.masks" : "patient.masks")

@@ -15,7 +15,8 @@ public struct DocumentFacts: Sendable, Equatable {
     public var hiddenFromRepresentatives: Bool
     /// When the author or médecin traitant released a hidden document early (ms since epoch).
     public var releasedAt: Int64?
-    /// Upload time (ms since epoch).
+    /// Upload time (ms since epoch) of the document's first hidden version, or of this version:
+    /// the hidden-document delays run from it.
     public var uploadedAt: Int64
 
     public init(

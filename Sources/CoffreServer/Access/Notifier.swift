@@ -50,10 +50,11 @@ struct Notifier: Sendable {
             ? "Un document de votre dossier a été remplacé par une nouvelle version par un professionnel de santé."
             : "Un nouveau document a été ajouté à votre dossier par un professionnel de santé."
         // Representatives read the patient's outbox: a document hidden from them is announced
-        // without naming it.
+        // without naming it or who wrote it.
         try await vault.notify(
             dossier, recipient: .patient, kind: replacing ? .documentReplaced : .documentAdded, message: message,
-            actor: TraceDetail(actor: actor), documentID: record.hiddenFromRepresentatives ? nil : record.id.value)
+            actor: record.hiddenFromRepresentatives ? nil : TraceDetail(actor: actor),
+            documentID: record.hiddenFromRepresentatives ? nil : record.id.value)
     }
 
     /// Documents hidden from the patient that have waited `delays.waitingNotice` without being
@@ -63,7 +64,7 @@ struct Notifier: Sendable {
     func noticeWaitingDocuments(in dossier: DossierRecord, now: Int64) async throws {
         for record in try await vault.documents(in: dossier.ins) {
             let facts = record.facts
-            guard facts.isHiddenFromPatient(at: now, delays: delays), now >= record.uploadedAt + delays.waitingNotice else { continue }
+            guard facts.isHiddenFromPatient(at: now, delays: delays), now >= facts.uploadedAt + delays.waitingNotice else { continue }
             try await vault.notify(
                 dossier, recipient: .patient, kind: .hiddenDocumentWaiting,
                 message: "Votre dossier a été mis à jour. Un professionnel de santé souhaite vous en parler : prenez rendez-vous avec lui.",

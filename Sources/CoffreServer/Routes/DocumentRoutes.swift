@@ -52,6 +52,10 @@ struct DocumentRoutes: Sendable {
         if request.headers[HTTPField.Name(CoffreHeader.hiddenFrom)!] == nil {
             metadata.hiddenFromPatient = old.facts.isHiddenFromPatient(at: gatekeeper.clock.now(), delays: gatekeeper.policy.delays)
         }
+        // The month before automatic release runs from the first hidden version, not this one.
+        if metadata.hiddenFromPatient && old.hiddenFromPatient {
+            metadata.hiddenSince = old.hiddenSince ?? old.uploadedAt
+        }
         let record = try await vault.storeDocument(
             in: ins, metadata, content: request.body, declaredLength: try declaredLength(request), replacing: id)
         try await gatekeeper.notifier.stored(record, by: actor, in: dossier, replacing: true)

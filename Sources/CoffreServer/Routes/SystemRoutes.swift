@@ -37,13 +37,21 @@ struct SystemRoutes: Sendable {
             try developmentClock.set(to: milliseconds)
             return try json(ClockView(now: rfc3339(milliseconds: developmentClock.now()), settable: true))
         }
-        group.post("verify") { _, _ in
+        group.post("verify") { request, _ in
+            var sample: Int? = nil
+            if let text = request.uri.queryParameters.get("sample") {
+                guard let value = Int(text), value >= 0 else { throw Problem(.malformedRequest, detail: "sample is a number of documents") }
+                sample = value
+            }
+            let contents = try await vault.verifyContents(sample: sample)
             let trace = try await vault.verifyTrace()
+            let problems = contents.problems + trace.problems
             return try json(
                 VerifyReport(
-                    ok: trace.problems.isEmpty, traceEntriesChecked: trace.entriesChecked,
-                    traceCheckpointsChecked: trace.checkpointsChecked,
-                    firstBrokenTraceEntry: trace.firstBrokenSeq, problems: trace.problems, traceSigningKey: trace.signingKey))
+                    ok: problems.isEmpty, dossiersChecked: contents.dossiersChecked, documentsChecked: contents.documentsChecked,
+                    orphanBlobs: contents.orphanBlobs, traceEntriesChecked: trace.entriesChecked,
+                    traceCheckpointsChecked: trace.checkpointsChecked, firstBrokenTraceEntry: trace.firstBrokenSeq, problems: problems,
+                    traceSigningKey: trace.signingKey))
         }
         group.get("status") { _, _ in
             let status = vault.status()

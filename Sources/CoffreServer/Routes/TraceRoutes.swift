@@ -22,8 +22,19 @@ struct TraceRoutes: Sendable {
             after = value
         }
         let dossier = try await vault.dossier(for: ins)
-        try await gatekeeper.authorize(context, .readTrace, owner: ins, dossier: dossier)
-        let entries = try await vault.traceEntries(for: dossier, after: after)
+        let actor = try await gatekeeper.authorize(context, .readTrace, owner: ins, dossier: dossier)
+        var entries = try await vault.traceEntries(for: dossier, after: after)
+        // The trace must not reveal a document its reader may not see (one hidden from the
+        // patient pending an announcement, or from representatives): entries naming one are left
+        // out for them. The médecin traitant sees everything.
+        if actor.role != .professional {
+            let hidden = Set(
+                try await vault.documents(in: ins, includeSuperseded: true)
+                    .filter { !gatekeeper.canSee(actor, $0, in: dossier) && $0.status != .deleted }.map(\.id.value))
+            if !hidden.isEmpty {
+                entries = entries.filter { entry in entry.detail?.documentID.map { !hidden.contains($0) } ?? true }
+            }
+        }
         return try json(TraceList(entries: entries.map(TraceEntryView.init)))
     }
 }

@@ -167,7 +167,7 @@ struct VaultIndex: Sendable {
         insHash: Data, _ transform: @Sendable @escaping (DossierRow) throws -> DossierRow
     ) async throws(StoreError) -> (row: DossierRow, changed: Bool) {
         try await write("update a dossier") { db in
-            guard let row = try DossierRow.filter(Column("ins_hash") == insHash).fetchOne(db) else {
+            guard let row = try DossierRow.filter(Column("ins_hash") == insHash).fetchOne(db), row.state != "purging" else {
                 throw StoreError(.dossierNotFound, "this patient has no dossier")
             }
             let updated = try transform(row)
@@ -191,12 +191,47 @@ struct VaultIndex: Sendable {
         }
     }
 
+    /// Re-reads every version of the document `id` belongs to (the versions it replaced and
+    /// those that replaced it) and replaces each with `transform`'s result, in one transaction.
+    func updateDocumentChain(
+        id: String, dossierID: String, _ transform: @Sendable @escaping (_ target: DocumentRow, _ row: DocumentRow) throws -> DocumentRow
+    ) async throws(StoreError) -> DocumentRow {
+        try await write("update a document's versions") { db in
+            guard let target = try DocumentRow.filter(Column("id") == id && Column("dossier_id") == dossierID).fetchOne(db) else {
+                throw StoreError(.documentNotFound, "no document \(id) in this dossier")
+            }
+            let chain = try String.fetchAll(
+                db,
+                sql: """
+                    WITH RECURSIVE back(id, replaces) AS (
+                        SELECT id, replaces FROM document WHERE id = ?1
+                        UNION SELECT d.id, d.replaces FROM document d JOIN back b ON d.id = b.replaces
+                    ), forward(id) AS (
+                        SELECT id FROM document WHERE id = ?1
+                        UNION SELECT d.id FROM document d JOIN forward f ON d.replaces = f.id
+                    )
+                    SELECT id FROM back UNION SELECT id FROM forward
+                    """, arguments: [id])
+            var updatedTarget = target
+            for versionID in chain {
+                guard let row = try DocumentRow.filter(Column("id") == versionID && Column("dossier_id") == dossierID).fetchOne(db) else {
+                    continue
+                }
+                let updated = try transform(target, row)
+                try updated.update(db)
+                if versionID == id { updatedTarget = updated }
+            }
+            return updatedTarget
+        }
+    }
+
     /// Records a new version and marks the one it replaces superseded, in one transaction;
     /// refuses if that one is no longer current (replaced or deleted meanwhile).
     func insertReplacement(
         _ row: DocumentRow, supersede transform: @Sendable @escaping (DocumentRow) throws -> DocumentRow
     ) async throws(StoreError) {
         try await write("record a new version") { db in
+            try Self.requireLiveDossier(row.dossierId, db)
             guard let replaced = row.replaces,
                 let old = try DocumentRow.filter(Column("id") == replaced && Column("dossier_id") == row.dossierId).fetchOne(db)
             else {
@@ -217,7 +252,16 @@ struct VaultIndex: Sendable {
     }
 
     func insertDocument(_ row: DocumentRow) async throws(StoreError) {
-        try await write("record a document") { db in try row.insert(db) }
+        try await write("record a document") { db in
+            try Self.requireLiveDossier(row.dossierId, db)
+            try row.insert(db)
+        }
+    }
+
+    /// A store racing a purge must not add a row under a destroyed key.
+    static func requireLiveDossier(_ id: String, _ db: Database) throws {
+        let state = try String.fetchOne(db, sql: "SELECT state FROM dossier WHERE id = ?", arguments: [id])
+        guard let state, state != "purging" else { throw StoreError(.dossierNotFound, "this patient has no dossier") }
     }
 
     func document(id: String, dossierID: String) async throws(StoreError) -> DocumentRow? {
@@ -238,6 +282,28 @@ struct VaultIndex: Sendable {
         try await read("count documents") { db in
             try DocumentRow.filter(Column("dossier_id") == dossierID && Column("status") == "current").fetchCount(db)
         }
+    }
+
+    // MARK: Verification
+
+    /// SQLite's own checks: page structure (`quick_check`) and foreign keys.
+    func integrityProblems() async throws(StoreError) -> [String] {
+        try await read("check the index") { db in
+            var problems = try String.fetchAll(db, sql: "PRAGMA quick_check").filter { $0 != "ok" }.map { "index: \($0)" }
+            let orphans = try Row.fetchAll(db, sql: "PRAGMA foreign_key_check")
+            if !orphans.isEmpty { problems.append("index: \(orphans.count) row(s) violate a foreign key") }
+            return problems
+        }
+    }
+
+    /// Every dossier row that is not being purged.
+    func allDossiers() async throws(StoreError) -> [DossierRow] {
+        try await read("list dossiers") { db in try DossierRow.filter(Column("state") != "purging").fetchAll(db) }
+    }
+
+    /// Every document row of a dossier, all versions.
+    func allDocuments(dossierID: String) async throws(StoreError) -> [DocumentRow] {
+        try await read("list documents") { db in try DocumentRow.filter(Column("dossier_id") == dossierID).fetchAll(db) }
     }
 
     // MARK: Retention and purge
@@ -261,9 +327,15 @@ struct VaultIndex: Sendable {
 
     /// Step one of a purge: destroy the dossier key (and the sealed record) in place. From
     /// this commit on, nothing of the dossier can be decrypted, wherever copies of its blobs are.
-    func destroyDossierKey(id: String) async throws(StoreError) {
+    ///
+    /// Destroys only if the sealed record is still the one the purge decision was made on, so a
+    /// hold or a reopening that lands in between wins. Returns whether the key was destroyed.
+    func destroyDossierKey(id: String, ifSealedIs sealed: Data) async throws(StoreError) -> Bool {
         try await write("destroy a dossier key") { db in
-            try db.execute(sql: "UPDATE dossier SET state = 'purging', wrapped_key = x'', sealed = x'' WHERE id = ?", arguments: [id])
+            try db.execute(
+                sql: "UPDATE dossier SET state = 'purging', wrapped_key = x'', sealed = x'' WHERE id = ? AND sealed = ?",
+                arguments: [id, sealed])
+            return db.changesCount == 1
         }
     }
 
@@ -283,12 +355,20 @@ struct VaultIndex: Sendable {
 
     /// Moves every WAL page into the database and truncates the WAL, so that rows deleted with
     /// `secure_delete` leave no old copy behind in the log.
+    /// A reader in the middle of a transaction makes the checkpoint busy: retry for a while
+    /// rather than leave the destroyed key's old page in the WAL.
     func checkpointTruncate() async throws(StoreError) {
-        do {
-            try await pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
-        } catch {
-            throw StoreError(.io, "cannot checkpoint the index: \(error)")
+        var lastError: (any Error)? = nil
+        for _ in 0..<100 {
+            do {
+                _ = try await pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+                return
+            } catch {
+                lastError = error
+                try? await Task.sleep(for: .milliseconds(20))
+            }
         }
+        throw StoreError(.io, "cannot checkpoint the index (the WAL still holds old pages): \(lastError.map { "\($0)" } ?? "busy")")
     }
 
     // MARK: Trace

@@ -38,7 +38,14 @@ public struct MasterKeyring: Sendable {
     public static func load(from directories: [String], arena: SecureArena) throws(StoreError) -> MasterKeyring {
         var keys: [UInt32: SymmetricKey] = [:]
         for directory in directories {
-            guard let names = try? POSIX.listDirectory(directory) else { continue }
+            let names: [String]
+            do {
+                names = try POSIX.listDirectory(directory)
+            } catch  where error.errno == ENOENT {
+                continue  // an absent directory simply holds no key
+            } catch {
+                throw StoreError(.keys, "cannot read the key directory \(directory): fix its permissions (\(error))")
+            }
             for name in names where name.hasPrefix(filePrefix) {
                 guard let version = UInt32(name.dropFirst(filePrefix.count)), version > 0 else {
                     throw StoreError(.keys, "master key file \(name) is not named coffre-master-<version ≥ 1>")

@@ -32,39 +32,70 @@ extension Vault {
     }
 
     /// The patient opposes their dossier: within the opposition window it is destroyed at once
-    /// (nothing to keep), by the same crypto-shredding purge as retention.
+    /// (nothing to keep), by the same crypto-shredding purge as retention. The decision is made
+    /// on the dossier as it is now, and a hold set meanwhile wins.
     public func oppose(_ dossier: DossierRecord) async throws(StoreError) {
+        guard let row = try await index.dossier(insHash: insHash(dossier.ins)), row.state != "purging" else {
+            throw StoreError(.dossierNotFound, "this patient has no dossier")
+        }
+        let (_, fields) = try openDossierRow(row, ins: dossier.ins)
         do {
-            try dossier.lifecycle.checkOpposition(at: clock.now(), rules: configuration.retention)
+            try fields.lifecycle.checkOpposition(at: clock.now(), rules: configuration.retention)
         } catch {
             throw StoreError(.illegalTransition, error.description)
         }
-        try await purge(dossierID: dossier.id.value, reason: "opposition")
-        try await index.checkpointTruncate()
+        try await purge(row, reason: "opposition")
     }
 
     /// Destroys a dossier for good, in an order that survives a crash at any step:
-    /// 1. the dossier key is destroyed (its wrapped bytes overwritten in place): from then on
-    ///    nothing of the dossier can be read, here or in any backup of its blobs;
+    /// 0. the trace records the purge, with the dossier's random id and the reason only (before
+    ///    acting, like every access);
+    /// 1. the dossier key is destroyed (its wrapped bytes overwritten in place), provided the
+    ///    dossier has not changed since the decision: from then on nothing of it can be read,
+    ///    here or in any backup of its blobs;
     /// 2. its blobs are removed;
     /// 3. its rows go (documents and notifications with them);
-    /// 4. the trace records the purge, with the dossier's random id and the reason only.
-    /// A purge interrupted after step 1 leaves the row in state `purging`, which the next
-    /// retention run finishes. Trace entries stay: their detail was encrypted under the
+    /// 4. the WAL is checkpointed with TRUNCATE, so no old page keeps the destroyed key.
+    /// A purge interrupted after step 1 leaves the row in state `purging` with no key, which
+    /// the next retention run finishes. Trace entries stay: their detail was encrypted under the
     /// destroyed key, and the chain runs over the ciphertext, so it still verifies.
-    func purge(dossierID: String, reason: String) async throws(StoreError) {
-        try await index.destroyDossierKey(id: dossierID)
-        for id in try await index.documentIDs(dossierID: dossierID) {
-            try await blobs.remove(DocumentID(unchecked: id))
+    /// - Parameter checkpoint: false when the caller (a retention batch) checkpoints once for
+    ///   many purges.
+    func purge(_ row: DossierRow, reason: String, checkpoint: Bool = true) async throws(StoreError) {
+        let dossierID = row.id
+        let resuming = row.state == "purging" && row.wrappedKey.isEmpty
+        try await tracePurge(dossierID, outcome: .allowed, rule: resuming ? "resume-interrupted-purge" : reason)
+        if !resuming {
+            guard try await index.destroyDossierKey(id: dossierID, ifSealedIs: row.sealed) else {
+                try? await tracePurge(dossierID, outcome: .failed, rule: "changed-during-purge")
+                throw StoreError(.conflict, "dossier \(dossierID) changed while it was being purged (a hold or a reopening); not purged")
+            }
         }
-        try await index.deleteDossier(id: dossierID)
         do {
-            let detail = #"{"rule":"\#(reason)"}"#
-            _ = try await trace.append(
-                dossierID: dossierID, action: "dossier.purge", outcome: TraceOutcome.allowed.rawValue, detail: detail, seal: { _ in nil })
+            for text in try await index.documentIDs(dossierID: dossierID) {
+                // Ids from the database are checked again before they become paths.
+                guard let id = DocumentID(text) else {
+                    logger.error("a document row has an invalid id; its blob is left", metadata: ["dossier.id": "\(dossierID)"])
+                    continue
+                }
+                try await blobs.remove(id)
+            }
+            try await index.deleteDossier(id: dossierID)
         } catch {
-            throw StoreError(.io, "the purge of dossier \(dossierID) is done but could not be traced: \(error)")
+            try? await index.checkpointTruncate()
+            throw error
         }
+        if checkpoint { try await index.checkpointTruncate() }
         logger.notice("dossier purged", metadata: ["dossier.id": "\(dossierID)", "purge.reason": "\(reason)"])
+    }
+
+    private func tracePurge(_ dossierID: String, outcome: TraceOutcome, rule: String) async throws(StoreError) {
+        do {
+            _ = try await trace.append(
+                dossierID: dossierID, action: "dossier.purge", outcome: outcome.rawValue, detail: #"{"rule":"\#(rule)"}"#,
+                seal: { _ in nil })
+        } catch {
+            throw StoreError(.io, "the purge of dossier \(dossierID) cannot be traced, so it was not done: \(error)")
+        }
     }
 }

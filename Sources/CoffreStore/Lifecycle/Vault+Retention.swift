@@ -41,7 +41,11 @@ extension Vault {
             batch.checked += 1
             var item = RetentionBatch.Item(
                 dossierID: row.id, verdict: "purge", reason: "resume-interrupted-purge", purgeDate: row.purgeAfter)
-            if row.state != "purging" {
+            if row.state == "purging" && !row.wrappedKey.isEmpty {
+                // A clear column alone never causes a purge.
+                item.verdict = "failed"
+                item.reason = "the index says purging but the dossier key is still there; check the index"
+            } else if row.state != "purging" {
                 switch verdict(row, now: now) {
                 case .success(.purge(let reason)): item.reason = reason
                 case .success(.held):
@@ -58,7 +62,7 @@ extension Vault {
             }
             if item.verdict == "purge" && !dryRun {
                 do {
-                    try await purge(dossierID: row.id, reason: item.reason)
+                    try await purge(row, reason: item.reason, checkpoint: false)
                 } catch {
                     item.verdict = "failed"
                     item.reason = error.message
@@ -71,7 +75,8 @@ extension Vault {
             }
             batch.items.append(item)
         }
-        if batch.purged > 0 && !dryRun { try await index.checkpointTruncate() }
+        // One TRUNCATE checkpoint for the batch: no old page keeps a destroyed key in the WAL.
+        if !dryRun && batch.checked > 0 { try await index.checkpointTruncate() }
         return batch
     }
 

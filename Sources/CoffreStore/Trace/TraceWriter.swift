@@ -63,9 +63,10 @@ actor TraceWriter {
     /// Signs a checkpoint at the current end of the chain (at a clean stop, and on demand).
     func checkpointNow() async throws(StoreError) {
         guard lastSeq > lastCheckpointSeq else { return }
+        // Capture before the await: a flush may advance the chain meanwhile (actor reentrancy).
         let checkpoint = makeCheckpoint(seq: lastSeq, hash: lastHash)
         try await index.appendTrace([], checkpoint: checkpoint)
-        lastCheckpointSeq = lastSeq
+        lastCheckpointSeq = max(lastCheckpointSeq, checkpoint.seq)
     }
 
     /// The checkpoint public key, for verifiers.

@@ -33,6 +33,8 @@ public struct NewDocument: Sendable {
     public var hiddenFromRepresentatives: Bool
     /// Masked from the start (the patient's "mask new documents" preference).
     public var masked: Bool = false
+    /// For a new version of a hidden document: when the first hidden version was uploaded.
+    public var hiddenSince: Int64? = nil
 
     public init(
         documentClass: DocumentClass, title: String? = nil, typeCode: String? = nil, careDate: CareDate? = nil,
@@ -86,13 +88,15 @@ public struct DocumentRecord: Sendable, Equatable {
     public var masked: Bool
     /// When a hidden document was released early (ms since epoch).
     public var releasedAt: Int64?
+    /// When the first hidden version was uploaded (the hidden-document delays run from there).
+    public var hiddenSince: Int64?
 
     /// What the access rules need to know about this version.
     public var facts: DocumentFacts {
         DocumentFacts(
             documentClass: documentClass, typeCode: typeCode, authorRole: author.role, authorID: author.id, status: status,
             masked: masked, hiddenFromPatient: hiddenFromPatient, hiddenFromRepresentatives: hiddenFromRepresentatives,
-            releasedAt: releasedAt, uploadedAt: uploadedAt)
+            releasedAt: releasedAt, uploadedAt: hiddenSince ?? uploadedAt)
     }
 }
 
@@ -107,6 +111,9 @@ struct SealedDocumentFields: Codable {
     var hiddenFromPatient: Bool
     var hiddenFromRepresentatives: Bool
     var releasedAt: Int64?
+    /// When the document's first hidden version was uploaded: the delays run from there, so
+    /// replacing a hidden document does not restart them.
+    var hiddenSince: Int64?
 }
 
 /// The fields of a dossier row kept encrypted under the dossier key: the patient's INS and what

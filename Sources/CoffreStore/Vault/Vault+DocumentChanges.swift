@@ -20,17 +20,21 @@ extension Vault {
     public func change(_ id: DocumentID, in ins: INS, _ change: DocumentChange) async throws(StoreError) -> DocumentRecord {
         let (dossier, key, _) = try await openDossier(ins)
         let vault = self
-        let row = try await index.updateDocument(id: id.value, dossierID: dossier.id) { row in
+        // A document is all its versions: masking, releasing or deleting one applies to every
+        // version, or the older ones would stay readable through the history.
+        let row = try await index.updateDocumentChain(id: id.value, dossierID: dossier.id) { target, row in
             try vault.resealed(row, key: key) { (row, fields) throws(StoreError) in
                 switch change {
                 case .mask(let masked):
                     fields.masked = masked
                 case .release(let time):
-                    guard fields.hiddenFromPatient else { throw StoreError(.conflict, "document \(id) is not hidden from the patient") }
-                    if fields.releasedAt == nil { fields.releasedAt = time }
+                    guard fields.hiddenFromPatient || row.id != target.id else {
+                        throw StoreError(.conflict, "document \(id) is not hidden from the patient")
+                    }
+                    if fields.hiddenFromPatient && fields.releasedAt == nil { fields.releasedAt = time }
                 case .delete:
-                    guard row.status == DocumentStatus.current.rawValue else {
-                        throw StoreError(.conflict, "document \(id) is \(row.status); only the current version can be deleted")
+                    guard target.status == DocumentStatus.current.rawValue else {
+                        throw StoreError(.conflict, "document \(id) is \(target.status); only the current version can be deleted")
                     }
                     row.status = DocumentStatus.deleted.rawValue
                 }

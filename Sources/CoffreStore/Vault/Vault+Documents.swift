@@ -51,7 +51,7 @@ extension Vault {
             title: metadata.title, typeCode: metadata.typeCode, careDate: metadata.careDate,
             author: metadata.author, sha256: Hex.encode(written.sha256), masked: metadata.masked,
             hiddenFromPatient: metadata.hiddenFromPatient, hiddenFromRepresentatives: metadata.hiddenFromRepresentatives,
-            releasedAt: nil)
+            releasedAt: nil, hiddenSince: metadata.hiddenFromPatient ? metadata.hiddenSince : nil)
         var row = DocumentRow(
             id: id.value, dossierId: dossierID.value, documentClass: metadata.documentClass.rawValue,
             status: DocumentStatus.current.rawValue, mediaType: metadata.mediaType, size: written.size,
@@ -175,7 +175,8 @@ extension Vault {
             typeCode: fields.typeCode, careDate: fields.careDate, mediaType: row.mediaType, author: fields.author,
             size: row.size, sha256: sha256, status: status, replaces: row.replaces.flatMap(DocumentID.init),
             uploadedAt: row.uploadedAt, hiddenFromPatient: fields.hiddenFromPatient,
-            hiddenFromRepresentatives: fields.hiddenFromRepresentatives, masked: fields.masked, releasedAt: fields.releasedAt)
+            hiddenFromRepresentatives: fields.hiddenFromRepresentatives, masked: fields.masked, releasedAt: fields.releasedAt,
+            hiddenSince: fields.hiddenSince)
     }
 
     /// The row with `change` applied to its clear columns and sealed fields, sealed again (the
