@@ -64,7 +64,11 @@ import Testing
         #expect(try await daemon.coffre(["--as", "patient:\(patient)", "dossier", "create"]).status == 0)
         // Another patient's dossier: refused, and logged as such.
         #expect(try await daemon.coffre(["--as", "patient:\(Identities.ins(8))", "dossier", "show", "--patient", patient]).status == 77)
-        await daemon.stop()
+        // Keep reading while it stops: a datagram socket holds few messages, and a full one
+        // would block the daemon's logging (as a stalled journald would).
+        daemon.send(SIGTERM)
+        _ = await journal.waitUntil(timeout: .seconds(60)) { $0.contains("MESSAGE=coffred stopped") }
+        await daemon.waitForExit()
 
         let entries = journal.messages().map { Set($0.split(separator: "\n").map(String.init)) }
         func entry(_ message: String) -> Set<String>? { entries.first { $0.contains("MESSAGE=\(message)") } }

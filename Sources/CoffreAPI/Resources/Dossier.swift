@@ -10,7 +10,7 @@ public struct DossierView: Codable, Sendable, Equatable {
     public var state: String
     /// When the dossier was created (RFC 3339, UTC).
     public var createdAt: String
-    /// Number of current documents.
+    /// Number of current documents the caller may see.
     public var documentCount: Int
     /// When the dossier was closed (RFC 3339), if it is.
     public var closedAt: String?

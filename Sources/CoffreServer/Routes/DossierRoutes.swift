@@ -53,8 +53,9 @@ struct DossierRoutes: Sendable {
     @Sendable func show(_ request: Request, context: CoffreRequestContext) async throws -> Response {
         let ins = try context.patientINS()
         let dossier = try await vault.dossier(for: ins)
-        try await gatekeeper.authorize(context, .readDossier, owner: ins, dossier: dossier)
-        let count = try await vault.currentDocumentCount(in: dossier)
+        let actor = try await gatekeeper.authorize(context, .readDossier, owner: ins, dossier: dossier)
+        // The count of what this caller may see: a larger one would reveal masked or hidden documents.
+        let count = try await vault.documents(in: ins).filter { gatekeeper.canSee(actor, $0, in: dossier) }.count
         return try json(view(dossier, documentCount: count))
     }
 
