@@ -79,6 +79,22 @@ struct GlobalOptions: ParsableArguments {
         }
     }
 
+    /// With `--assertion FILE` and no `--patient`: the patient the assertion names (its subject
+    /// for a patient, the represented patient for a representative). The daemon verifies the
+    /// assertion; this only reads which dossier it is about.
+    func assertionPatient() -> String? {
+        guard let assertion, let token = try? String(contentsOfFile: assertion, encoding: .utf8) else { return nil }
+        let parts = token.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ".")
+        guard parts.count == 3, let payload = Base64URL.decode(String(parts[1])),
+            let claims = try? JSONDecoder().decode(AssertionClaims.self, from: Data(payload))
+        else { return nil }
+        switch claims.role {
+        case .patient: return claims.sub
+        case .representative: return claims.patient
+        case .professional: return nil
+        }
+    }
+
     func accessMode() throws(ClientError) -> AccessMode {
         guard let parsed = AccessMode(rawValue: mode) else {
             throw ClientError(code: "invalid_mode", message: "--mode is normal, bris_de_glace or centre_15", exitCode: ExitStatus.usage)
@@ -92,7 +108,7 @@ struct GlobalOptions: ParsableArguments {
 
     /// The dossier this command works on: `--patient`, else the acting patient's own.
     func patientINS() throws(ClientError) -> INS {
-        let own = try actorSpec()?.defaultPatient
+        let own = try actorSpec()?.defaultPatient ?? assertionPatient()
         guard let text = patient ?? own else {
             throw ClientError(
                 code: "patient_missing", message: "say whose dossier with --patient INS (or act as the patient with --as patient:INS)",

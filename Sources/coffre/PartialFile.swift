@@ -15,9 +15,11 @@ final class PartialFile: Sendable {
 
     init(destination: String) throws(ClientError) {
         self.destination = destination
-        let directory = destination.contains("/") ? String(destination[..<destination.lastIndex(of: "/")!]) : "."
+        // Beside the destination, so that the final rename stays on one file system.
+        let slash = destination.lastIndex(of: "/")
+        let directory = slash.map { $0 == destination.startIndex ? "/" : String(destination[..<$0]) } ?? "."
         let name = destination.split(separator: "/").last.map(String.init) ?? destination
-        temporary = (directory.isEmpty ? "" : directory + "/") + ".\(name).coffre-partial-\(getpid())"
+        temporary = (directory == "/" ? "" : directory) + "/.\(name).coffre-partial-\(getpid())"
         fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             throw ClientError(

@@ -24,8 +24,12 @@ struct TraceCommand: ClientCommand {
                 }
                 after = max(after, entry.seq)
             }
-            if follow { try? await Task.sleep(for: .seconds(1)) }
-        } while follow
+            if list.entries.isEmpty {
+                // The end of the trace (the daemon answers in pages): wait for more, or stop.
+                guard follow else { break }
+                try? await Task.sleep(for: .seconds(1))
+            }
+        } while true
     }
 
     static func describe(_ entry: TraceEntryView) -> String {

@@ -122,3 +122,16 @@ import Testing
         #expect(after - before < 24 * 1024, "daemon peak memory grew by \(after - before) KiB")
     }
 }
+
+/// Client details from review: `--assertion` alone says whose dossier, long traces are read to
+/// the end.
+@Suite struct ClientDetailsTests {
+    @Test func anAssertionFileNamesTheDossierItActsOn() async throws {
+        let session = try await Session()
+        _ = try await session.asPatient(["dossier", "create"])
+        let file = try session.file("assertion", Array(try session.assertion().utf8))
+        let show = try await session.daemon.coffre(["--assertion", file, "dossier", "show", "--json"])
+        #expect(show.status == 0, "\(show.stderr)")
+        #expect(show.stdoutText.contains(session.patient))
+    }
+}
