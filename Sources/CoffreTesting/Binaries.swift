@@ -58,6 +58,13 @@ public enum Program {
         } else {
             process.standardInput = FileHandle.nullDevice
         }
+        // A program that never ends (a client looping on a bug) must fail its test, not hang the
+        // whole suite: it is killed after two minutes.
+        let watchdog = Task {
+            try await Task.sleep(for: .seconds(120))
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        }
+        defer { watchdog.cancel() }
         let status: Int32 = try await withCheckedThrowingContinuation { continuation in
             process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
             do { try process.run() } catch { continuation.resume(throwing: error) }

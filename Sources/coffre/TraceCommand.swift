@@ -24,8 +24,9 @@ struct TraceCommand: ClientCommand {
                 }
                 after = max(after, entry.seq)
             }
-            if list.entries.isEmpty {
-                // The end of the trace (the daemon answers in pages): wait for more, or stop.
+            // A page short of the limit is the end of the trace (reading it added an entry of
+            // its own, which the next page would show: do not chase it).
+            if list.entries.count < TraceList.pageLimit {
                 guard follow else { break }
                 try? await Task.sleep(for: .seconds(1))
             }

@@ -1,5 +1,8 @@
 /// The dossier's trace, oldest first.
 public struct TraceList: Codable, Sendable {
+    /// The most entries one answer carries; a full page means there may be more after it.
+    public static let pageLimit = 10_000
+
     public var entries: [TraceEntryView]
     public init(entries: [TraceEntryView]) { self.entries = entries }
 }

@@ -23,7 +23,7 @@ struct TraceRoutes: Sendable {
         }
         let dossier = try await vault.dossier(for: ins)
         let actor = try await gatekeeper.authorize(context, .readTrace, owner: ins, dossier: dossier)
-        var entries = try await vault.traceEntries(for: dossier, after: after)
+        var entries = try await vault.traceEntries(for: dossier, after: after, limit: TraceList.pageLimit)
         // The trace must not reveal a document its reader may not see (one hidden from the
         // patient pending an announcement, or from representatives): entries naming one are left
         // out for them. The médecin traitant sees everything.
