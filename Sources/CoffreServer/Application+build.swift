@@ -11,8 +11,10 @@ public import Logging
 /// socket comes (passed by systemd or bound by the daemon), requests go through this one router;
 /// the daemon and any in-process test call this same function.
 ///
-/// - Parameter trust: the trust store in force, read once per person-level request (a reload
-///   on SIGHUP swaps it).
+/// - Parameters:
+///   - trust: the trust store in force, read once per person-level request (a reload on SIGHUP
+///     swaps it).
+///   - keyRotation: the background job `coffre admin keys rotate` wakes.
 public func buildRouter(
     configuration: ServerConfiguration,
     vault: Vault,
@@ -20,6 +22,7 @@ public func buildRouter(
     matrix: HabilitationMatrix,
     clock: any VaultClock,
     developmentClock: SettableClock? = nil,
+    keyRotation: KeyRotationService,
     logger: Logger
 ) -> Router<CoffreRequestContext> {
     let router = Router(context: CoffreRequestContext.self)
@@ -43,6 +46,10 @@ public func buildRouter(
             operatorGroupID: configuration.operatorGroupID,
             developmentUserID: configuration.developmentMode ? getuid() : nil))
     system.addAdmin(to: admin)
+    KeyRoutes(
+        vault: vault, rotation: keyRotation,
+        developmentKeyDirectory: configuration.developmentMode ? configuration.keyDirectories.first : nil
+    ).add(to: admin)
     let retention = RetentionRoutes(vault: vault)
     retention.addHolds(to: admin)
     // The retention job's own user may call the retention operations, and nothing else.

@@ -87,9 +87,11 @@ public enum CoffreDaemon {
         let matrix = try MatrixLoader.load(path: configuration.habilitationMatrixPath)
         logger.info("habilitation matrix loaded", metadata: ["matrix.version": "\(matrix.version)"])
         let signals = await ReloadService.trapSignals()
+        let keyRotation = KeyRotationService(
+            vault: vault, batchSize: configuration.rotationBatchSize, pause: configuration.rotationPause, logger: logger)
         let router = buildRouter(
             configuration: configuration, vault: vault, trust: { trust.current }, matrix: matrix, clock: clock,
-            developmentClock: developmentClock, logger: logger)
+            developmentClock: developmentClock, keyRotation: keyRotation, logger: logger)
 
         let listening = Latch()
         let stopping = Latch()
@@ -120,7 +122,8 @@ public enum CoffreDaemon {
         {
             services.append(.init(service: watchdog))
         }
-        services.append(.init(service: ReloadService(signals: signals, trust: trust, logger: logger)))
+        services.append(.init(service: ReloadService(signals: signals, trust: trust, vault: vault, logger: logger)))
+        services.append(.init(service: keyRotation))
         services.append(.init(service: server))
         let group = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

@@ -29,6 +29,12 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         case keys
         /// The locked-memory arena is exhausted: too many requests in flight.
         case busy
+        /// A master key version is active or still wraps keys, so it cannot be retired.
+        case keyInUse
+        /// The vault has never used this master key version.
+        case unknownKeyVersion
+        /// Rotation asked for with no newer master key installed.
+        case noNewerKey
     }
 
     public var code: Code

@@ -9,6 +9,7 @@ struct DossierCommand: AsyncParsableCommand {
         abstract: "Create and show a patient's dossier.",
         subcommands: [
             Create.self, Show.self, SetDoctor.self, Preferences.self, Close.self, Reopen.self, Oppose.self, Hold.self, Release.self,
+            Rekey.self,
         ])
 
     struct Create: ClientCommand {
@@ -97,6 +98,28 @@ extension DossierCommand {
         }
     }
 
+    struct Rekey: ClientCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Give the dossier a new key after a suspected compromise (operators).",
+            discussion: """
+                Every document key is rewrapped under the new dossier key; with --reencrypt every blob is also \
+                re-encrypted under a new document key (crash-safe: the old blob stays until the new one is committed). \
+                The trace keeps its entries, readable as before.
+                """)
+        @OptionGroup var global: GlobalOptions
+        @Flag(help: "Also re-encrypt every blob under new document keys (reads and writes every byte).") var reencrypt = false
+
+        func execute() async throws(ClientError) {
+            let result = try await global.client().rekeyDossier(try global.patientINS(), reencrypt: reencrypt)
+            if global.json { return Output.json(result) }
+            Output.fields([
+                ("dossier", result.dossierId), ("key generation", String(result.keyGeneration)),
+                ("document keys rewrapped", String(result.documentKeysRewrapped)),
+                ("blobs re-encrypted", String(result.blobsReencrypted)),
+            ])
+        }
+    }
+
     struct Release: ClientCommand {
         static let configuration = CommandConfiguration(abstract: "Lift a legal hold (operators).")
         @OptionGroup var global: GlobalOptions
@@ -139,91 +162,6 @@ extension DossierCommand {
                 notifyEveryAccess: try flag(notifyEveryAccess, "notify-every-access"),
                 notifyNewDocuments: try flag(notifyNewDocuments, "notify-new-documents"))
             AccessCommand.show(try await global.client().setPreferences(try global.patientINS(), request), json: global.json)
-        }
-    }
-}
-
-struct AdminCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "admin",
-        abstract: "Operator commands (root, the operator group, or the daemon's user in development).",
-        subcommands: [Status.self, Verify.self, Clock.self])
-
-    struct Clock: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Show or set the vault's clock (setting it: development mode only).", subcommands: [Show.self, Set.self],
-            defaultSubcommand: Show.self)
-
-        struct Show: ClientCommand {
-            static let configuration = CommandConfiguration(abstract: "Show the time the dossier's rules run on.")
-            @OptionGroup var global: GlobalOptions
-
-            func execute() async throws(ClientError) {
-                let clock = try await global.client().clock()
-                if global.json { return Output.json(clock) }
-                Output.line(clock.now + (clock.settable ? " (development clock)" : ""))
-            }
-        }
-
-        struct Set: ClientCommand {
-            static let configuration = CommandConfiguration(
-                abstract: "Set the development clock to DATE (YYYY-MM-DD or RFC 3339); time runs on from there.")
-            @OptionGroup var global: GlobalOptions
-            @Argument(help: "The new date.") var date: String
-
-            func execute() async throws(ClientError) {
-                let clock = try await global.client().setClock(date)
-                if global.json { return Output.json(clock) }
-                Output.line(clock.now)
-            }
-        }
-    }
-
-    struct Verify: ClientCommand {
-        static let configuration = CommandConfiguration(
-            abstract: """
-                Check the vault's integrity: the index, every key, every blob read to the end against its hash, orphans, \
-                the trace chain and its signed checkpoints. Exits 76 on any problem.
-                """)
-        @OptionGroup var global: GlobalOptions
-        @Option(help: "Read only this many documents' blobs, picked at random (a quick partial run).") var sample: Int?
-
-        func execute() async throws(ClientError) {
-            let report = try await global.client().verify(sample: sample)
-            if global.json {
-                Output.json(report)
-            } else {
-                Output.fields([
-                    ("dossiers", String(report.dossiersChecked)), ("documents read", String(report.documentsChecked)),
-                    ("orphan blobs", String(report.orphanBlobs)),
-                    ("trace entries", String(report.traceEntriesChecked)), ("checkpoints", String(report.traceCheckpointsChecked)),
-                    ("first broken entry", report.firstBrokenTraceEntry.map(String.init)), ("signing key", report.traceSigningKey),
-                    ("result", report.ok ? "clean" : "\(report.problems.count) problem(s)"),
-                ])
-                for problem in report.problems { Output.line("problem: " + problem) }
-            }
-            if !report.ok {
-                throw ClientError(code: "integrity_error", message: "the vault failed verification", exitCode: ExitStatus.integrity)
-            }
-        }
-    }
-
-    struct Status: ClientCommand {
-        static let configuration = CommandConfiguration(abstract: "Show the daemon's health and key versions.")
-        @OptionGroup var global: GlobalOptions
-
-        func execute() async throws(ClientError) {
-            let client = try global.client()
-            let health = try await client.health()
-            let status = try await client.adminStatus()
-            if global.json { return Output.json(status) }
-            Output.fields([
-                ("status", health.status), ("version", health.version),
-                ("development mode", String(health.developmentMode)),
-                ("active master key", String(status.activeMasterKeyVersion)),
-                ("installed master keys", status.installedMasterKeyVersions.map(String.init).joined(separator: ", ")),
-                ("key arena", "\(status.keyArenaSlotsFree) of \(status.keyArenaSlots) slots free"),
-            ])
         }
     }
 }

@@ -58,7 +58,9 @@ struct Coffred: AsyncParsableCommand {
             retentionUserID: file.retentionUser.flatMap(userID),
             retention: RetentionRules(
                 retention: (file.retentionDays ?? 3_652.5).milliseconds, deletionDelay: (file.deletionDelayDays ?? 90).milliseconds,
-                oppositionWindow: (file.oppositionDays ?? 30).milliseconds))
+                oppositionWindow: (file.oppositionDays ?? 30).milliseconds),
+            rotationBatchSize: file.rotationBatchSize ?? 1_000,
+            rotationPause: .milliseconds(file.rotationPauseMilliseconds ?? 0))
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw ValidationError("unknown log level \(logLevel)")
         }
@@ -93,7 +95,8 @@ struct Coffred: AsyncParsableCommand {
 /// `maxDocumentBytes`, `operatorGroup` (a group name or gid), `shutdownGraceSeconds` (30),
 /// `habilitationMatrix` (a path), `retentionUser` (a user name or uid: the retention job's),
 /// `retentionDays` (3652.5), `deletionDelayDays` (90), `oppositionDays` (30; current
-/// regulation says 42).
+/// regulation says 42), `rotationBatchSize` (1000 dossier keys per transaction),
+/// `rotationPauseMilliseconds` (0: the rest between two rotation batches).
 struct ConfigurationFile: Decodable {
     var stateDirectory: String?
     var socket: String?
@@ -107,6 +110,8 @@ struct ConfigurationFile: Decodable {
     var retentionDays: Double?
     var deletionDelayDays: Double?
     var oppositionDays: Double?
+    var rotationBatchSize: Int?
+    var rotationPauseMilliseconds: Int?
 
     static func load(_ path: String) throws -> ConfigurationFile {
         try JSONDecoder().decode(ConfigurationFile.self, from: Data(contentsOf: URL(fileURLWithPath: path)))

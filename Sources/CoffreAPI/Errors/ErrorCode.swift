@@ -29,6 +29,9 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
     case documentNotFound = "document_not_found"
     case documentConflict = "document_conflict"
     case illegalTransition = "illegal_transition"
+    case keyInUse = "key_in_use"
+    case keyVersionNotFound = "key_version_not_found"
+    case noNewerKey = "no_newer_key"
     // Server side
     case integrityError = "integrity_error"
     case storageFailure = "storage_failure"
@@ -47,9 +50,9 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
             .assertionUnknownIssuer:
             401
         case .notOperator, .accessDenied, .developmentOnly: 403
-        case .routeNotFound, .dossierNotFound, .documentNotFound: 404
+        case .routeNotFound, .dossierNotFound, .documentNotFound, .keyVersionNotFound: 404
         case .methodNotAllowed: 405
-        case .dossierExists, .documentConflict, .illegalTransition: 409
+        case .dossierExists, .documentConflict, .illegalTransition, .keyInUse, .noNewerKey: 409
         case .payloadTooLarge: 413
         case .integrityError, .storageFailure, .internalError: 500
         case .unavailable, .traceUnavailable: 503

@@ -33,6 +33,11 @@ public struct ServerConfiguration: Sendable {
     public var retentionUserID: UInt32?
     /// Retention period, deletion delay and opposition window.
     public var retention: RetentionRules
+    /// Dossier keys rewrapped per transaction by a master key rotation.
+    public var rotationBatchSize: Int
+    /// Rest between two rotation batches (none by default), to leave the disk to stores and
+    /// fetches on a busy site.
+    public var rotationPause: Duration
 
     /// Defaults for a production host (`/var/lib/coffre`, `/run/coffre/coffred.sock`).
     public init(
@@ -48,8 +53,12 @@ public struct ServerConfiguration: Sendable {
         shutdownGracePeriod: Duration = .seconds(30),
         habilitationMatrixPath: String? = nil,
         retentionUserID: UInt32? = nil,
-        retention: RetentionRules = .legal
+        retention: RetentionRules = .legal,
+        rotationBatchSize: Int = 1_000,
+        rotationPause: Duration = .zero
     ) {
+        self.rotationBatchSize = rotationBatchSize
+        self.rotationPause = rotationPause
         self.habilitationMatrixPath = habilitationMatrixPath
         self.retentionUserID = retentionUserID
         self.retention = retention

@@ -102,6 +102,9 @@ struct ProblemMiddleware: RouterMiddleware {
         case .noSpace: Problem(.insufficientStorage, detail: "the vault's disk is full; nothing was stored")
         case .io, .keys: Problem(.storageFailure, detail: "the vault could not complete the operation; nothing was changed")
         case .busy: Problem(.unavailable, detail: "the vault is busy; retry shortly")
+        case .keyInUse: Problem(.keyInUse, detail: error.message)
+        case .unknownKeyVersion: Problem(.keyVersionNotFound, detail: error.message)
+        case .noNewerKey: Problem(.noNewerKey, detail: error.message)
         }
     }
 

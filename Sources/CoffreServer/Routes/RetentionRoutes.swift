@@ -16,14 +16,14 @@ struct RetentionRoutes: Sendable {
             let ins = try context.patientINS()
             let body = try decodeJSON(HoldRequest.self, try await request.body.collect(upTo: context.maxUploadSize))
             // Traced before it is done (fail closed), like every access.
-            try await traceOperator("dossier.hold", try await vault.dossier(for: ins), context)
+            try await traceOperator("dossier.hold", dossier: try await vault.dossier(for: ins), context, vault: vault)
             let updated = try await vault.changeLifecycle(for: ins, .hold(reason: body.reason))
             return try json(
                 DossierView(updated, documentCount: try await vault.currentDocumentCount(in: updated), retention: vault.retentionRules))
         }
         group.delete("patients/:ins/hold") { _, context in
             let ins = try context.patientINS()
-            try await traceOperator("dossier.release-hold", try await vault.dossier(for: ins), context)
+            try await traceOperator("dossier.release-hold", dossier: try await vault.dossier(for: ins), context, vault: vault)
             let updated = try await vault.changeLifecycle(for: ins, .releaseHold)
             return try json(
                 DossierView(updated, documentCount: try await vault.currentDocumentCount(in: updated), retention: vault.retentionRules))
@@ -51,13 +51,5 @@ struct RetentionRoutes: Sendable {
                             purgeDate: $0.purgeDate.map { rfc3339(milliseconds: $0) })
                     }))
         }
-    }
-
-    /// Operators act through the socket, not with an assertion: the trace names their uid.
-    private func traceOperator(_ action: String, _ dossier: DossierRecord, _ context: CoffreRequestContext) async throws {
-        let uid = (try? await context.peerCredentials().uid).map(String.init) ?? "unknown"
-        try await vault.recordTrace(
-            action: action, outcome: .allowed, detail: TraceDetail(actorRole: "operator", actorID: "uid \(uid)", rule: "operator"),
-            dossier: dossier)
     }
 }

@@ -1,24 +1,24 @@
 import CoffreAPI
-import CoffreStore
+public import CoffreStore
 public import Logging
 public import ServiceLifecycle
 public import UnixSignals
 
 /// Reloads what can change without a restart when the operator asks (`systemctl reload coffred`,
-/// which sends SIGHUP): today the trust directory.
-///
-/// Master keys are not reloaded: adding a key version while dossiers are open needs the
-/// rotation machinery of the key-rotation issue; until then a new key needs a restart.
+/// which sends SIGHUP): the trust directory and the master key files (a new key version becomes
+/// usable, not active: `coffre admin keys rotate` does that).
 public struct ReloadService: Service {
     let signals: UnixSignalsSequence
     let trust: TrustHolder
+    let vault: Vault
     let logger: Logger
 
     /// Reacts to `signals` (created before the daemon reports ready, so that an early SIGHUP is
     /// never the default action, which would kill the process).
-    public init(signals: UnixSignalsSequence, trust: TrustHolder, logger: Logger) {
+    public init(signals: UnixSignalsSequence, trust: TrustHolder, vault: Vault, logger: Logger) {
         self.signals = signals
         self.trust = trust
+        self.vault = vault
         self.logger = logger
     }
 
@@ -27,23 +27,41 @@ public struct ReloadService: Service {
         await UnixSignalsSequence(trapping: .sighup)
     }
 
-    /// Reloads on every SIGHUP until the graceful shutdown.
+    /// Reloads on every SIGHUP until the graceful shutdown. Each part keeps what it had when
+    /// its reload fails, and says so in the log and in systemd's status line.
     public func run() async {
         let notifier = SystemdNotifier()
         for await _ in signals.cancelOnGracefulShutdown() {
             notifier.reloading()
+            var failures: [String] = []
             do {
                 let store = try trust.reload()
                 logger.notice(
                     "trust directory reloaded",
                     metadata: CoffreEvent.reload.metadata(["trust.issuers": "\(store.issuers.joined(separator: ","))"]))
-                notifier.reloaded(status: "serving; trust directory reloaded (\(store.issuers.count) issuers)")
             } catch {
+                failures.append("trust directory: \(error)")
                 logger.error(
                     "trust directory not reloaded; the previous issuers stay trusted",
                     metadata: CoffreEvent.reloadFailed.metadata(["error": "\(error)"]))
-                notifier.reloaded(status: "serving; the last reload failed: \(error)")
             }
+            do {
+                let keys = try await vault.reloadMasterKeys()
+                let installed = keys.versions.filter(\.installed).map { String($0.version) }.joined(separator: ",")
+                logger.notice(
+                    "master keys reloaded",
+                    metadata: CoffreEvent.reload.metadata(["key.active": "\(keys.activeVersion)", "key.installed": "\(installed)"]))
+            } catch {
+                failures.append("master keys: \(error)")
+                logger.error(
+                    "master keys not reloaded; the keys in memory stay in force",
+                    metadata: CoffreEvent.reloadFailed.metadata(["error": "\(error)"]))
+            }
+            let trusted = trust.current.issuers.count
+            notifier.reloaded(
+                status: failures.isEmpty
+                    ? "serving; trust directory (\(trusted) issuers) and master keys reloaded"
+                    : "serving; the last reload failed: \(failures.joined(separator: "; "))")
         }
     }
 }

@@ -1,7 +1,5 @@
-public import CoffreDomain
-
 /// Where encrypted document blobs live. The index is the source of truth; a blob store only
-/// keeps opaque bytes under a document id, durably.
+/// keeps opaque bytes under a blob name, durably.
 ///
 /// Implementations: `FileBlobStore` (a sharded local directory). An object store would be a
 /// second implementation of this protocol, passing the same shared test suite.
@@ -10,25 +8,25 @@ public protocol BlobStore: Sendable {
     /// - Returns: the number of leftover temporary blobs removed.
     func prepare() async throws(StoreError) -> Int
 
-    /// Starts writing a new blob; nothing is visible under `id` until `commit`.
-    func makeWriter(for id: DocumentID) async throws(StoreError) -> any BlobWriter
+    /// Starts writing a new blob; nothing is visible under `name` until `commit`.
+    func makeWriter(for name: BlobName) async throws(StoreError) -> any BlobWriter
 
     /// Opens a committed blob for reading.
-    func openReader(for id: DocumentID) async throws(StoreError) -> any BlobReader
+    func openReader(for name: BlobName) async throws(StoreError) -> any BlobReader
 
     /// Removes a committed blob; succeeds if it is already gone.
-    func remove(_ id: DocumentID) async throws(StoreError)
+    func remove(_ name: BlobName) async throws(StoreError)
 
-    /// Every committed blob id whose last change is older than `cutoff` (seconds since epoch),
-    /// for reconciliation with the index.
-    func blobIDs(modifiedBefore cutoff: Int64) async throws(StoreError) -> [DocumentID]
+    /// Every committed blob whose last change is older than `cutoff` (seconds since epoch), for
+    /// reconciliation with the index.
+    func blobNames(modifiedBefore cutoff: Int64) async throws(StoreError) -> [BlobName]
 }
 
 /// A blob being written. Used by one task at a time.
 public protocol BlobWriter: AnyObject {
     /// Appends bytes.
     func write(_ bytes: [UInt8]) async throws(StoreError)
-    /// Makes the blob durable and visible under its id; returns once that is on disk.
+    /// Makes the blob durable and visible under its name; returns once that is on disk.
     func commit() async throws(StoreError)
     /// Discards the blob; safe to call after a failure or twice.
     func abort() async

@@ -1,14 +1,14 @@
 #if canImport(Glibc)
     import Glibc
 #endif
-public import CoffreDomain
+import CoffreDomain
 import CoffreCrypto
 
 /// Blobs as files in a sharded directory, written the way restic's local backend writes them.
 ///
 /// Layout under `root`: `tmp/` for blobs being written, and `00/` … `ff/` holding committed
-/// blobs named by document id (the first two hex digits pick the shard). A write goes to
-/// `tmp/<id>.<random>`, is fsync'd, renamed into its shard, and the shard directory is fsync'd:
+/// blobs named by document id, `<id>` or `<id>.<version>` once re-encrypted (the first two hex
+/// digits pick the shard). A write goes to `tmp/<id>.<random>`, is fsync'd, renamed into its shard, and the shard directory is fsync'd:
 /// only then is the blob durable and visible. An fsync error fails the write; it is never
 /// retried, because after a failed fsync the kernel may have dropped the dirty pages.
 public struct FileBlobStore: BlobStore {
@@ -23,9 +23,9 @@ public struct FileBlobStore: BlobStore {
 
     var temporaryDirectory: String { root + "/tmp" }
 
-    func shardDirectory(for id: DocumentID) -> String { root + "/" + id.value.prefix(2) }
+    func shardDirectory(for name: BlobName) -> String { root + "/" + name.document.value.prefix(2) }
 
-    func path(for id: DocumentID) -> String { shardDirectory(for: id) + "/" + id.value }
+    func path(for name: BlobName) -> String { shardDirectory(for: name) + "/" + name.fileName }
 
     public func prepare() async throws(StoreError) -> Int {
         let root = self.root
@@ -47,18 +47,18 @@ public struct FileBlobStore: BlobStore {
         }
     }
 
-    public func makeWriter(for id: DocumentID) async throws(StoreError) -> any BlobWriter {
-        let temporaryPath = temporaryDirectory + "/" + id.value + "." + SecureRandom.hexIdentifier(byteCount: 8)
+    public func makeWriter(for name: BlobName) async throws(StoreError) -> any BlobWriter {
+        let temporaryPath = temporaryDirectory + "/" + name.document.value + "." + SecureRandom.hexIdentifier(byteCount: 8)
         let fd = try await io.run { () throws(StoreError) -> Int32 in
             try POSIX.open(temporaryPath, flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode: 0o600)
         }
         return FileBlobWriter(
-            fd: fd, temporaryPath: temporaryPath, finalPath: path(for: id),
-            shardDirectory: shardDirectory(for: id), io: io)
+            fd: fd, temporaryPath: temporaryPath, finalPath: path(for: name),
+            shardDirectory: shardDirectory(for: name), io: io)
     }
 
-    public func openReader(for id: DocumentID) async throws(StoreError) -> any BlobReader {
-        let path = self.path(for: id)
+    public func openReader(for name: BlobName) async throws(StoreError) -> any BlobReader {
+        let path = self.path(for: name)
         let (fd, size) = try await io.run { () throws(StoreError) -> (Int32, Int64) in
             let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
             if fd < 0 {
@@ -76,29 +76,29 @@ public struct FileBlobStore: BlobStore {
         return FileBlobReader(fd: fd, size: size, io: io)
     }
 
-    public func remove(_ id: DocumentID) async throws(StoreError) {
-        let path = self.path(for: id)
-        let shard = shardDirectory(for: id)
+    public func remove(_ name: BlobName) async throws(StoreError) {
+        let path = self.path(for: name)
+        let shard = shardDirectory(for: name)
         try await io.runUncancelled { () throws(StoreError) in
             try POSIX.unlinkIfPresent(path)
             try POSIX.syncDirectory(shard)
         }
     }
 
-    public func blobIDs(modifiedBefore cutoff: Int64) async throws(StoreError) -> [DocumentID] {
+    public func blobNames(modifiedBefore cutoff: Int64) async throws(StoreError) -> [BlobName] {
         let root = self.root
-        return try await io.run { () throws(StoreError) -> [DocumentID] in
-            var ids: [DocumentID] = []
+        return try await io.run { () throws(StoreError) -> [BlobName] in
+            var names: [BlobName] = []
             for shard in 0..<256 {
                 let directory = root + "/" + Hex.encode([UInt8(shard)])
                 for name in try POSIX.listDirectory(directory) {
-                    guard let id = DocumentID(name) else { continue }
+                    guard let blob = BlobName(fileName: name) else { continue }
                     var info = stat()
                     guard stat(directory + "/" + name, &info) == 0 else { continue }
-                    if Int64(info.st_mtim.tv_sec) < cutoff { ids.append(id) }
+                    if Int64(info.st_mtim.tv_sec) < cutoff { names.append(blob) }
                 }
             }
-            return ids
+            return names
         }
     }
 }

@@ -39,11 +39,13 @@ struct DocumentRow: Codable, FetchableRecord, PersistableRecord, Sendable {
     var keyGeneration: Int64
     var wrappedKey: Data
     var sealed: Data
+    /// Which file holds the blob: 0 for `<id>`, n for `<id>.<n>` after n re-encryptions.
+    var blobVersion: Int64 = 0
 
     enum CodingKeys: String, CodingKey {
         case id, dossierId = "dossier_id", documentClass = "class", status, mediaType = "media_type", size
         case uploadedAt = "uploaded_at", replaces, keyGeneration = "key_generation", wrappedKey = "wrapped_key"
-        case sealed
+        case sealed, blobVersion = "blob_version"
     }
 
     /// The clear columns, bound into the sealed record's associated data: changing any of them
@@ -64,5 +66,49 @@ struct VaultKeyRow: Codable, FetchableRecord, PersistableRecord, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case purpose, masterVersion = "master_version", wrappedKey = "wrapped_key"
+    }
+}
+
+/// What the index knows of a master key version (never the key).
+struct MasterKeyRow: Codable, FetchableRecord, PersistableRecord, Sendable {
+    static let databaseTableName = "master_key"
+    var version: Int64
+    var checkValue: Data
+    var state: String
+    var addedAt: Int64
+    var retiredAt: Int64?
+
+    enum CodingKeys: String, CodingKey {
+        case version, checkValue = "check_value", state, addedAt = "added_at", retiredAt = "retired_at"
+    }
+}
+
+/// The rotation in progress (or the last one): dossier rows up to `cursor` (a rowid) are done.
+struct KeyRotationRow: Codable, FetchableRecord, PersistableRecord, Sendable {
+    static let databaseTableName = "key_rotation"
+    var id: Int64 = 1
+    var targetVersion: Int64
+    var startedAt: Int64
+    var cursor: Int64
+    var total: Int64
+    var done: Int64
+    var failed: Int64 = 0
+    var finishedAt: Int64?
+
+    enum CodingKeys: String, CodingKey {
+        case id, targetVersion = "target_version", startedAt = "started_at", cursor, total, done, failed, finishedAt = "finished_at"
+    }
+}
+
+/// An earlier generation of a rekeyed dossier's key, wrapped by a master key.
+struct ArchivedDossierKeyRow: Codable, FetchableRecord, PersistableRecord, Sendable {
+    static let databaseTableName = "dossier_key_archive"
+    var dossierId: String
+    var keyGeneration: Int64
+    var masterVersion: Int64
+    var wrappedKey: Data
+
+    enum CodingKeys: String, CodingKey {
+        case dossierId = "dossier_id", keyGeneration = "key_generation", masterVersion = "master_version", wrappedKey = "wrapped_key"
     }
 }

@@ -1,3 +1,4 @@
+import CoffreDomain
 import Foundation
 import GRDB
 
@@ -113,10 +114,47 @@ struct VaultIndex: Sendable {
             try db.alter(table: "dossier") { t in t.add(column: "purge_after", .integer) }
             try db.create(index: "dossier_by_purge_date", on: "dossier", columns: ["state", "purge_after"])
         }
+        migrator.registerMigration("v4: master key versions, rotation, rekeyed dossiers") { db in
+            try db.create(table: "master_key") { t in
+                t.primaryKey("version", .integer).check { $0 > 0 }
+                t.column("check_value", .blob).notNull()
+                t.column("state", .text).notNull().check { ["active", "available", "retired"].contains($0) }
+                t.column("added_at", .integer).notNull()
+                t.column("retired_at", .integer)
+            }
+            // At most one rotation at a time: the row stays once finished, as its record.
+            try db.create(table: "key_rotation") { t in
+                t.primaryKey("id", .integer).check { $0 == 1 }
+                t.column("target_version", .integer).notNull()
+                t.column("started_at", .integer).notNull()
+                t.column("cursor", .integer).notNull()
+                t.column("total", .integer).notNull()
+                t.column("done", .integer).notNull()
+                t.column("failed", .integer).notNull().defaults(to: 0)
+                t.column("finished_at", .integer)
+            }
+            // Key usage per version is counted at every start: from this index, not the rows.
+            // A purged dossier's key is destroyed with its version set to 0 (never a real one).
+            try db.execute(sql: "UPDATE dossier SET master_version = 0 WHERE wrapped_key = x''")
+            try db.create(index: "dossier_by_master_version", on: "dossier", columns: ["master_version"])
+            // Earlier generations of a rekeyed dossier's key, kept wrapped so that its trace
+            // entries (sealed under the key of their day, chained over the ciphertext) stay
+            // readable; destroyed with the dossier key at purge.
+            try db.create(table: "dossier_key_archive") { t in
+                t.column("dossier_id", .text).notNull().references("dossier", onDelete: .cascade)
+                t.column("key_generation", .integer).notNull()
+                t.column("master_version", .integer).notNull()
+                t.column("wrapped_key", .blob).notNull()
+                t.primaryKey(["dossier_id", "key_generation"])
+            }
+            // A blob re-encrypted by a rekey is written under a new name (`<id>.<version>`), so
+            // that the old one stays until the row naming the new one is committed.
+            try db.alter(table: "document") { t in t.add(column: "blob_version", .integer).notNull().defaults(to: 0) }
+        }
         return migrator
     }
 
-    private func write<T: Sendable>(_ what: String, _ body: @Sendable @escaping (Database) throws -> T) async throws(StoreError) -> T {
+    func write<T: Sendable>(_ what: String, _ body: @Sendable @escaping (Database) throws -> T) async throws(StoreError) -> T {
         do {
             return try await pool.write(body)
         } catch let error as StoreError {
@@ -128,7 +166,7 @@ struct VaultIndex: Sendable {
         }
     }
 
-    private func read<T: Sendable>(_ what: String, _ body: @Sendable @escaping (Database) throws -> T) async throws(StoreError) -> T {
+    func read<T: Sendable>(_ what: String, _ body: @Sendable @escaping (Database) throws -> T) async throws(StoreError) -> T {
         do {
             return try await pool.read(body)
         } catch {
@@ -177,26 +215,15 @@ struct VaultIndex: Sendable {
         }
     }
 
-    /// Re-reads a document row and replaces it with `transform`'s result, in one transaction.
-    func updateDocument(
-        id: String, dossierID: String, _ transform: @Sendable @escaping (DocumentRow) throws -> DocumentRow
-    ) async throws(StoreError) -> DocumentRow {
-        try await write("update a document") { db in
-            guard let row = try DocumentRow.filter(Column("id") == id && Column("dossier_id") == dossierID).fetchOne(db) else {
-                throw StoreError(.documentNotFound, "no document \(id) in this dossier")
-            }
-            let updated = try transform(row)
-            try updated.update(db)
-            return updated
-        }
-    }
-
     /// Re-reads every version of the document `id` belongs to (the versions it replaced and
     /// those that replaced it) and replaces each with `transform`'s result, in one transaction.
+    /// - Parameter keyGeneration: the dossier key generation `transform` seals with.
     func updateDocumentChain(
-        id: String, dossierID: String, _ transform: @Sendable @escaping (_ target: DocumentRow, _ row: DocumentRow) throws -> DocumentRow
+        id: String, dossierID: String, keyGeneration: Int64,
+        _ transform: @Sendable @escaping (_ target: DocumentRow, _ row: DocumentRow) throws -> DocumentRow
     ) async throws(StoreError) -> DocumentRow {
         try await write("update a document's versions") { db in
+            try Self.requireLiveDossier(dossierID, keyGeneration: keyGeneration, db)
             guard let target = try DocumentRow.filter(Column("id") == id && Column("dossier_id") == dossierID).fetchOne(db) else {
                 throw StoreError(.documentNotFound, "no document \(id) in this dossier")
             }
@@ -231,7 +258,7 @@ struct VaultIndex: Sendable {
         _ row: DocumentRow, supersede transform: @Sendable @escaping (DocumentRow) throws -> DocumentRow
     ) async throws(StoreError) {
         try await write("record a new version") { db in
-            try Self.requireLiveDossier(row.dossierId, db)
+            try Self.requireLiveDossier(row.dossierId, keyGeneration: row.keyGeneration, db)
             guard let replaced = row.replaces,
                 let old = try DocumentRow.filter(Column("id") == replaced && Column("dossier_id") == row.dossierId).fetchOne(db)
             else {
@@ -253,15 +280,19 @@ struct VaultIndex: Sendable {
 
     func insertDocument(_ row: DocumentRow) async throws(StoreError) {
         try await write("record a document") { db in
-            try Self.requireLiveDossier(row.dossierId, db)
+            try Self.requireLiveDossier(row.dossierId, keyGeneration: row.keyGeneration, db)
             try row.insert(db)
         }
     }
 
-    /// A store racing a purge must not add a row under a destroyed key.
-    static func requireLiveDossier(_ id: String, _ db: Database) throws {
-        let state = try String.fetchOne(db, sql: "SELECT state FROM dossier WHERE id = ?", arguments: [id])
-        guard let state, state != "purging" else { throw StoreError(.dossierNotFound, "this patient has no dossier") }
+    /// A store racing a purge must not add a row under a destroyed key, nor one racing a rekey
+    /// a row under the replaced key (which the dossier no longer opens documents with).
+    static func requireLiveDossier(_ id: String, keyGeneration: Int64, _ db: Database) throws {
+        let row = try Row.fetchOne(db, sql: "SELECT state, key_generation FROM dossier WHERE id = ?", arguments: [id])
+        guard let row, row[0] as String != "purging" else { throw StoreError(.dossierNotFound, "this patient has no dossier") }
+        guard row[1] as Int64 == keyGeneration else {
+            throw StoreError(.conflict, "the dossier was given a new key while this request ran; nothing was changed, retry")
+        }
     }
 
     func document(id: String, dossierID: String) async throws(StoreError) -> DocumentRow? {
@@ -333,15 +364,12 @@ struct VaultIndex: Sendable {
     func destroyDossierKey(id: String, ifSealedIs sealed: Data) async throws(StoreError) -> Bool {
         try await write("destroy a dossier key") { db in
             try db.execute(
-                sql: "UPDATE dossier SET state = 'purging', wrapped_key = x'', sealed = x'' WHERE id = ? AND sealed = ?",
+                sql:
+                    "UPDATE dossier SET state = 'purging', wrapped_key = x'', sealed = x'', master_version = 0 WHERE id = ? AND sealed = ?",
                 arguments: [id, sealed])
-            return db.changesCount == 1
-        }
-    }
-
-    func documentIDs(dossierID: String) async throws(StoreError) -> [String] {
-        try await read("list a dossier's documents") { db in
-            try String.fetchAll(db, sql: "SELECT id FROM document WHERE dossier_id = ?", arguments: [dossierID])
+            guard db.changesCount == 1 else { return false }
+            try db.execute(sql: "DELETE FROM dossier_key_archive WHERE dossier_id = ?", arguments: [id])
+            return true
         }
     }
 
@@ -436,10 +464,32 @@ struct VaultIndex: Sendable {
         }
     }
 
-    /// Ids of every document row, for reconciliation with the blob store.
-    func allDocumentIDs() async throws(StoreError) -> Set<String> {
+    /// The blob every document row names, for reconciliation with the blob store.
+    func allBlobNames() async throws(StoreError) -> Set<BlobName> {
         try await read("list document ids") { db in
-            Set(try String.fetchAll(db, sql: "SELECT id FROM document"))
+            Set(try Row.fetchAll(db, sql: "SELECT id, blob_version FROM document").compactMap(Self.blobName))
         }
+    }
+
+    /// The blobs of a dossier's documents, all versions.
+    func blobNames(dossierID: String) async throws(StoreError) -> [BlobName] {
+        try await read("list a dossier's documents") { db in
+            try Row.fetchAll(db, sql: "SELECT id, blob_version FROM document WHERE dossier_id = ?", arguments: [dossierID])
+                .compactMap(Self.blobName)
+        }
+    }
+
+    static func blobName(of row: DocumentRow) -> BlobName? {
+        guard let document = DocumentID(row.id), let version = UInt32(exactly: row.blobVersion) else { return nil }
+        return BlobName(document, version: version)
+    }
+
+    /// Ids from the database are checked again before they become paths: a row with an
+    /// invalid id names no blob.
+    static func blobName(_ row: Row) -> BlobName? {
+        let id: String = row[0]
+        let version: Int64 = row[1]
+        guard let document = DocumentID(id), let version = UInt32(exactly: version) else { return nil }
+        return BlobName(document, version: version)
     }
 }

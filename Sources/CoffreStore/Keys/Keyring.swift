@@ -3,34 +3,31 @@
 #endif
 public import CoffreCrypto
 
-/// The master keys the daemon holds, by version, in locked memory.
+/// The master key files installed on this machine, by version, loaded into locked memory.
 ///
 /// Master keys are provisioned by operators as files named `coffre-master-<version>` holding
 /// exactly 32 random bytes, in a key directory readable only by the daemon or in systemd's
-/// `$CREDENTIALS_DIRECTORY` (`LoadCredential=` / `LoadCredentialEncrypted=`). The newest version
-/// is active: it wraps every new dossier key. A file that is group- or world-readable, of the
-/// wrong size, or a missing key stops the start: there is never a silent fallback.
+/// `$CREDENTIALS_DIRECTORY` (`LoadCredential=` / `LoadCredentialEncrypted=`). Which version is
+/// active is the index's to say (`Vault+MasterKeys`); a new file becomes active only through
+/// `coffre admin keys rotate`. A file that is group- or world-readable, of the wrong size, or
+/// badly named stops the start: there is never a silent fallback.
 public struct MasterKeyring: Sendable {
     /// File name prefix of a master key.
     public static let filePrefix = "coffre-master-"
 
     /// Every loaded key, by version.
     public let keys: [UInt32: SymmetricKey]
-    /// The version that wraps new dossier keys.
-    public let activeVersion: UInt32
 
-    /// The active key.
-    public var activeKey: SymmetricKey { keys[activeVersion]! }
+    /// The highest installed version, if any.
+    public var newestVersion: UInt32? { keys.keys.max() }
 
-    /// The key of `version`, if loaded.
-    public func key(version: UInt32) -> SymmetricKey? { keys[version] }
+    init(keys: [UInt32: SymmetricKey]) { self.keys = keys }
 
-    init(keys: [UInt32: SymmetricKey]) throws(StoreError) {
-        guard let newest = keys.keys.max() else {
-            throw StoreError(.keys, "no master key found: provision coffre-master-1 (see keys/README.md)")
-        }
-        self.keys = keys
-        self.activeVersion = newest
+    /// A check value of a master key: a keyed hash of its version under the key itself. The
+    /// index records it per version, so that a wrong file installed under a known version is
+    /// caught at start instead of failing every unwrap; it reveals nothing of the key.
+    static func checkValue(of key: SymmetricKey, version: UInt32) -> [UInt8] {
+        KeyedHash.digest(Array(String(version).utf8), domain: "coffre/master-key-check/v1", key: key)
     }
 
     /// Loads every `coffre-master-<N>` file of `directories` (later directories win on a
@@ -53,7 +50,11 @@ public struct MasterKeyring: Sendable {
                 keys[version] = try loadKey(at: directory + "/" + name, arena: arena)
             }
         }
-        return try MasterKeyring(keys: keys)
+        guard !keys.isEmpty else {
+            throw StoreError(
+                .keys, "no master key found in \(directories.joined(separator: ", ")): provision coffre-master-1 (see keys/README.md)")
+        }
+        return MasterKeyring(keys: keys)
     }
 
     static func loadKey(at path: String, arena: SecureArena) throws(StoreError) -> SymmetricKey {

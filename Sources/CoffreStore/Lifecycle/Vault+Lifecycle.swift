@@ -72,13 +72,8 @@ extension Vault {
             }
         }
         do {
-            for text in try await index.documentIDs(dossierID: dossierID) {
-                // Ids from the database are checked again before they become paths.
-                guard let id = DocumentID(text) else {
-                    logger.error("a document row has an invalid id; its blob is left", metadata: ["dossier.id": "\(dossierID)"])
-                    continue
-                }
-                try await blobs.remove(id)
+            for name in try await index.blobNames(dossierID: dossierID) {
+                try await blobs.remove(name)
             }
             try await index.deleteDossier(id: dossierID)
         } catch {

@@ -30,6 +30,14 @@ public enum CoffreEvent: String, CaseIterable, Sendable {
     case shutdownForced = "shutdown_forced"
     /// The daemon failed to start or stopped on an error.
     case failed
+    /// A master key rotation started (or resumed).
+    case rotationStarted = "rotation_started"
+    /// A master key rotation finished: every key is wrapped by the active version.
+    case rotationFinished = "rotation_finished"
+    /// A master key version was retired (or a retired one is still installed).
+    case keyRetired = "key_retired"
+    /// A dossier was given a new key (after a suspected compromise).
+    case dossierRekeyed = "dossier_rekeyed"
 
     /// The journal's `MESSAGE_ID` of this kind of event.
     public var messageID: String {
@@ -46,6 +54,10 @@ public enum CoffreEvent: String, CaseIterable, Sendable {
         case .watchdogUnhealthy: "9ac28817569b4e3b8726dab0d0550e40"
         case .shutdownForced: "e9768e62321e4ae4aca02fbe57d524bc"
         case .failed: "e8b98a2a1f9c46c0b732d8c3ea18944c"
+        case .rotationStarted: "499346108e414a2399dcda862e7413ff"
+        case .rotationFinished: "5df05da09aa64644bc92f96dbbdff30f"
+        case .keyRetired: "3d6e039805374bf3a63be0b6a4cd82b8"
+        case .dossierRekeyed: "db6b596e9b0942fc9aec58d434cbe2ec"
         }
     }
 

@@ -67,8 +67,21 @@ extension Vault {
         let rows = try await index.notifications(
             dossierID: dossier.id.value, recipient: recipient.rawValue, includeAcknowledged: includeAcknowledged)
         var records: [NotificationRecord] = []
+        var earlierKeys: [SymmetricKey]? = nil
         for row in rows {
-            let sealed: SealedNotification = try Self.open(Array(row.sealed), key: key, associatedData: row.associatedData)
+            let sealed: SealedNotification
+            do {
+                sealed = try Self.open(Array(row.sealed), key: key, associatedData: row.associatedData)
+            } catch  where dossier.keyGeneration > 1 {
+                // Sealed by a request that raced a rekey, under the key it replaced.
+                if earlierKeys == nil { earlierKeys = try await archivedDossierKeys(dossier.id) }
+                guard
+                    let opened: SealedNotification = earlierKeys?.lazy.compactMap({
+                        try? Self.open(Array(row.sealed), key: $0, associatedData: row.associatedData)
+                    }).first
+                else { throw error }
+                sealed = opened
+            }
             records.append(
                 NotificationRecord(
                     id: row.id, recipient: recipient, kind: sealed.kind, message: sealed.message, createdAt: row.createdAt,

@@ -112,13 +112,25 @@ extension Vault {
         -> [TraceRecord]
     {
         let rows = try await index.traceEntries(dossierID: dossier.id.value, after: seq, limit: limit)
-        return rows.map { row in
+        // Entries written before a rekey are sealed under an earlier key generation.
+        var keys = dossier.key.map { [$0] } ?? []
+        var earlierKeysLoaded = false
+        var records: [TraceRecord] = []
+        records.reserveCapacity(rows.count)
+        for row in rows {
             var detail: TraceDetail? = nil
-            if let sealed = row.sealed, let key = dossier.key {
-                detail = try? Self.open(Array(sealed), key: key, associatedData: Self.traceAD(seq: row.seq, dossierID: dossier.id.value))
+            if let sealed = row.sealed {
+                let associatedData = Self.traceAD(seq: row.seq, dossierID: dossier.id.value)
+                detail = keys.lazy.compactMap { try? Self.open(Array(sealed), key: $0, associatedData: associatedData) }.first
+                if detail == nil && !earlierKeysLoaded && dossier.keyGeneration > 1 {
+                    earlierKeysLoaded = true
+                    keys += try await archivedDossierKeys(dossier.id)
+                    detail = keys.lazy.compactMap { try? Self.open(Array(sealed), key: $0, associatedData: associatedData) }.first
+                }
             }
-            return TraceRecord(seq: row.seq, at: row.at, action: row.action, outcome: row.outcome, detail: detail)
+            records.append(TraceRecord(seq: row.seq, at: row.at, action: row.action, outcome: row.outcome, detail: detail))
         }
+        return records
     }
 
     /// Checks the whole chain and every checkpoint, and names the first broken entry.

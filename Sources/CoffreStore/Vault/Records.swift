@@ -9,6 +9,8 @@ public struct DossierRecord: Sendable, Equatable {
     /// Milliseconds since the epoch.
     public var createdAt: Int64
     public var masterKeyVersion: UInt32
+    /// The dossier key's generation: 1, then one more at every rekey.
+    public var keyGeneration: UInt32
     /// What the patient decided about access.
     public var settings: DossierSettings
     /// Active or closed, when, why, and any legal hold.

@@ -22,7 +22,8 @@ extension Vault {
         let vault = self
         // A document is all its versions: masking, releasing or deleting one applies to every
         // version, or the older ones would stay readable through the history.
-        let row = try await index.updateDocumentChain(id: id.value, dossierID: dossier.id) { target, row in
+        let row = try await index.updateDocumentChain(id: id.value, dossierID: dossier.id, keyGeneration: dossier.keyGeneration) {
+            target, row in
             try vault.resealed(row, key: key) { (row, fields) throws(StoreError) in
                 switch change {
                 case .mask(let masked):

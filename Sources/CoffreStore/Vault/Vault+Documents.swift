@@ -36,7 +36,7 @@ extension Vault {
         let generation = UInt32(dossier.keyGeneration)
         let documentKey = try Self.crypto { () throws(CryptoError) in try SymmetricKey.random(in: arena) }
 
-        let writer = try await blobs.makeWriter(for: id)
+        let writer = try await blobs.makeWriter(for: BlobName(id))
         let written: (size: Int64, sha256: [UInt8])
         do {
             written = try await encrypt(content, into: writer, key: documentKey, documentID: id, declaredLength: declaredLength)
@@ -69,7 +69,7 @@ extension Vault {
             }
         } catch {
             // The blob is durable but unacknowledged: remove it now rather than at the next start.
-            try? await blobs.remove(id)
+            try? await blobs.remove(BlobName(id))
             throw error
         }
         logger.info(
@@ -78,7 +78,7 @@ extension Vault {
         return try record(from: row, dossierKey: dossierKey)
     }
 
-    private func encrypt<Content: AsyncSequence<ByteBuffer, any Error>>(
+    func encrypt<Content: AsyncSequence<ByteBuffer, any Error>>(
         _ content: Content,
         into writer: any BlobWriter,
         key: SymmetricKey,
@@ -150,7 +150,7 @@ extension Vault {
                 Array(row.wrappedKey), with: dossierKey,
                 context: Self.documentKeyContext(dossierID, id, UInt32(row.keyGeneration)), in: arena)
         }
-        let reader = try await blobs.openReader(for: id)
+        let reader = try await blobs.openReader(for: BlobName(id, version: UInt32(truncatingIfNeeded: row.blobVersion)))
         do {
             let content = try await DocumentContent.open(record: record, reader: reader, key: documentKey, arena: arena)
             return content

@@ -7,6 +7,7 @@ extension Vault {
     /// Creates the patient's dossier with a fresh dossier key and default settings.
     public func createDossier(for ins: INS) async throws(StoreError) -> DossierRecord {
         let id = DossierID(unchecked: SecureRandom.hexIdentifier())
+        let masterKeys = self.masterKeys.current
         let version = masterKeys.activeVersion
         let dossierKey = try Self.crypto { () throws(CryptoError) in try SymmetricKey.random(in: arena) }
         let wrapped = KeyWrap.wrap(dossierKey, with: masterKeys.activeKey, context: Self.dossierKeyContext(id, version))
@@ -19,7 +20,7 @@ extension Vault {
                 masterVersion: Int64(version), keyGeneration: 1, wrappedKey: Data(wrapped), sealed: Data(sealed)))
         logger.info("dossier created", metadata: ["dossier.id": "\(id)"])
         return DossierRecord(
-            id: id, ins: ins, state: "active", createdAt: now, masterKeyVersion: version, settings: fields.settings,
+            id: id, ins: ins, state: "active", createdAt: now, masterKeyVersion: version, keyGeneration: 1, settings: fields.settings,
             lifecycle: fields.lifecycle, key: dossierKey)
     }
 
@@ -88,9 +89,8 @@ extension Vault {
     /// - Parameter ins: the patient the row must belong to; nil for jobs that go through every
     ///   dossier (retention), which have no INS to check against.
     func openDossierRow(_ row: DossierRow, ins: INS?) throws(StoreError) -> (SymmetricKey, SealedDossierFields) {
-        let version = UInt32(row.masterVersion)
-        guard let master = masterKeys.key(version: version) else {
-            throw StoreError(.keys, "dossier \(row.id) is wrapped by master key version \(version), which is not installed")
+        guard let version = UInt32(exactly: row.masterVersion), let master = masterKeys.current.key(version: version) else {
+            throw StoreError(.keys, "dossier \(row.id) is wrapped by master key version \(row.masterVersion), which is not installed")
         }
         let id = DossierID(unchecked: row.id)
         let key = try Self.crypto { () throws(CryptoError) in
@@ -106,11 +106,17 @@ extension Vault {
     func record(from row: DossierRow, ins: INS, fields: SealedDossierFields, key: SymmetricKey) -> DossierRecord {
         DossierRecord(
             id: DossierID(unchecked: row.id), ins: ins, state: fields.lifecycle.state.rawValue, createdAt: row.createdAt,
-            masterKeyVersion: UInt32(row.masterVersion), settings: fields.settings, lifecycle: fields.lifecycle, key: key)
+            masterKeyVersion: UInt32(truncatingIfNeeded: row.masterVersion),
+            keyGeneration: UInt32(truncatingIfNeeded: row.keyGeneration), settings: fields.settings, lifecycle: fields.lifecycle, key: key)
     }
 
     static func dossierKeyContext(_ id: DossierID, _ masterVersion: UInt32) -> WrapContext {
         WrapContext(purpose: "dossier-key", owners: [id.value], wrappingKeyVersion: masterVersion)
+    }
+
+    /// An earlier generation of a rekeyed dossier's key, as kept in `dossier_key_archive`.
+    static func archivedKeyContext(_ id: DossierID, _ generation: UInt32, _ masterVersion: UInt32) -> WrapContext {
+        WrapContext(purpose: "archived-dossier-key", owners: [id.value, String(generation)], wrappingKeyVersion: masterVersion)
     }
 
     static func dossierAD(_ id: DossierID) -> [UInt8] { Array("coffre/dossier/v1/\(id.value)".utf8) }

@@ -23,7 +23,7 @@ extension Vault {
         // First the rows, then one dossier at a time: only one dossier key is held in the arena
         // at once, however large the vault.
         var dossiers: [(DossierRow, [DocumentRow])] = []
-        var known = Set(try await index.allDocumentIDs())
+        var known = try await index.allBlobNames()
         for dossier in try await index.allDossiers() {
             let documents = try await index.allDocuments(dossierID: dossier.id)
             dossiers.append((dossier, documents))
@@ -48,12 +48,12 @@ extension Vault {
                 }
             }
         }
-        known.formUnion(dossiers.flatMap { $0.1.map(\.id) })
+        known.formUnion(dossiers.flatMap { $0.1.compactMap { VaultIndex.blobName(of: $0) } })
         // Blobs younger than a minute may be stores in flight (renamed, row not yet committed).
         let cutoff = Int64(Date().timeIntervalSince1970) - 60
-        for id in try await blobs.blobIDs(modifiedBefore: cutoff) where !known.contains(id.value) {
+        for name in try await blobs.blobNames(modifiedBefore: cutoff) where !known.contains(name) {
             result.orphanBlobs += 1
-            result.problems.append("blob \(id): no index row names it (an orphan)")
+            result.problems.append("blob \(name): no index row names it (an orphan)")
         }
         return result
     }
@@ -75,7 +75,7 @@ extension Vault {
         }
         let reader: any BlobReader
         do {
-            reader = try await blobs.openReader(for: id)
+            reader = try await blobs.openReader(for: BlobName(id, version: UInt32(truncatingIfNeeded: row.blobVersion)))
         } catch {
             return error.code == .integrity ? "its blob is missing" : "its blob cannot be opened (\(error.message))"
         }

@@ -19,7 +19,8 @@ public struct Vault: Sendable {
     let configuration: VaultConfiguration
     let index: VaultIndex
     let blobs: any BlobStore
-    let masterKeys: MasterKeyring
+    /// The master keys in force (replaced by reloads, rotations and retirements).
+    let masterKeys: MasterKeys
     let lookupKey: SymmetricKey
     let arena: SecureArena
     let clock: any VaultClock
@@ -34,8 +35,9 @@ public struct Vault: Sendable {
     /// The retention period, deletion delay and opposition window in force.
     public var retentionRules: RetentionRules { configuration.retention }
 
-    /// Opens the vault: loads the master keys, opens (and migrates) the index, removes leftovers
-    /// of interrupted writes, and reconciles blobs with the index after an unclean stop.
+    /// Opens the vault: loads the master keys and reconciles them with the versions the index
+    /// knows, opens (and migrates) the index, removes leftovers of interrupted writes, and
+    /// reconciles blobs with the index after an unclean stop.
     public static func open(
         configuration: VaultConfiguration,
         io: BlockingIO,
@@ -45,14 +47,18 @@ public struct Vault: Sendable {
     ) async throws(StoreError) -> Vault {
         try POSIX.makeDirectory(configuration.stateDirectory)
         let lock = try StateLock(directory: configuration.stateDirectory)
-        let masterKeys = try MasterKeyring.load(from: configuration.keyDirectories, arena: arena)
+        let installed = try MasterKeyring.load(from: configuration.keyDirectories, arena: arena)
         let index = try VaultIndex(path: configuration.indexPath)
+        let now = clock.now()
+        let snapshot = try await index.write("record master key versions") { db in
+            try Self.reconcileMasterKeys(installed, db: db, now: now, logger: logger)
+        }
         let blobs = FileBlobStore(root: configuration.blobDirectory, io: io)
-        let lookupKey = try await Self.vaultKey(purpose: lookupKeyPurpose, index: index, masterKeys: masterKeys, arena: arena)
-        let traceSeed = try await Self.vaultKey(purpose: traceSigningPurpose, index: index, masterKeys: masterKeys, arena: arena)
+        let lookupKey = try await Self.vaultKey(purpose: lookupKeyPurpose, index: index, masterKeys: snapshot, arena: arena)
+        let traceSeed = try await Self.vaultKey(purpose: traceSigningPurpose, index: index, masterKeys: snapshot, arena: arena)
         let trace = try await TraceWriter(index: index, signer: try TraceSigner(seed: traceSeed, arena: arena), clock: clock)
         let vault = Vault(
-            configuration: configuration, index: index, blobs: blobs, masterKeys: masterKeys,
+            configuration: configuration, index: index, blobs: blobs, masterKeys: MasterKeys(snapshot),
             lookupKey: lookupKey, arena: arena, clock: clock, logger: logger, lock: lock, trace: trace)
         try await vault.recover()
         return vault
@@ -64,29 +70,31 @@ public struct Vault: Sendable {
     /// A key of the vault itself (the INS look-up key, the trace signing seed): created on first
     /// start, stored wrapped by the active master key, unwrapped into the arena.
     static func vaultKey(
-        purpose: String, index: VaultIndex, masterKeys: MasterKeyring, arena: SecureArena
+        purpose: String, index: VaultIndex, masterKeys: MasterKeySnapshot, arena: SecureArena
     ) async throws(StoreError) -> SymmetricKey {
         let row: VaultKeyRow
         if let existing = try await index.vaultKey(purpose: purpose) {
             row = existing
         } else {
             let fresh = try Self.crypto { () throws(CryptoError) in try SymmetricKey.random(in: arena) }
-            let context = WrapContext(purpose: purpose, owners: [], wrappingKeyVersion: masterKeys.activeVersion)
+            let context = vaultKeyContext(purpose, masterKeys.activeVersion)
             row = try await index.insertVaultKeyIfAbsent(
                 VaultKeyRow(
                     purpose: purpose, masterVersion: Int64(masterKeys.activeVersion),
                     wrappedKey: Data(KeyWrap.wrap(fresh, with: masterKeys.activeKey, context: context))))
         }
-        let version = UInt32(row.masterVersion)
-        guard let master = masterKeys.key(version: version) else {
-            throw StoreError(.keys, "the index needs master key version \(version), which is not installed")
+        guard let version = UInt32(exactly: row.masterVersion), let master = masterKeys.key(version: version) else {
+            throw StoreError(.keys, "the index needs master key version \(row.masterVersion), which is not installed")
         }
-        let context = WrapContext(purpose: purpose, owners: [], wrappingKeyVersion: version)
         do {
-            return try KeyWrap.unwrap(Array(row.wrappedKey), with: master, context: context, in: arena)
+            return try KeyWrap.unwrap(Array(row.wrappedKey), with: master, context: vaultKeyContext(purpose, version), in: arena)
         } catch {
             throw StoreError(.keys, "master key version \(version) does not open this index's \(purpose) key: wrong key installed?")
         }
+    }
+
+    static func vaultKeyContext(_ purpose: String, _ masterVersion: UInt32) -> WrapContext {
+        WrapContext(purpose: purpose, owners: [], wrappingKeyVersion: masterVersion)
     }
 
     /// Removes temporary blobs; after an unclean stop, also removes blobs the index never
@@ -108,14 +116,13 @@ public struct Vault: Sendable {
             // Only blobs older than this start can be orphans; newer ones may be stores in
             // flight. File times are real time, so compare with the real clock, not the vault's.
             let cutoff = Int64(time(nil)) + 1
-            let known = try await index.allDocumentIDs()
-            let stored = try await blobs.blobIDs(modifiedBefore: cutoff)
-            for id in stored where !known.contains(id.value) {
-                try await blobs.remove(id)
+            let known = try await index.allBlobNames()
+            let stored = try await blobs.blobNames(modifiedBefore: cutoff)
+            for name in stored where !known.contains(name) {
+                try await blobs.remove(name)
                 orphans += 1
             }
-            let storedSet = Set(stored.map(\.value))
-            missing = known.subtracting(storedSet).count
+            missing = known.subtracting(stored).count
         }
         logger.info(
             "vault recovered",
@@ -164,6 +171,7 @@ extension Vault {
 
     /// Key versions and arena usage, for operators; never personal data.
     public func status() -> (activeMasterKeyVersion: UInt32, installedMasterKeyVersions: [UInt32], arenaFree: Int, arenaSlots: Int) {
-        (masterKeys.activeVersion, masterKeys.keys.keys.sorted(), arena.availableSlots, arena.slotCount)
+        let keys = masterKeys.current
+        return (keys.activeVersion, keys.keys.keys.sorted(), arena.availableSlots, arena.slotCount)
     }
 }

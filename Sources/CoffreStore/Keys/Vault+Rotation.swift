@@ -1,0 +1,204 @@
+import CoffreCrypto
+import CoffreDomain
+import Foundation
+import GRDB
+import Logging
+
+/// Progress of one rotation batch.
+public struct RotationStep: Sendable, Equatable {
+    /// Dossier keys rewrapped by this batch.
+    public var rewrapped: Int
+    /// Keys that would not unwrap, left as they were.
+    public var failed: Int
+    /// Whether the rotation is complete.
+    public var finished: Bool
+}
+
+/// Online master key rotation: the newest installed version becomes active at once (new
+/// dossier keys are wrapped under it), then every dossier key still wrapped by an older version
+/// is rewrapped, in batches, by a background job (`KeyRotationService` in the server).
+///
+/// Each batch is one write transaction that rewraps up to `limit` dossier rows in rowid order
+/// and moves the cursor stored in `key_rotation` with them, so a crash loses at most the batch
+/// in flight and the job resumes exactly where the last commit left it. Blobs are never touched:
+/// document keys are wrapped by the dossier key, which does not change.
+extension Vault {
+    /// Makes the newest installed master key active and records a rotation for the background
+    /// job to carry out. Reads the key files first, so installing a file then rotating needs no
+    /// reload in between.
+    ///
+    /// - Parameter developmentKeyDirectory: in development mode, where to create the next
+    ///   master key when no newer one is installed (so rotation can be tried from a shell).
+    @discardableResult
+    public func startRotation(developmentKeyDirectory: String? = nil) async throws(StoreError) -> MasterKeyStatus {
+        var installed = try MasterKeyring.load(from: configuration.keyDirectories, arena: arena)
+        if let directory = developmentKeyDirectory {
+            let highestKnown = try await index.read("read the master key versions") { db in
+                try Int64.fetchOne(db, sql: "SELECT MAX(version) FROM master_key") ?? 0
+            }
+            let highest = max(UInt32(truncatingIfNeeded: highestKnown), installed.newestVersion ?? 0)
+            if highest <= masterKeys.current.activeVersion {
+                try MasterKeyring.writeNewKey(version: highest + 1, in: directory)
+                installed = try MasterKeyring.load(from: configuration.keyDirectories, arena: arena)
+            }
+        }
+        let (holder, now, logger, arena, ring) = (masterKeys, clock.now(), logger, arena, installed)
+        let target = try await index.write("start a key rotation") { db -> UInt32 in
+            let snapshot = try Self.reconcileMasterKeys(ring, db: db, now: now, logger: logger)
+            let target = snapshot.keys.keys.max()!
+            let rotation = try KeyRotationRow.fetchOne(db)
+            let pending = try Self.keysNotUnder(target, db)
+            let vaultKeysPending = try VaultKeyRow.filter(Column("master_version") != Int64(target)).fetchCount(db)
+            if target == snapshot.activeVersion && pending == 0 && vaultKeysPending == 0 && rotation?.finishedAt != nil {
+                throw StoreError(
+                    .noNewerKey,
+                    "master key version \(target) is active and wraps every key: install coffre-master-\(target + 1), "
+                        + "then run `coffre admin keys rotate` (keys/README.md)")
+            }
+            try db.execute(
+                sql: "UPDATE master_key SET state = 'available' WHERE state = 'active' AND version != ?", arguments: [Int64(target)])
+            try db.execute(sql: "UPDATE master_key SET state = 'active' WHERE version = ?", arguments: [Int64(target)])
+            try Self.rewrapVaultKeys(under: target, snapshot: snapshot, db: db, arena: arena)
+            if rotation == nil || rotation?.finishedAt != nil || rotation?.targetVersion != Int64(target) {
+                try KeyRotationRow(targetVersion: Int64(target), startedAt: now, cursor: 0, total: Int64(pending), done: 0).save(db)
+            }
+            holder.replace(with: MasterKeySnapshot(keys: snapshot.keys, activeVersion: target))
+            return target
+        }
+        logger.notice("master key rotation started", metadata: CoffreEvent.rotationStarted.metadata(["key.version": "\(target)"]))
+        return try await masterKeyStatus()
+    }
+
+    /// Whether a rotation is recorded and not finished (the daemon resumes it at start).
+    public func rotationPending() async throws(StoreError) -> Bool {
+        try await index.read("read the key rotation") { db in
+            try KeyRotationRow.filter(Column("finished_at") == nil).fetchCount(db) > 0
+        }
+    }
+
+    /// Rewraps the next `limit` dossier rows in one transaction; nil when no rotation is pending.
+    public func rotateBatch(limit: Int) async throws(StoreError) -> RotationStep? {
+        let (holder, now, arena, logger) = (masterKeys, clock.now(), arena, logger)
+        let step = try await index.write("rewrap dossier keys") { db -> RotationStep? in
+            guard var rotation = try KeyRotationRow.fetchOne(db), rotation.finishedAt == nil else { return nil }
+            let snapshot = holder.current
+            let target = UInt32(truncatingIfNeeded: rotation.targetVersion)
+            guard let targetKey = snapshot.key(version: target) else {
+                throw StoreError(.keys, "the rotation's target, master key version \(target), is not installed")
+            }
+            var step = RotationStep(rewrapped: 0, failed: 0, finished: false)
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT rowid, id, master_version, wrapped_key FROM dossier WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                arguments: [rotation.cursor, limit])
+            let update = try db.cachedStatement(sql: "UPDATE dossier SET master_version = ?, wrapped_key = ? WHERE rowid = ?")
+            for row in rows {
+                let (rowid, id, version, wrapped): (Int64, String, Int64, Data) = (row[0], row[1], row[2], row[3])
+                guard version != Int64(target), version > 0 else { continue }
+                let from = UInt32(truncatingIfNeeded: version)
+                let dossier = DossierID(unchecked: id)
+                guard
+                    let rewrapped = Self.rewrap(
+                        wrapped, from: snapshot.key(version: from), Self.dossierKeyContext(dossier, from), to: targetKey,
+                        Self.dossierKeyContext(dossier, target), arena: arena)
+                else {
+                    step.failed += 1
+                    logger.error(
+                        "a dossier key does not unwrap; left under its old master key",
+                        metadata: CoffreEvent.integrityFailure.metadata(["dossier.id": "\(id)", "key.version": "\(from)"]))
+                    continue
+                }
+                try update.execute(arguments: [Int64(target), rewrapped, rowid])
+                step.rewrapped += 1
+            }
+            rotation.done += Int64(step.rewrapped)
+            rotation.failed += Int64(step.failed)
+            if let last = rows.last, rows.count == limit {
+                rotation.cursor = last[0]
+            } else {
+                // The dossier rows are done; the few archived keys of rekeyed dossiers follow.
+                let archived = try Self.rewrapArchivedKeys(under: target, snapshot: snapshot, db: db, arena: arena)
+                rotation.done += Int64(archived.rewrapped)
+                rotation.failed += Int64(archived.failed)
+                // Dossiers created with the old version while the rotation started, and rows
+                // whose rowid was reused behind the cursor, send the job round once more.
+                let left =
+                    try Int.fetchOne(
+                        db, sql: "SELECT COUNT(*) FROM dossier WHERE master_version > 0 AND master_version != ?", arguments: [Int64(target)]
+                    ) ?? 0
+                if left > Int(rotation.failed) {
+                    rotation.cursor = 0
+                    rotation.total = max(rotation.total, rotation.done + Int64(left))
+                } else {
+                    rotation.finishedAt = now
+                    step.finished = true
+                }
+            }
+            try rotation.update(db)
+            return step
+        }
+        if let step, step.finished {
+            logger.notice("master key rotation finished", metadata: CoffreEvent.rotationFinished.metadata())
+        }
+        return step
+    }
+
+    /// Unwraps `wrapped` and wraps the key again; nil if it does not unwrap.
+    static func rewrap(
+        _ wrapped: Data, from oldKey: SymmetricKey?, _ oldContext: WrapContext, to newKey: SymmetricKey, _ newContext: WrapContext,
+        arena: SecureArena
+    ) -> Data? {
+        guard let oldKey, let key = try? KeyWrap.unwrap(Array(wrapped), with: oldKey, context: oldContext, in: arena) else {
+            return nil
+        }
+        return Data(KeyWrap.wrap(key, with: newKey, context: newContext))
+    }
+
+    /// Dossier keys (current and archived generations) not wrapped by `version`: the batches'
+    /// work. The vault's own two keys are rewrapped at the start, not counted.
+    static func keysNotUnder(_ version: UInt32, _ db: Database) throws -> Int {
+        let uses = try keyUsage(db)
+        return uses.versions.filter { $0 != version }.reduce(0) { $0 + (uses.dossierKeys[$1] ?? 0) + (uses.archivedKeys[$1] ?? 0) }
+    }
+
+    /// The vault's own keys (two rows) are rewrapped when the rotation starts.
+    static func rewrapVaultKeys(under target: UInt32, snapshot: MasterKeySnapshot, db: Database, arena: SecureArena) throws {
+        for var row in try VaultKeyRow.filter(Column("master_version") != Int64(target)).fetchAll(db) {
+            let from = UInt32(truncatingIfNeeded: row.masterVersion)
+            guard
+                let rewrapped = rewrap(
+                    row.wrappedKey, from: snapshot.key(version: from), vaultKeyContext(row.purpose, from),
+                    to: snapshot.key(version: target)!,
+                    vaultKeyContext(row.purpose, target), arena: arena)
+            else {
+                throw StoreError(.integrity, "the vault's \(row.purpose) key does not unwrap under master key version \(from)")
+            }
+            row.masterVersion = Int64(target)
+            row.wrappedKey = rewrapped
+            try row.update(db)
+        }
+    }
+
+    static func rewrapArchivedKeys(
+        under target: UInt32, snapshot: MasterKeySnapshot, db: Database, arena: SecureArena
+    ) throws -> (rewrapped: Int, failed: Int) {
+        var result = (rewrapped: 0, failed: 0)
+        for var row in try ArchivedDossierKeyRow.filter(Column("master_version") != Int64(target)).fetchAll(db) {
+            let from = UInt32(truncatingIfNeeded: row.masterVersion)
+            let dossier = DossierID(unchecked: row.dossierId)
+            let generation = UInt32(truncatingIfNeeded: row.keyGeneration)
+            guard
+                let rewrapped = rewrap(
+                    row.wrappedKey, from: snapshot.key(version: from), archivedKeyContext(dossier, generation, from),
+                    to: snapshot.key(version: target)!, archivedKeyContext(dossier, generation, target), arena: arena)
+            else {
+                result.failed += 1
+                continue
+            }
+            row.masterVersion = Int64(target)
+            row.wrappedKey = rewrapped
+            try row.update(db)
+            result.rewrapped += 1
+        }
+        return result
+    }
+}
