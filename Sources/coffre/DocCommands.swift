@@ -67,8 +67,7 @@ struct DocCommand: AsyncParsableCommand {
             let ins = try global.patientINS()
             let client = try global.client()
             guard let output else {
-                let stdout = FileHandle.standardOutput
-                _ = try await client.fetchContent(ins, id: documentID, into: { stdout.write(Data($0.readableBytesView)) })
+                _ = try await client.fetchContent(ins, id: documentID, into: { Output.write(Data($0.readableBytesView)) })
                 return
             }
             let file = try PartialFile(destination: output)

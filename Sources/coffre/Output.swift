@@ -12,8 +12,7 @@ enum Output {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         guard let data = try? encoder.encode(value) else { return }
-        FileHandle.standardOutput.write(data)
-        FileHandle.standardOutput.write(Data("\n".utf8))
+        write(data + Data("\n".utf8))
     }
 
     /// One compact JSON document per line, for streams (`trace --follow --json`).
@@ -21,15 +20,15 @@ enum Output {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         guard let data = try? encoder.encode(value) else { return }
-        FileHandle.standardOutput.write(data + Data("\n".utf8))
+        write(data + Data("\n".utf8))
     }
 
     static func line(_ text: String) {
-        FileHandle.standardOutput.write(Data((text + "\n").utf8))
+        write(Data((text + "\n").utf8))
     }
 
     static func message(_ text: String) {
-        FileHandle.standardError.write(Data(("coffre: " + text + "\n").utf8))
+        write(Data(("coffre: " + text + "\n").utf8), to: .standardError)
     }
 
     static func error(_ error: ClientError, json: Bool) {
@@ -38,11 +37,22 @@ enum Output {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             if let data = try? encoder.encode(ErrorJSON(code: error.code, message: error.message)) {
-                FileHandle.standardError.write(data + Data("\n".utf8))
+                write(data + Data("\n".utf8), to: .standardError)
                 return
             }
         }
         message("error: \(error.message) [\(error.code)]")
+    }
+
+    /// Writes to stdout (or stderr). A reader that went away (`coffre trace | head`) ends the
+    /// command quietly with status 74, rather than the crash Foundation's non-throwing write
+    /// would give on EPIPE.
+    static func write(_ data: Data, to handle: FileHandle = .standardOutput) {
+        do {
+            try handle.write(contentsOf: data)
+        } catch {
+            exit(ExitStatus.ioFailure)
+        }
     }
 
     /// `key: value` lines, aligned.

@@ -55,7 +55,7 @@ final class ProgressBar: Sendable {
     }
 
     func finish() {
-        FileHandle.standardError.write(Data("\n".utf8))
+        Output.write(Data("\n".utf8), to: .standardError)
     }
 
     private func draw(_ done: Int64, now: Double) {
@@ -73,6 +73,6 @@ final class ProgressBar: Sendable {
         case .items:
             line = String(format: "\r%@ [%@] %3d%%  %lld / %lld  %.0f/s ", label, bar, Int(fraction * 100), done, total, rate)
         }
-        FileHandle.standardError.write(Data(line.utf8))
+        Output.write(Data(line.utf8), to: .standardError)
     }
 }

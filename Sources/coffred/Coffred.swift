@@ -35,6 +35,12 @@ struct Coffred: AsyncParsableCommand {
     @Option(help: "Seconds requests in flight may run after SIGTERM before they are aborted (default 30).")
     var shutdownGrace: Int?
 
+    @Option(help: "Dossier keys rewrapped per transaction by a master key rotation (default 1000).")
+    var rotationBatchSize: Int?
+
+    @Option(help: "Milliseconds of rest between two rotation batches, to spare a busy disk (default 0).")
+    var rotationPauseMs: Int?
+
     func run() async throws {
         // Everything the daemon creates (index, WAL, blobs, keys) is for its own user only; the
         // socket is opened up explicitly to its group after binding.
@@ -59,8 +65,8 @@ struct Coffred: AsyncParsableCommand {
             retention: RetentionRules(
                 retention: (file.retentionDays ?? 3_652.5).milliseconds, deletionDelay: (file.deletionDelayDays ?? 90).milliseconds,
                 oppositionWindow: (file.oppositionDays ?? 30).milliseconds),
-            rotationBatchSize: file.rotationBatchSize ?? 1_000,
-            rotationPause: .milliseconds(file.rotationPauseMilliseconds ?? 0))
+            rotationBatchSize: rotationBatchSize ?? file.rotationBatchSize ?? 1_000,
+            rotationPause: .milliseconds(rotationPauseMs ?? file.rotationPauseMilliseconds ?? 0))
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw ValidationError("unknown log level \(logLevel)")
         }
