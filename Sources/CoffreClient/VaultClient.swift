@@ -116,9 +116,42 @@ public struct VaultClient: Sendable {
         try await json(.POST, "/v1/admin/clock", body: try encode(SetClockRequest(now: now)))
     }
 
-    /// Checks the vault's integrity (operators).
-    public func verify(sample: Int? = nil) async throws(ClientError) -> VerifyReport {
-        try await json(.POST, "/v1/admin/verify" + (sample.map { "?sample=\($0)" } ?? ""))
+    /// Checks the vault's integrity (operators). With `progress`, the daemon streams progress
+    /// lines (documents read, of how many) before the report.
+    public func verify(
+        sample: Int? = nil, progress: (@Sendable (_ checked: Int, _ total: Int) -> Void)? = nil
+    ) async throws(ClientError) -> VerifyReport {
+        let path = "/v1/admin/verify" + (sample.map { "?sample=\($0)" } ?? "")
+        guard let progress else { return try await json(.POST, path) }
+        var request = makeRequest(.POST, path)
+        request.headers.add(name: "Accept", value: "application/x-ndjson")
+        let response = try await send(request)
+        guard response.status == .ok else { throw await problem(from: response) }
+        var pending: [UInt8] = []
+        do {
+            for try await buffer in response.body {
+                pending += buffer.readableBytesView
+                while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                    let line = Data(pending[..<newline])
+                    pending.removeSubrange(...newline)
+                    if let report = try? JSONDecoder().decode(VerifyReport.self, from: line) { return report }
+                    if let step = try? JSONDecoder().decode(VerifyProgress.self, from: line) {
+                        progress(step.checked, step.total)
+                    } else if let problem = try? JSONDecoder().decode(Problem.self, from: line) {
+                        throw ClientError(problem: problem)
+                    }
+                }
+            }
+        } catch let error as ClientError {
+            throw error
+        } catch {
+            throw ClientError(
+                code: "socket_unreachable", message: "the daemon stopped answering during the check: \(error)",
+                exitCode: ExitStatus.unavailable)
+        }
+        throw ClientError(
+            code: "socket_unreachable", message: "the daemon ended the check without a report; see its log",
+            exitCode: ExitStatus.unavailable)
     }
 
     /// Names the médecin traitant.

@@ -49,7 +49,9 @@ struct AdminCommand: AsyncParsableCommand {
         @Option(help: "Read only this many documents' blobs, picked at random (a quick partial run).") var sample: Int?
 
         func execute() async throws(ClientError) {
-            let report = try await global.client().verify(sample: sample)
+            let bar = LateProgressBar(label: "verifying")
+            let report = try await global.client().verify(sample: sample, progress: ProgressBar.isAvailable ? bar.update : nil)
+            bar.finish()
             if global.json {
                 Output.json(report)
             } else {

@@ -42,6 +42,15 @@ final class ProgressBar: Sendable {
         if let snapshot { draw(snapshot, now: now) }
     }
 
+    /// Moves the bar to `done` items (for progress reported as totals so far).
+    func advance(to done: Int) {
+        let delta = state.withLock { Int(Int64(done) - $0.done) }
+        if delta > 0 { advance(delta) }
+    }
+
+    /// Whether a bar would be drawn at all (stderr is a terminal).
+    static var isAvailable: Bool { isatty(STDERR_FILENO) == 1 }
+
     /// A bar counting items rather than bytes (the retention run), or nil off a terminal.
     static func make(count: Int, label: String) -> ProgressBar? {
         guard isatty(STDERR_FILENO) == 1, count > 0 else { return nil }
@@ -75,4 +84,23 @@ final class ProgressBar: Sendable {
         }
         Output.write(Data(line.utf8), to: .standardError)
     }
+}
+
+/// A bar drawn once the total is known: the daemon says how much there is to do with its first
+/// progress report (`coffre admin verify`).
+final class LateProgressBar: Sendable {
+    private let label: String
+    private let bar = Mutex<ProgressBar?>(nil)
+
+    init(label: String) { self.label = label }
+
+    @Sendable func update(done: Int, total: Int) {
+        let current: ProgressBar? = bar.withLock { bar in
+            if bar == nil { bar = ProgressBar.make(count: total, label: label) }
+            return bar
+        }
+        current?.advance(to: done)
+    }
+
+    func finish() { bar.withLock { $0?.finish() } }
 }

@@ -1,3 +1,4 @@
+import CoffreAPI
 import CoffreCrypto
 import CoffreTesting
 import Foundation
@@ -101,5 +102,36 @@ import Testing
         // A sample reads at most that many blobs (none if it falls in the dossier whose key is broken).
         let sample = try await session.daemon.coffre(["admin", "verify", "--sample", "1", "--json"])
         #expect(sample.stdoutText.contains("\"documentsChecked\" : 1") || sample.stdoutText.contains("\"documentsChecked\" : 0"))
+    }
+}
+
+/// A long verification shows its progress: streamed lines for scripts, a bar on a terminal.
+@Suite struct VerifyProgressTests {
+    @Test func verifyStreamsProgressThenTheReport() async throws {
+        let session = try await Session()
+        _ = try await session.asPatient(["dossier", "create"])
+        for n in 0..<4 {
+            let put = try await session.asPatient([
+                "doc", "put", try session.file("doc-\(n)", SecureRandom.bytes(70_000)), "--class", "BIOLOGIE",
+            ])
+            #expect(put.status == 0)
+        }
+        let reply = try RawHTTP.exchange(
+            socketPath: session.daemon.socketPath,
+            request: RawHTTP.request("POST", "/v1/admin/verify", headers: ["Accept": "application/x-ndjson"]))
+        #expect(reply.status == 200 && reply.headers["content-type"] == "application/x-ndjson")
+        let lines = reply.body.split(separator: UInt8(ascii: "\n")).map { Data($0) }
+        let progress = lines.dropLast().compactMap { try? JSONDecoder().decode(VerifyProgress.self, from: $0) }
+        #expect(!progress.isEmpty && progress.count == lines.count - 1)
+        #expect(progress.last == VerifyProgress(checked: 4, total: 4))
+        let report = try JSONDecoder().decode(VerifyReport.self, from: try #require(lines.last))
+        #expect(report.ok && report.documentsChecked == 4)
+
+        // On a terminal (a pseudo-terminal made by script(1)) the client draws a bar.
+        let command = "\(Binaries.coffre) --socket \(session.daemon.socketPath) admin verify"
+        let terminal = try await Program.run("/usr/bin/script", ["-qfec", command, "/dev/null"])
+        #expect(terminal.status == 0, "\(terminal.stdoutText)")
+        #expect(terminal.stdoutText.contains("verifying [") && terminal.stdoutText.contains("4 / 4"))
+        #expect(terminal.stdoutText.contains("clean"))
     }
 }

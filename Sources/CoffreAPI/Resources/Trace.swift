@@ -98,6 +98,21 @@ public struct VerifyReport: Codable, Sendable, Equatable {
     }
 }
 
+/// A progress line of `POST /v1/admin/verify` asked with `Accept: application/x-ndjson`: the
+/// answer is one such line every quarter second or so, then the `VerifyReport` (or, if the
+/// check could not finish, a problem document).
+public struct VerifyProgress: Codable, Sendable, Equatable {
+    /// Documents whose blob has been read so far.
+    public var checked: Int
+    /// Documents to read in all.
+    public var total: Int
+
+    public init(checked: Int, total: Int) {
+        self.checked = checked
+        self.total = total
+    }
+}
+
 /// The time the dossier's rules run on.
 public struct ClockView: Codable, Sendable, Equatable {
     /// RFC 3339.

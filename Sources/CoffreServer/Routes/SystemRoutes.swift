@@ -43,15 +43,10 @@ struct SystemRoutes: Sendable {
                 guard let value = Int(text), value >= 0 else { throw Problem(.malformedRequest, detail: "sample is a number of documents") }
                 sample = value
             }
-            let contents = try await vault.verifyContents(sample: sample)
-            let trace = try await vault.verifyTrace()
-            let problems = contents.problems + trace.problems
-            return try json(
-                VerifyReport(
-                    ok: problems.isEmpty, dossiersChecked: contents.dossiersChecked, documentsChecked: contents.documentsChecked,
-                    orphanBlobs: contents.orphanBlobs, traceEntriesChecked: trace.entriesChecked,
-                    traceCheckpointsChecked: trace.checkpointsChecked, firstBrokenTraceEntry: trace.firstBrokenSeq, problems: problems,
-                    traceSigningKey: trace.signingKey))
+            if request.headers[.accept]?.contains(VerifyStream.mediaType) == true {
+                return VerifyStream.response(vault: vault, sample: sample)
+            }
+            return try json(try await VerifyStream.verify(vault: vault, sample: sample, progress: nil))
         }
         group.get("status") { _, _ in
             let status = vault.status()

@@ -16,8 +16,12 @@ extension Vault {
     /// that every document's blob exists, decrypts to the end and matches its recorded length
     /// and SHA-256, and that no blob is left without a row. With `sample`, only that many
     /// documents, picked at random, have their blobs read (keys and orphans are still checked
-    /// throughout).
-    public func verifyContents(sample: Int? = nil) async throws(StoreError) -> ContentVerification {
+    /// throughout). Earlier generations of rekeyed dossiers' keys must all be there and unwrap.
+    ///
+    /// - Parameter progress: called after each document with (documents read, documents to read).
+    public func verifyContents(
+        sample: Int? = nil, progress: (@Sendable (_ checked: Int, _ total: Int) async -> Void)? = nil
+    ) async throws(StoreError) -> ContentVerification {
         var result = ContentVerification()
         result.problems += try await index.integrityProblems()
         // First the rows, then one dossier at a time: only one dossier key is held in the arena
@@ -32,6 +36,7 @@ extension Vault {
         if let sample {
             selected = Set(dossiers.flatMap { $0.1.map(\.id) }.shuffled().prefix(sample))
         }
+        let total = selected?.count ?? dossiers.reduce(0) { $0 + $1.1.count }
         for (dossier, documents) in dossiers {
             result.dossiersChecked += 1
             let key: SymmetricKey
@@ -41,11 +46,20 @@ extension Vault {
                 result.problems.append("dossier \(dossier.id): its key or sealed record does not open (\(error.message))")
                 continue
             }
+            if dossier.keyGeneration > 1 {
+                let opened = try await archivedDossierKeys(DossierID(unchecked: dossier.id)).count
+                if opened != Int(dossier.keyGeneration) - 1 {
+                    result.problems.append(
+                        "dossier \(dossier.id): \(Int(dossier.keyGeneration) - 1 - opened) earlier key generation(s) missing or do not unwrap "
+                            + "(trace entries before its rekey cannot be read)")
+                }
+            }
             for row in documents where selected?.contains(row.id) ?? true {
                 result.documentsChecked += 1
                 if let problem = await verifyDocument(row, dossierKey: key) {
                     result.problems.append("dossier \(row.dossierId) document \(row.id): \(problem)")
                 }
+                await progress?(result.documentsChecked, total)
             }
         }
         known.formUnion(dossiers.flatMap { $0.1.compactMap { VaultIndex.blobName(of: $0) } })

@@ -1,0 +1,72 @@
+import CoffreAPI
+import CoffreStore
+import Foundation
+import Hummingbird
+import NIOCore
+import Synchronization
+
+/// `coffre admin verify` reads every blob to its end, which takes minutes on a large vault. Asked
+/// with `Accept: application/x-ndjson`, the answer streams a `VerifyProgress` line about every
+/// quarter second, then the `VerifyReport` line, so the client can draw a bar; otherwise the
+/// report comes whole, as JSON.
+enum VerifyStream {
+    static let mediaType = "application/x-ndjson"
+
+    static func verify(
+        vault: Vault, sample: Int?, progress: (@Sendable (_ checked: Int, _ total: Int) async -> Void)?
+    ) async throws -> VerifyReport {
+        let contents = try await vault.verifyContents(sample: sample, progress: progress)
+        let trace = try await vault.verifyTrace()
+        let problems = contents.problems + trace.problems
+        return VerifyReport(
+            ok: problems.isEmpty, dossiersChecked: contents.dossiersChecked, documentsChecked: contents.documentsChecked,
+            orphanBlobs: contents.orphanBlobs, traceEntriesChecked: trace.entriesChecked,
+            traceCheckpointsChecked: trace.checkpointsChecked, firstBrokenTraceEntry: trace.firstBrokenSeq, problems: problems,
+            traceSigningKey: trace.signingKey)
+    }
+
+    /// The streamed answer. The check runs in a task of its own that stops if the client goes.
+    static func response(vault: Vault, sample: Int?) -> Response {
+        let (lines, continuation) = AsyncStream.makeStream(of: ByteBuffer.self)
+        let pacer = Pacer()
+        let task = Task {
+            do {
+                let report = try await verify(vault: vault, sample: sample) { checked, total in
+                    if pacer.due() || checked == total { continuation.yield(line(VerifyProgress(checked: checked, total: total))) }
+                }
+                continuation.yield(line(report))
+            } catch {
+                // The status line is sent already: the failure is the last line, a problem.
+                continuation.yield(line(ProblemMiddleware.problem(for: error)))
+            }
+            continuation.finish()
+        }
+        continuation.onTermination = { _ in task.cancel() }
+        var headers = HTTPFields()
+        headers[.contentType] = mediaType
+        return Response(status: .ok, headers: headers, body: ResponseBody(asyncSequence: lines))
+    }
+
+    static func line<T: Encodable>(_ value: T) -> ByteBuffer {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var bytes = (try? encoder.encode(value)) ?? Data("{}".utf8)
+        bytes.append(UInt8(ascii: "\n"))
+        return ByteBuffer(bytes: bytes)
+    }
+
+    /// At most one progress line per interval.
+    final class Pacer: Sendable {
+        private let last = Mutex<ContinuousClock.Instant?>(nil)
+        private let interval: Duration = .milliseconds(250)
+
+        func due() -> Bool {
+            last.withLock { last in
+                let now = ContinuousClock.now
+                if let previous = last, now - previous < interval { return false }
+                last = now
+                return true
+            }
+        }
+    }
+}
