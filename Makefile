@@ -8,7 +8,7 @@ DEB_PACKAGES := libsodium-dev libsqlite3-dev libsystemd-dev pkg-config util-linu
 PY_MODULES   := yaml jsonschema cryptography
 PY_PACKAGES  := pyyaml jsonschema cryptography
 
-.PHONY: deps build run test unit-tests openapi-check lint drills clean
+.PHONY: deps build run test unit-tests openapi-check lint drills bench-rotation clean
 
 ## Install what building and testing need, only what is missing.
 deps:
@@ -48,6 +48,13 @@ lint:
 drills: build
 	COFFRE_BIN_DIR="$$($(SWIFT) build --show-bin-path)" COFFRE_LARGE_DOCUMENT_MIB=1024 COFFRE_RETENTION_DOSSIERS=10000 \
 	  $(SWIFT) test --filter "aLargeDocumentStreamsInBoundedMemory|manyExpiredDossiersArePurgedInOneRun"
+
+## Master key rotation of ROTATION_DOSSIERS dossier keys against batched SQLite updates of the
+## same rows, in one run (release build; figures in docs/benchmarks.md).
+ROTATION_DOSSIERS ?= 1000000
+bench-rotation: deps
+	$(SWIFT) build -c release --product coffre-bench
+	"$$($(SWIFT) build -c release --show-bin-path)/coffre-bench" rotation --dossiers $(ROTATION_DOSSIERS)
 
 clean:
 	rm -rf .build .coffre

@@ -113,6 +113,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Benchmarks that run on the vault's own code (`make bench-rotation`; see docs/benchmarks.md).
+        .executableTarget(
+            name: "coffre-bench",
+            dependencies: [
+                "CoffreStore", "CoffreCrypto", "CoffreDomain",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // Helpers for tests: temporary state directories, a daemon on a private socket, the client.
         .target(
             name: "CoffreTesting",
