@@ -3,21 +3,27 @@
 
 Usage: scripts/openapi_check.py BIN_DIR [--spec docs/openapi.yaml] [--verbose]
 
-Starts `BIN_DIR/coffred --dev --state-dir TMP --max-document-bytes 100000`, waits for its socket,
-then exercises every operation of the spec over the Unix socket, error cases included, and checks
-each response against the spec: the status is documented for the operation, the Content-Type is
-one of the documented media types, documented required headers are present and valid, and JSON
-bodies validate (Draft 2020-12, $refs resolved) against the documented schema. Each case also
-states the status (and problem code) the code is meant to answer.
+Starts `BIN_DIR/coffred --dev --state-dir TMP --max-document-bytes 100000` (rotating master keys
+one dossier key per batch, resting 200 ms between two, so that a rotation can be seen running),
+waits for its socket, then exercises every operation of the spec over the Unix socket, error cases
+included, and checks each response against the spec: the status is documented for the operation,
+the Content-Type is one of the documented media types, documented required headers are present
+and valid, and JSON bodies validate (Draft 2020-12, $refs resolved) against the documented schema;
+a newline-delimited JSON body (`application/x-ndjson`) line by line against its
+`x-coffre-line-schema`. Each case also states the status (and problem code) the code is meant to
+answer.
 
 To make the trace unwritable (503 trace_unavailable) it holds the index's SQLite write lock from
 this process for a moment; to check `verifyTrace` it changes one trace entry and puts it back.
 It sets the development clock ahead to try the time rules, then back to the real time; it does
 so again for the dossier lifecycle (the opposition window, the purge dates the retention job
-acts on), on dossiers of their own, since purges cannot be undone. Last, it stops the
-development daemon and starts a second one without --dev on the same state (through a
-configuration file naming its keys, trust directory and retention user) for the production-only
-answers.
+acts on), on dossiers of their own, since purges cannot be undone. Near the end of the
+development run come the master keys and dossier rekeys (rotations add key versions, and the
+checker installs and retires some in the state's key directory). Last, it stops the development
+daemon and starts a second one without --dev on the same state (through a configuration file
+naming its keys, trust directory and retention user) for the production-only answers, then a
+third one without --dev on a new vault of its own (a vault never rotated; two re-encrypting
+rekeys at once).
 
 Prints one line per case and ends with `openapi: N passed, M failed`; exits 1 if any failed.
 The daemon is always stopped and the temporary directory removed.
@@ -42,6 +48,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import urllib.parse
@@ -120,7 +127,24 @@ assert luhn_broken(DOCTOR) != DOCTOR and len({RPPS, DOCTOR, ATTENDING, ADMINISTR
 # Cases where the running code is known not to do what the spec (and the code's own intent) says.
 # They are reported as XFAIL and not counted as failures; once the code is fixed they report
 # XPASS, and the entry should be removed from here.
-KNOWN_MISMATCHES: dict[str, str] = {}
+KNOWN_MISMATCHES: dict[str, str] = {
+    "rotateMasterKey of a vault never rotated, without --dev, no newer key -> 409 no_newer_key":
+        "Vault.startRotation refuses only when a rotation is recorded and finished (`rotation?.finishedAt != nil` is "
+        "false when none is recorded): a vault that never rotated answers 202 and records a rotation to the version "
+        "already active, which wraps every key; 409 only from the second call",
+    "rotateMasterKey in --dev, only a retired version above the active one -> 202, version 5 written":
+        "Vault.startRotation writes the next development key only if no version above the active one is known, "
+        "retired ones included (`highest <= activeVersion`), so a retired newer version makes --dev answer "
+        "409 no_newer_key instead of writing coffre-master-<highest + 1>",
+    "trace: key operations name the operator by uid":
+        "traceOperator passes no dossier for keys.reload/rotate/retire, and Vault.recordTrace keeps only "
+        "`detail.anonymous` for such entries, which drops actorID: the operator's uid is not recorded, though "
+        "keys/README.md and KeyRoutes say it is",
+    "listDocuments after two re-encrypting rekeys at once, every content read back -> 200, the same bytes":
+        "both rekeys write each re-encrypted blob under the same name <id>.<blob_version + 1> (a plain rename(2) "
+        "replaces the other's), and the one refused with 409 then removes those names, which the committed rekey's "
+        "rows point to (Vault+Rekey.swift): every document of the dossier is lost",
+}
 
 
 # --------------------------------------------------------------------------------------------
@@ -296,6 +320,14 @@ def is_json(media_type: str) -> bool:
     return media_type == "application/json" or media_type.endswith("+json")
 
 
+def ndjson_lines(body: bytes) -> list:
+    """The JSON values of a newline-delimited JSON body; every line, the last included, must end
+    with a newline. Raises ValueError otherwise."""
+    if not body.endswith(b"\n"):
+        raise ValueError("the body does not end with a newline")
+    return [json.loads(line) for line in body[:-1].split(b"\n")]
+
+
 def check_response(spec: Spec, response_obj, response_pointer: str, reply: Reply) -> list[str]:
     """Checks a reply against one documented response object."""
     problems = []
@@ -343,6 +375,16 @@ def check_response(spec: Spec, response_obj, response_pointer: str, reply: Reply
             return problems
         schema_pointer = "%s/content/%s/schema" % (response_pointer, escape(media))
         problems.extend("body %s" % e for e in spec.errors(schema_pointer, body))
+    elif "x-coffre-line-schema" in media_obj:
+        # A sequence of JSON values, one a line (OpenAPI 3.2's itemSchema): each line validates.
+        try:
+            lines = ndjson_lines(reply.body)
+        except ValueError as error:
+            problems.append("body is not newline-delimited JSON: %s" % error)
+            return problems
+        schema_pointer = "%s/content/%s/x-coffre-line-schema" % (response_pointer, escape(media))
+        for number, line in enumerate(lines, 1):
+            problems.extend("line %d %s" % (number, e) for e in spec.errors(schema_pointer, line))
     return problems
 
 
@@ -829,6 +871,9 @@ def exercise(checker: Checker, bin_dir: Path, state: Path, sock: str, tmp: Path)
     # --- the dossier lifecycle, legal holds and the retention job (the clock set back at the end)
     exercise_lifecycle(checker, issuer, sock)
 
+    # --- master keys and rekeys, last: rotations add key versions (the production run finds them)
+    exercise_keys(checker, issuer, sock, state)
+
     # --- what no operation serves
     for label, method, path in [
         ("unknown route GET /v1/nope", "GET", "/v1/nope"),
@@ -858,6 +903,14 @@ def exercise(checker: Checker, bin_dir: Path, state: Path, sock: str, tmp: Path)
         ("wrong method POST on due", "POST", "/v1/retention/due"),
         ("wrong method GET on run", "GET", "/v1/retention/run"),
         ("unknown retention path", "GET", "/v1/retention/nope"),
+        ("wrong method DELETE on the keys", "DELETE", "/v1/admin/keys"),
+        ("wrong method GET on rotate", "GET", "/v1/admin/keys/rotate"),
+        ("wrong method GET on reload", "GET", "/v1/admin/keys/reload"),
+        ("a key version is not a resource", "GET", "/v1/admin/keys/1"),
+        ("wrong method GET on retire", "GET", "/v1/admin/keys/1/retire"),
+        ("unknown key action", "POST", "/v1/admin/keys/1/destroy"),
+        ("wrong method GET on rekey", "GET", "/v1/admin/patients/%s/rekey" % INS1),
+        ("wrong method PUT on rekey", "PUT", "/v1/admin/patients/%s/rekey" % INS1),
     ]:
         checker.case(label + " -> 404 route_not_found", None,
                      send(method, path, headers=p1, body=b"" if method in ("PUT", "POST") else None), 404,
@@ -1880,15 +1933,74 @@ def exercise_trace_unavailable(checker: Checker, issuer: "Issuer", sock: str, st
                  extra=json_is(lambda b: b["status"] == "current" and b["masked"] is False))
 
 
+NDJSON = {"Accept": "application/x-ndjson"}
+
+
+def verify_stream(check_report, progress: str = "some", sample: int | None = None):
+    """An `extra` check of a streamed verifyTrace answer: `VerifyProgress` lines, `checked`
+    increasing up to `total` (the last one at `total`), then the `VerifyReport` line, last, for
+    which `check_report(report)` must hold. `progress`: "some" (at least one line), "none", or
+    "sample" (exactly the first and the last: 1 then `sample`)."""
+    def extra(reply):
+        if reply.media_type != "application/x-ndjson":
+            return ["not streamed: Content-Type %s" % reply.media_type]
+        lines = ndjson_lines(reply.body)
+        steps, report = lines[:-1], lines[-1]
+        problems = []
+        if not isinstance(report, dict) or "ok" not in report:
+            return ["the last line is not a VerifyReport: %s" % json.dumps(report)[:300]]
+        if any(set(step) != {"checked", "total"} for step in steps):
+            problems.append("a line before the last is not a VerifyProgress")
+        elif steps:
+            checked = [step["checked"] for step in steps]
+            totals = {step["total"] for step in steps}
+            if checked != sorted(set(checked)) or checked[0] != 1 or len(totals) != 1:
+                problems.append("progress lines out of order: %s" % json.dumps(steps)[:300])
+            elif checked[-1] != steps[-1]["total"] or report["documentsChecked"] != steps[-1]["total"]:
+                problems.append("the last progress line is not at the total the report checked: %s, %d documents"
+                                % (json.dumps(steps[-1]), report["documentsChecked"]))
+        if progress == "some" and not steps:
+            problems.append("no progress line")
+        if progress == "none" and steps:
+            problems.append("progress lines where none was expected: %s" % json.dumps(steps)[:300])
+        if progress == "sample" and [(s["checked"], s["total"]) for s in steps] != [(1, sample), (sample, sample)]:
+            problems.append("expected progress 1/%d then %d/%d, got %s" % (sample, sample, sample, json.dumps(steps)))
+        if not problems and not check_report(report):
+            problems.append("unexpected report: %s" % json.dumps(report)[:400])
+        return problems
+    return extra
+
+
 def exercise_verify(checker: Checker, sock: str, state: Path):
     """The operator's check of the whole trace, intact, then with an entry changed behind the
-    daemon's back (and put back)."""
+    daemon's back (and put back); whole, and streamed as NDJSON with progress lines."""
     send = sender(sock)
     checker.case("verifyTrace -> 200, the chain holds", VERIFY_POST, send("POST", "/v1/admin/verify"), 200,
                  extra=json_is(lambda b: b["ok"] is True and b["problems"] == [] and "firstBrokenTraceEntry" not in b
                                and b["traceEntriesChecked"] > 64 and b["traceCheckpointsChecked"] >= 1))
     checker.case("verifyTrace ignores an Authorization header -> 200", VERIFY_POST,
                  send("POST", "/v1/admin/verify", headers={"Authorization": "Coffre-Assertion nonsense"}), 200)
+    checker.case("verifyTrace streamed (Accept: application/x-ndjson) -> 200, progress lines, then the report",
+                 VERIFY_POST, send("POST", "/v1/admin/verify", headers=NDJSON), 200,
+                 extra=verify_stream(lambda r: r["ok"] is True and r["problems"] == [] and r["documentsChecked"] > 10
+                                     and r["traceEntriesChecked"] > 64 and "firstBrokenTraceEntry" not in r))
+    checker.case("verifyTrace streamed, Accept naming JSON then NDJSON -> 200, streamed", VERIFY_POST,
+                 send("POST", "/v1/admin/verify", headers={"Accept": "application/json, application/x-ndjson"}), 200,
+                 extra=verify_stream(lambda r: r["ok"] is True))
+    checker.case("verifyTrace with Accept: application/json -> 200, the report whole", VERIFY_POST,
+                 send("POST", "/v1/admin/verify", headers={"Accept": "application/json"}), 200,
+                 extra=lambda r: [] if r.media_type == "application/json" and r.json()["ok"] is True
+                 else ["expected the whole report as JSON"])
+    checker.case("verifyTrace streamed ?sample=2 -> 200, progress 1/2 and 2/2, then the report", VERIFY_POST,
+                 send("POST", "/v1/admin/verify?sample=2", headers=NDJSON), 200,
+                 extra=verify_stream(lambda r: r["ok"] is True and r["documentsChecked"] == 2, progress="sample", sample=2))
+    checker.case("verifyTrace streamed ?sample=0 -> 200, the report line alone", VERIFY_POST,
+                 send("POST", "/v1/admin/verify?sample=0", headers=NDJSON), 200,
+                 extra=verify_stream(lambda r: r["ok"] is True and r["documentsChecked"] == 0, progress="none"))
+    checker.case("verifyTrace ?sample=-1 -> 400 malformed_request", VERIFY_POST,
+                 send("POST", "/v1/admin/verify?sample=-1"), 400, "malformed_request")
+    checker.case("verifyTrace streamed ?sample=x -> 400 malformed_request, as problem+json", VERIFY_POST,
+                 send("POST", "/v1/admin/verify?sample=x", headers=NDJSON), 400, "malformed_request")
     try:
         db = sqlite3.connect(str(state / "index.sqlite"), timeout=10, isolation_level=None)
         seq, action = db.execute("SELECT seq, action FROM trace_entry ORDER BY seq LIMIT 1 OFFSET 9").fetchone()
@@ -1901,6 +2013,9 @@ def exercise_verify(checker: Checker, sock: str, state: Path):
         checker.case("verifyTrace with an entry changed -> 200, not ok, the entry named", VERIFY_POST,
                      send("POST", "/v1/admin/verify"), 200,
                      extra=json_is(lambda b: b["ok"] is False and b["firstBrokenTraceEntry"] == seq and b["problems"]))
+        checker.case("verifyTrace streamed with an entry changed -> 200, the report line not ok, the entry named",
+                     VERIFY_POST, send("POST", "/v1/admin/verify", headers=NDJSON), 200,
+                     extra=verify_stream(lambda r: r["ok"] is False and r["firstBrokenTraceEntry"] == seq and r["problems"]))
     finally:
         db.execute("UPDATE trace_entry SET action = ? WHERE seq = ?", (action, seq))
         db.close()
@@ -2432,6 +2547,577 @@ def exercise_lifecycle(checker: Checker, issuer: "Issuer", sock: str):
                  extra=json_is(lambda b: b["ok"] is True and b["problems"] == []))
 
 
+# --------------------------------------------------------------------------------------------
+# Master keys and dossier rekeys
+
+KEYS_GET = ("GET", "/v1/admin/keys")
+KEYS_RELOAD = ("POST", "/v1/admin/keys/reload")
+KEYS_ROTATE = ("POST", "/v1/admin/keys/rotate")
+KEYS_RETIRE = ("POST", "/v1/admin/keys/{version}/retire")
+REKEY_POST = ("POST", "/v1/admin/patients/{ins}/rekey")
+# Both daemons rewrap one dossier key per transaction and rest between two, so that a rotation
+# runs long enough to be seen running, and its old version refused retirement meanwhile.
+ROTATION_BATCH, ROTATION_PAUSE_MS = 1, 200
+
+
+def version_of(body, number):
+    """The MasterKeyVersionView of version `number`, or None."""
+    return next((v for v in body["versions"] if v["version"] == number), None)
+
+
+def keys_is(check):
+    """An `extra` check of a MasterKeysView: what the schema cannot say (versions in increasing
+    order, exactly one active and it is `activeVersion`, a rotation's target is the active
+    version and its `done` at most its `total`), then `check(body)`."""
+    def extra(reply):
+        b = reply.json()
+        numbers = [v["version"] for v in b["versions"]]
+        active = [v["version"] for v in b["versions"] if v["state"] == "active"]
+        rotation = b.get("rotation")
+        if numbers != sorted(set(numbers)):
+            return ["versions not in increasing order: %s" % numbers]
+        if active != [b["activeVersion"]]:
+            return ["activeVersion is %s, versions in state active: %s" % (b["activeVersion"], active)]
+        if rotation and (rotation["targetVersion"] != b["activeVersion"] or rotation["done"] > rotation["total"]):
+            return ["inconsistent rotation: %s" % json.dumps(rotation)]
+        return [] if check(b) else ["unexpected body: %s" % json.dumps(b)[:700]]
+    return extra
+
+
+def index_query(state: Path, sql: str, *args) -> list:
+    db = sqlite3.connect(str(state / "index.sqlite"), timeout=10)
+    try:
+        return db.execute(sql, args).fetchall()
+    finally:
+        db.close()
+
+
+def index_usage(state: Path) -> dict:
+    """What the index says each master key version wraps: {version: (dossier keys, archived
+    dossier keys, vault keys)}."""
+    usage: dict[int, list[int]] = {}
+    for column, sql in enumerate([
+            "SELECT master_version, COUNT(*) FROM dossier WHERE master_version > 0 GROUP BY master_version",
+            "SELECT master_version, COUNT(*) FROM dossier_key_archive GROUP BY master_version",
+            "SELECT master_version, COUNT(*) FROM vault_key GROUP BY master_version"]):
+        for version, count in index_query(state, sql):
+            usage.setdefault(version, [0, 0, 0])[column] = count
+    return {version: tuple(counts) for version, counts in usage.items()}
+
+
+def wraps(v) -> tuple:
+    return (v["dossierKeys"], v["archivedDossierKeys"], v["vaultKeys"])
+
+
+def usage_agrees(b, usage: dict) -> bool:
+    """Every version wraps what the index says, and no version the view leaves out wraps anything."""
+    listed = {v["version"]: wraps(v) for v in b["versions"]}
+    return all(listed.get(version) == counts for version, counts in usage.items()) and all(
+        counts == (0, 0, 0) for version, counts in listed.items() if version not in usage)
+
+
+def install_master_key(directory: Path, version: int) -> Path:
+    """Writes a new random master key file, as `coffre admin keys new` does (mode 0400)."""
+    path = directory / ("coffre-master-%d" % version)
+    fd = os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
+    try:
+        os.write(fd, os.urandom(32))
+    finally:
+        os.close(fd)
+    return path
+
+
+def key_file_made(directory: Path, version: int):
+    """An `extra` check: the daemon wrote `coffre-master-<version>`, 32 bytes, mode 0400."""
+    def extra(reply):
+        path = directory / ("coffre-master-%d" % version)
+        if not path.exists():
+            return ["%s was not written" % path.name]
+        info = path.stat()
+        if info.st_size != 32 or info.st_mode & 0o777 != 0o400:
+            return ["%s: %d bytes, mode %o" % (path.name, info.st_size, info.st_mode & 0o777)]
+        return []
+    return extra
+
+
+def all_of(*checks):
+    """An `extra` check made of several, stopping at the first that finds problems."""
+    def extra(reply):
+        for check in checks:
+            problems = check(reply)
+            if problems:
+                return problems
+        return []
+    return extra
+
+
+def wait_for_rotation(sock: str, timeout: float = 90.0) -> Reply:
+    """getMasterKeys until the rotation is finished (or there is none); the last answer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        reply = request(sock, "GET", "/v1/admin/keys")
+        rotation = reply.json().get("rotation") if reply.status == 200 else None
+        if rotation is None or rotation["state"] == "finished" or time.monotonic() > deadline:
+            return reply
+        time.sleep(0.1)
+
+
+def finished_rotation(target: int, retired_before: set[int] | None = None):
+    """The check of a finished rotation to `target`: every key under it, every other version
+    wrapping nothing (the keys that failed aside: none here)."""
+    def check(b):
+        rotation = b.get("rotation") or {}
+        target_view = version_of(b, target) or {}
+        return (b["activeVersion"] == target and rotation.get("state") == "finished" and "finishedAt" in rotation
+                and rotation["done"] == rotation["total"] and rotation["failed"] == 0
+                and target_view.get("vaultKeys") == 2
+                and all(wraps(v) == (0, 0, 0) for v in b["versions"] if v["version"] != target))
+    return check
+
+
+def keys_traced(state: Path, actions: set[str]) -> tuple[list[str], list[str]]:
+    """The trace entries of key operations (in no dossier's trace, so read from the index):
+    problems with their presence, and with their naming the operator."""
+    rows = index_query(state, "SELECT action, outcome, dossier_id, detail FROM trace_entry WHERE action LIKE 'keys.%'")
+    found = {action for action, outcome, dossier, _ in rows if outcome == "allowed" and dossier is None}
+    presence = ["no allowed %s entry in the trace" % a for a in sorted(actions - found)]
+    naming = []
+    for action, outcome, _, detail in rows:
+        if outcome != "allowed":
+            continue
+        fields = json.loads(detail or "{}")
+        if fields.get("actorRole") != "operator" or fields.get("actorID") != "uid %d" % os.geteuid():
+            naming.append("%s: detail %s names no operator uid" % (action, detail))
+    return presence, naming[:3]
+
+
+def blob_files(state: Path) -> set[str]:
+    return {name for _, _, names in os.walk(state) for name in names}
+
+
+def two_at_once(sock: str, path: str, body: bytes, tries: int) -> tuple[list, int]:
+    """Sends the same JSON request twice at once, up to `tries` times, until one answer is 200
+    and the other 409: those two (200 first), or [] if they never overlapped; and how many
+    requests were sent."""
+    sent = 0
+    for _ in range(tries):
+        replies: list = [None, None]
+
+        def go(i):
+            replies[i] = request(sock, "POST", path, headers={"Content-Type": "application/json"}, body=body)
+        threads = [threading.Thread(target=go, args=(i,)) for i in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        sent += 2
+        if all(r is not None for r in replies) and sorted(r.status for r in replies) == [200, 409]:
+            return sorted(replies, key=lambda r: r.status), sent
+    return [], sent
+
+
+def exercise_keys(checker: Checker, issuer: "Issuer", sock: str, state: Path):
+    """The master key versions, their rotation (in development mode, which writes the next key
+    itself), retirement and reload, and dossier rekeys; refusals in the documented order, and
+    nothing done while the trace cannot be written. Near the end of the development run: a
+    rotation adds key versions, which the production run then finds."""
+    send, send_json = sender(sock), json_sender(checker, sock)
+    json_hdr = {"Content-Type": "application/json"}
+    keys_dir = state / "keys"
+    rekey, retire = "/v1/admin/patients/%s/rekey", "/v1/admin/keys/%s/retire"
+    p1 = issuer.auth(INS1)
+    uid = "uid %d" % os.geteuid()
+    DOCS_GET = ("GET", "/v1/patients/{ins}/documents")
+
+    def dossier_id(ins: str) -> str:
+        reply = request(sock, "GET", "/v1/patients/%s/dossier" % ins, headers=issuer.auth(ins))
+        return reply.json()["id"] if reply.status == 200 else UNKNOWN_ID
+
+    def generation(dossier: str):
+        rows = index_query(state, "SELECT key_generation FROM dossier WHERE id = ?", dossier)
+        return rows[0][0] if rows else None
+
+    id1, id4 = dossier_id(INS1), dossier_id(INS4)
+    versions1 = index_query(state, "SELECT COUNT(*) FROM document WHERE dossier_id = ?", id1)[0][0]
+
+    def same_contents(reply):
+        """Every current document of the listing: its content is what its metadata says."""
+        problems = []
+        for d in reply.json()["documents"]:
+            got = request(sock, "GET", "/v1/patients/%s/documents/%s/content" % (INS1, d["id"]), headers=p1)
+            if got.status != 200 or hashlib.sha256(got.body).hexdigest() != d["sha256"] or len(got.body) != d["size"]:
+                problems.append("document %s: %d, %d bytes" % (d["id"], got.status, len(got.body)))
+        return problems or ([] if len(reply.json()["documents"]) >= 4 else ["too few documents listed"])
+
+    # --- the versions at the start: version 1, active, wrapping every key; never rotated
+    usage = index_usage(state)
+    checker.case("getMasterKeys -> 200, version 1 active and wrapping every key, never rotated", KEYS_GET,
+                 send("GET", "/v1/admin/keys"), 200,
+                 extra=keys_is(lambda b: b["activeVersion"] == 1 and "rotation" not in b and len(b["versions"]) == 1
+                               and b["versions"][0]["installed"] is True and b["versions"][0]["vaultKeys"] == 2
+                               and b["versions"][0]["dossierKeys"] >= 5 and usage_agrees(b, usage)
+                               and near_now(b["versions"][0]["addedAt"], 3600)))
+    checker.case("getMasterKeys ignores an Authorization header -> 200", KEYS_GET,
+                 send("GET", "/v1/admin/keys", headers={"Authorization": "Coffre-Assertion nonsense"}), 200)
+    checker.case("reloadMasterKeys with no new file -> 200, nothing changed", KEYS_RELOAD,
+                 send("POST", "/v1/admin/keys/reload"), 200,
+                 extra=keys_is(lambda b: b["activeVersion"] == 1 and len(b["versions"]) == 1 and "rotation" not in b))
+
+    # --- retireMasterKey refusals
+    for label, version in [("0", "0"), ("a word", "abc"), ("above 4294967295", "4294967296"), ("negative", "-1"),
+                           ("a decimal", "1.5"), ("'rotate'", "rotate")]:
+        checker.case("retireMasterKey version %s -> 400 invalid_identifier" % label, KEYS_RETIRE,
+                     send("POST", retire % version), 400, "invalid_identifier")
+    for version in ("7", "4294967295"):
+        checker.case("retireMasterKey of version %s, never known -> 404 key_version_not_found" % version, KEYS_RETIRE,
+                     send("POST", retire % version), 404, "key_version_not_found")
+    checker.case("retireMasterKey of the active version -> 409 key_in_use", KEYS_RETIRE,
+                 send("POST", retire % 1), 409, "key_in_use")
+
+    # --- fail closed: while the trace cannot be written, no key operation is done
+    try:
+        lock = sqlite3.connect(str(state / "index.sqlite"), timeout=0, isolation_level=None)
+        lock.execute("BEGIN IMMEDIATE")
+    except sqlite3.Error as error:
+        checker.record("key operations: hold the index's write lock", [repr(error)])
+    else:
+        try:
+            for label, op, go, status, code in [
+                ("rotateMasterKey", KEYS_ROTATE, send("POST", "/v1/admin/keys/rotate"), 500, "storage_failure"),
+                ("reloadMasterKeys", KEYS_RELOAD, send("POST", "/v1/admin/keys/reload"), 500, "storage_failure"),
+                ("retireMasterKey of the active version (the trace before the 409)", KEYS_RETIRE,
+                 send("POST", retire % 1), 500, "storage_failure"),
+                ("retireMasterKey of an unknown version (the trace before the 404)", KEYS_RETIRE,
+                 send("POST", retire % 7), 500, "storage_failure"),
+                ("retireMasterKey of a bad version (the version before the trace)", KEYS_RETIRE,
+                 send("POST", retire % "x"), 400, "invalid_identifier"),
+                ("rekeyDossier", REKEY_POST, send_json(REKEY_POST, rekey % INS1, {}, {"reencrypt": True}), 500,
+                 "storage_failure"),
+                ("rekeyDossier without a dossier (its existence before the trace)", REKEY_POST,
+                 send_json(REKEY_POST, rekey % INS3, {}, {}), 404, "dossier_not_found"),
+                ("getMasterKeys (not traced)", KEYS_GET, send("GET", "/v1/admin/keys"), 200, None),
+            ]:
+                checker.case("%s while the trace cannot be written -> %d%s" % (label, status, " " + code if code else ""),
+                             op, go, status, code)
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+    checker.case("getMasterKeys after the refused key operations -> 200, nothing changed, no key file written",
+                 KEYS_GET, send("GET", "/v1/admin/keys"), 200,
+                 extra=keys_is(lambda b: b["activeVersion"] == 1 and len(b["versions"]) == 1 and "rotation" not in b
+                               and not (keys_dir / "coffre-master-2").exists() and generation(id1) == 1))
+
+    # --- rekeyDossier refusals, in the documented order
+    checker.case("rekeyDossier invalid INS -> 400 invalid_ins", REKEY_POST,
+                 send_json(REKEY_POST, rekey % INS_BAD_KEY, {}, {}), 400, "invalid_ins")
+    checker.case("rekeyDossier invalid INS, malformed body -> 400 invalid_ins (the INS first)", REKEY_POST,
+                 send_json(REKEY_POST, rekey % "12345", {}, b"{"), 400, "invalid_ins")
+    for label, body in [("not JSON", b"{"), ("reencrypt a string", {"reencrypt": "yes"}), ("reencrypt a number", {"reencrypt": 1}),
+                        ("an array", [True]), ("a string", "reencrypt"), ("an empty body", b"")]:
+        checker.case("rekeyDossier %s -> 400 malformed_json" % label, REKEY_POST,
+                     send_json(REKEY_POST, rekey % INS1, {}, body), 400, "malformed_json")
+    checker.case("rekeyDossier body over 64 KiB -> 413 payload_too_large", REKEY_POST,
+                 send("POST", rekey % INS1, headers=json_hdr, body=b" " * (70 * 1024) + b"{}"), 413, "payload_too_large")
+    checker.case("rekeyDossier malformed, without a dossier -> 400 malformed_json (the body first)", REKEY_POST,
+                 send_json(REKEY_POST, rekey % INS3, {}, {"reencrypt": "no"}), 400, "malformed_json")
+    checker.case("rekeyDossier without a dossier -> 404 dossier_not_found", REKEY_POST,
+                 send_json(REKEY_POST, rekey % INS3, {}, {}), 404, "dossier_not_found")
+    checker.case("rekeyDossier of a purged dossier -> 404 dossier_not_found", REKEY_POST,
+                 send_json(REKEY_POST, rekey % INS_CLOSE, {}, {"reencrypt": True}), 404, "dossier_not_found")
+    checker.record("rekeyDossier refusals changed nothing (key generation 1)",
+                   [] if generation(id1) == 1 else ["patient 1's key generation is %s" % generation(id1)])
+
+    # --- rekeyDossier, with and without re-encryption
+    before = blob_files(state)
+    names1 = [(row[0], row[1]) for row in index_query(state, "SELECT id, blob_version FROM document WHERE dossier_id = ?", id1)]
+
+    def blobs_renamed(reply):
+        after = blob_files(state)
+        stale = [i for i, v in names1 if (i if v == 0 else "%s.%d" % (i, v)) in after]
+        missing = [i for i, v in names1 if "%s.%d" % (i, v + 1) not in after]
+        if not names1 or stale or missing or not before:
+            return ["old blobs left: %s; new blobs missing: %s" % (stale, missing)]
+        return []
+    checker.case("rekeyDossier with reencrypt, ignoring an Authorization header -> 200, generation 2, every version "
+                 "re-encrypted", REKEY_POST,
+                 send_json(REKEY_POST, rekey % INS1, {"Authorization": "Coffre-Assertion nonsense"}, {"reencrypt": True}), 200,
+                 extra=all_of(json_is(lambda b: b == {"dossierId": id1, "keyGeneration": 2, "documentKeysRewrapped": versions1,
+                                                      "blobsReencrypted": versions1} and versions1 >= 5),
+                              blobs_renamed))
+    checker.case("listDocuments after the re-encryption, every content read back -> 200, the same bytes", DOCS_GET,
+                 send("GET", "/v1/patients/%s/documents" % INS1, headers=p1), 200, extra=same_contents)
+    checker.case("rekeyDossier with {} -> 200, generation 3, document keys rewrapped, no blob re-encrypted", REKEY_POST,
+                 send_json(REKEY_POST, rekey % INS1, {}, {}), 200,
+                 extra=json_is(lambda b: b == {"dossierId": id1, "keyGeneration": 3, "documentKeysRewrapped": versions1,
+                                               "blobsReencrypted": 0}))
+    checker.case("rekeyDossier of patient 4, reencrypt false, another member ignored -> 200, generation 2", REKEY_POST,
+                 send_json(REKEY_POST, rekey % INS4, {}, {"reencrypt": False, "reason": "ignored"}), 200,
+                 extra=json_is(lambda b: b["dossierId"] == id4 and b["keyGeneration"] == 2 and b["blobsReencrypted"] == 0
+                               and b["documentKeysRewrapped"] >= 3))
+
+    def rekeyed_trace(count):
+        def check(es):
+            rekeys = [e for e in es if e["action"] == "dossier.rekey"]
+            return (len(rekeys) == count and es[0]["action"] == "dossier.create" and es[0]["actor"]["id"] == INS1
+                    and all("actor" in e and "rule" in e for e in es)
+                    and all(e["outcome"] == "allowed" and e["rule"] == "operator"
+                            and e["actor"] == {"role": "operator", "id": uid} and "mode" not in e for e in rekeys))
+        return check
+    checker.case("getTrace after two rekeys, by the patient -> 200, entries of every key generation read, the rekeys "
+                 "by an operator", TRACE_GET, send("GET", "/v1/patients/%s/trace" % INS1, headers=p1), 200,
+                 extra=trace_is(rekeyed_trace(2)))
+
+    # Two rekeys of one dossier at once (without re-encryption: see exercise_new_vault_production
+    # for two with it): the one that commits second finds the generation changed, changes nothing.
+    pair, sent = two_at_once(sock, rekey % INS1, b"{}", 20)
+    traced_rekeys = 2 + sent  # each request is traced before it is tried, the refused one too
+    if pair:
+        checker.case("rekeyDossier, two at once: one -> 200", REKEY_POST, lambda: pair[0], 200,
+                     extra=json_is(lambda b: b["dossierId"] == id1 and b["blobsReencrypted"] == 0))
+        checker.case("rekeyDossier, two at once: the other -> 409 document_conflict", REKEY_POST, lambda: pair[1], 409,
+                     "document_conflict")
+    else:
+        checker.skip("rekeyDossier, two at once -> 200 and 409 document_conflict", "the two rekeys never overlapped")
+    generation1 = generation(id1)
+    checker.case("listDocuments after the rekeys at once, every content read back -> 200, the same bytes", DOCS_GET,
+                 send("GET", "/v1/patients/%s/documents" % INS1, headers=p1), 200, extra=same_contents)
+    usage = index_usage(state)
+    checker.case("getMasterKeys after the rekeys -> 200, the earlier generations wrapped by version 1", KEYS_GET,
+                 send("GET", "/v1/admin/keys"), 200,
+                 extra=keys_is(lambda b: usage_agrees(b, usage)
+                               and b["versions"][0]["archivedDossierKeys"] == (generation1 - 1) + 1 >= 3))
+    checker.case("verifyTrace after the rekeys -> 200, every earlier key generation unwraps", VERIFY_POST,
+                 send("POST", "/v1/admin/verify"), 200,
+                 extra=json_is(lambda b: b["ok"] is True and b["problems"] == []))
+
+    # --- rotation in development mode: the daemon writes the next key itself
+    usage = index_usage(state)
+    dossier_keys, archived = usage[1][0], usage[1][1]
+    first = checker.case(
+        "rotateMasterKey in --dev -> 202, version 2 written and active, the rotation running", KEYS_ROTATE,
+        send("POST", "/v1/admin/keys/rotate"), 202,
+        extra=all_of(key_file_made(keys_dir, 2), keys_is(
+            lambda b: b["activeVersion"] == 2 and [v["version"] for v in b["versions"]] == [1, 2]
+            and version_of(b, 2)["installed"] is True and wraps(version_of(b, 2)) == (0, 0, 2)
+            and version_of(b, 2)["state"] == "active" and near_now(version_of(b, 2)["addedAt"], 120)
+            and version_of(b, 1)["state"] == "available" and version_of(b, 1)["installed"] is True
+            and wraps(version_of(b, 1)) == (dossier_keys, archived, 0)
+            and {k: v for k, v in b["rotation"].items() if k != "startedAt"}
+            == {"targetVersion": 2, "state": "running", "done": 0, "total": dossier_keys + archived, "failed": 0}
+            and near_now(b["rotation"]["startedAt"], 120))))
+    checker.case("retireMasterKey of the version the rotation moves away from -> 409 key_in_use", KEYS_RETIRE,
+                 send("POST", retire % 1), 409, "key_in_use")
+    started = (first.json().get("rotation") or {}).get("startedAt") if first is not None and first.status == 202 else None
+    checker.case("rotateMasterKey in --dev while a rotation runs -> 202, version 3 written, the rotation to it", KEYS_ROTATE,
+                 send("POST", "/v1/admin/keys/rotate"), 202,
+                 extra=all_of(key_file_made(keys_dir, 3), keys_is(
+                     lambda b: b["activeVersion"] == 3 and [v["version"] for v in b["versions"]] == [1, 2, 3]
+                     and version_of(b, 2)["state"] == "available" and wraps(version_of(b, 3))[2] == 2
+                     and b["rotation"]["targetVersion"] == 3 and b["rotation"]["state"] == "running"
+                     and b["rotation"]["startedAt"] >= (started or "")
+                     and b["rotation"]["total"] == dossier_keys + archived)))
+    checker.case("getMasterKeys once the rotation finished -> 200, version 3 wraps every key", KEYS_GET,
+                 lambda: wait_for_rotation(sock), 200,
+                 extra=keys_is(lambda b: finished_rotation(3)(b) and wraps(version_of(b, 3)) == (dossier_keys, archived, 2)))
+    checker.case("retireMasterKey of version 1, wrapping nothing -> 200, retired", KEYS_RETIRE, send("POST", retire % 1), 200,
+                 extra=keys_is(lambda b: version_of(b, 1)["state"] == "retired" and version_of(b, 1)["installed"] is False
+                               and near_now(version_of(b, 1)["retiredAt"], 120) and "retiredAt" not in version_of(b, 2)))
+    retired_at = {}
+
+    def remember(b):
+        retired_at.update({v["version"]: v.get("retiredAt") for v in b["versions"]})
+        return True
+    checker.case("retireMasterKey of version 2 -> 200, retired", KEYS_RETIRE, send("POST", retire % 2), 200,
+                 extra=keys_is(lambda b: version_of(b, 2)["state"] == "retired" and version_of(b, 2)["installed"] is False
+                               and remember(b)))
+    checker.case("retireMasterKey of version 1 again -> 200, unchanged", KEYS_RETIRE, send("POST", retire % 1), 200,
+                 extra=keys_is(lambda b: version_of(b, 1)["state"] == "retired" and version_of(b, 1)["retiredAt"] == retired_at.get(1)))
+    checker.case("retireMasterKey of the new active version -> 409 key_in_use", KEYS_RETIRE, send("POST", retire % 3), 409,
+                 "key_in_use")
+    checker.case("reloadMasterKeys with the retired files still there -> 200, they stay retired, not loaded", KEYS_RELOAD,
+                 send("POST", "/v1/admin/keys/reload"), 200,
+                 extra=keys_is(lambda b: b["activeVersion"] == 3 and all(version_of(b, n)["state"] == "retired"
+                                                                         and version_of(b, n)["installed"] is False
+                                                                         for n in (1, 2))
+                               and (keys_dir / "coffre-master-1").exists()))
+    checker.case("getAdminStatus after the rotation -> 200, version 3 active and the only one held", ("GET", "/v1/admin/status"),
+                 send("GET", "/v1/admin/status"), 200,
+                 extra=json_is(lambda b: b["activeMasterKeyVersion"] == 3 and b["installedMasterKeyVersions"] == [3]))
+    checker.case("listDocuments after the rotation, every content read back -> 200, the same bytes", DOCS_GET,
+                 send("GET", "/v1/patients/%s/documents" % INS1, headers=p1), 200, extra=same_contents)
+    checker.case("getTrace after the rotation -> 200, entries of every key generation still read", TRACE_GET,
+                 send("GET", "/v1/patients/%s/trace" % INS1, headers=p1), 200,
+                 extra=trace_is(rekeyed_trace(traced_rekeys)))
+    checker.case("verifyTrace streamed after the rotation -> 200, the report ok", VERIFY_POST,
+                 send("POST", "/v1/admin/verify", headers=NDJSON), 200,
+                 extra=verify_stream(lambda r: r["ok"] is True and r["problems"] == []))
+
+    # --- a version installed by hand, taken in by a reload, retired unused
+    install_master_key(keys_dir, 4)
+    checker.case("reloadMasterKeys with coffre-master-4 installed -> 200, version 4 available, wrapping nothing",
+                 KEYS_RELOAD, send("POST", "/v1/admin/keys/reload"), 200,
+                 extra=keys_is(lambda b: b["activeVersion"] == 3 and version_of(b, 4) is not None
+                               and version_of(b, 4)["state"] == "available" and version_of(b, 4)["installed"] is True
+                               and wraps(version_of(b, 4)) == (0, 0, 0) and near_now(version_of(b, 4)["addedAt"], 120)))
+    checker.case("retireMasterKey of version 4, available and unused -> 200, retired", KEYS_RETIRE,
+                 send("POST", retire % 4), 200,
+                 extra=keys_is(lambda b: b["activeVersion"] == 3 and version_of(b, 4)["state"] == "retired"
+                               and version_of(b, 4)["installed"] is False))
+    # No installed version is newer than the active one: in --dev, the next key (5: version 4
+    # was used, if only to be retired) is written and rotated to.
+    dev_rotation = checker.case(
+        "rotateMasterKey in --dev, only a retired version above the active one -> 202, version 5 written",
+        KEYS_ROTATE, send("POST", "/v1/admin/keys/rotate"), 202,
+        extra=all_of(key_file_made(keys_dir, 5), keys_is(lambda b: b["activeVersion"] == 5)))
+    if dev_rotation is not None and dev_rotation.status == 202:
+        checker.case("getMasterKeys once the rotation to version 5 finished -> 200", KEYS_GET, lambda: wait_for_rotation(sock),
+                     200, extra=keys_is(finished_rotation(5)))
+
+    # --- every key operation traced, naming the operator
+    presence, naming = keys_traced(state, {"keys.reload", "keys.rotate", "keys.retire"})
+    checker.record("trace: key operations written to the trace (keys.reload, keys.rotate, keys.retire), in no dossier's",
+                   presence)
+    checker.record("trace: key operations name the operator by uid", naming)
+
+
+def exercise_production_keys(checker: Checker, issuer: "Issuer", sock: str, state: Path):
+    """Master keys without --dev, on the state the development run left: no key is ever written
+    by the daemon, so rotating with nothing newer installed is refused; an operator installs the
+    next version, reloads and rotates (the daemon also rewraps one key per batch, resting
+    between two), and the rotation's old version is retired once the rotation finished."""
+    send, send_json = sender(sock), json_sender(checker, sock)
+    keys_dir = state / "keys"
+    retire = "/v1/admin/keys/%s/retire"
+    usage = index_usage(state)
+    start = checker.case(
+        "getMasterKeys without --dev -> 200, the development run's rotation finished, its retired versions not loaded",
+        KEYS_GET, send("GET", "/v1/admin/keys"), 200,
+        extra=keys_is(lambda b: (b.get("rotation") or {}).get("state") == "finished" and usage_agrees(b, usage)
+                      and all(v["installed"] is (v["state"] != "retired") for v in b["versions"])
+                      and {1, 2, 4} <= {v["version"] for v in b["versions"] if v["state"] == "retired"}))
+    if start is None or start.status != 200:
+        return
+    before = start.json()
+    active = before["activeVersion"]
+    new = max(v["version"] for v in before["versions"]) + 1
+    checker.case("rotateMasterKey without --dev, no newer key installed -> 409 no_newer_key, no key file written",
+                 KEYS_ROTATE, send("POST", "/v1/admin/keys/rotate"), 409, "no_newer_key",
+                 extra=lambda r: ["coffre-master-%d was written" % new] if (keys_dir / ("coffre-master-%d" % new)).exists()
+                 else [])
+    checker.case("getMasterKeys after the refused rotation -> 200, unchanged", KEYS_GET, send("GET", "/v1/admin/keys"), 200,
+                 extra=keys_is(lambda b: b == before))
+    install_master_key(keys_dir, new)
+    checker.case("reloadMasterKeys without --dev, coffre-master-%d installed -> 200, available, wrapping nothing" % new,
+                 KEYS_RELOAD, send("POST", "/v1/admin/keys/reload"), 200,
+                 extra=keys_is(lambda b: b["activeVersion"] == active and version_of(b, new) is not None
+                               and version_of(b, new)["state"] == "available" and version_of(b, new)["installed"] is True
+                               and wraps(version_of(b, new)) == (0, 0, 0)))
+    dossier_keys, archived, _ = usage.get(active, (0, 0, 0))
+    rotation = checker.case(
+        "rotateMasterKey without --dev, version %d installed -> 202, active at once, the rotation running" % new, KEYS_ROTATE,
+        send("POST", "/v1/admin/keys/rotate"), 202,
+        extra=keys_is(lambda b: b["activeVersion"] == new and wraps(version_of(b, new)) == (0, 0, 2)
+                      and version_of(b, active)["state"] == "available"
+                      and wraps(version_of(b, active)) == (dossier_keys, archived, 0)
+                      and b["rotation"]["targetVersion"] == new and b["rotation"]["state"] == "running"
+                      and b["rotation"]["done"] == 0 and b["rotation"]["total"] == dossier_keys + archived >= 5
+                      and "finishedAt" not in b["rotation"] and near_now(b["rotation"]["startedAt"], 120)))
+    started = rotation.json()["rotation"]["startedAt"] if rotation is not None and rotation.status == 202 else None
+    checker.case("rotateMasterKey without --dev while the rotation runs -> 202, the same rotation, no key written",
+                 KEYS_ROTATE, send("POST", "/v1/admin/keys/rotate"), 202,
+                 extra=keys_is(lambda b: b["activeVersion"] == new and b["rotation"]["targetVersion"] == new
+                               and b["rotation"]["startedAt"] == started and b["rotation"]["total"] == dossier_keys + archived
+                               and not (keys_dir / ("coffre-master-%d" % (new + 1))).exists()))
+    checker.case("retireMasterKey without --dev of the version the rotation moves away from -> 409 key_in_use",
+                 KEYS_RETIRE, send("POST", retire % active), 409, "key_in_use")
+    checker.case("getMasterKeys without --dev once the rotation finished -> 200, version %d wraps every key" % new, KEYS_GET,
+                 lambda: wait_for_rotation(sock), 200,
+                 extra=keys_is(lambda b: finished_rotation(new)(b) and b["rotation"]["startedAt"] == started
+                               and wraps(version_of(b, new)) == (dossier_keys, archived, 2)))
+    checker.case("rotateMasterKey without --dev after a completed rotation -> 409 no_newer_key", KEYS_ROTATE,
+                 send("POST", "/v1/admin/keys/rotate"), 409, "no_newer_key")
+    checker.case("retireMasterKey without --dev of the version rotated away from -> 200, retired", KEYS_RETIRE,
+                 send("POST", retire % active), 200,
+                 extra=keys_is(lambda b: version_of(b, active)["state"] == "retired" and "retiredAt" in version_of(b, active)))
+    checker.case("rekeyDossier without --dev -> 200", REKEY_POST,
+                 send_json(REKEY_POST, "/v1/admin/patients/%s/rekey" % INS_LOCKED, {}, {"reencrypt": True}), 200,
+                 extra=json_is(lambda b: b["keyGeneration"] == 2))
+    checker.case("verifyTrace streamed without --dev after the rotation and the rekey -> 200, the report ok", VERIFY_POST,
+                 send("POST", "/v1/admin/verify", headers=NDJSON), 200,
+                 extra=verify_stream(lambda r: r["ok"] is True and r["problems"] == []))
+
+
+def exercise_new_vault_production(checker: Checker, bin_dir: Path, state: Path, tmp: Path,
+                                  issuer: "Issuer") -> "subprocess.Popen | None":
+    """A third daemon, without --dev, on a new vault with one master key that has never rotated:
+    nothing newer is installed and version 1 wraps every key, so there is nothing to rotate.
+    Then two re-encrypting rekeys of one dossier at once, on this vault of its own (it trusts the
+    development issuer). Returns the process, for main to stop."""
+    root = tmp / "new-vault"
+    keys, trust = root / "keys", root / "trust"
+    for directory in (keys, trust):
+        directory.mkdir(parents=True)
+    install_master_key(keys, 1)
+    shutil.copy(state / "trust" / "dev.pub", trust / "dev.pub")
+    sock = str(root / "coffred.sock")
+    config = root / "coffred.json"
+    config.write_text(json.dumps({
+        "stateDirectory": str(root / "state"), "socket": sock, "keyDirectories": [str(keys)],
+        "trustDirectory": str(trust), "operatorGroup": str(os.getgid())}), encoding="utf-8")
+    with open(tmp / "coffred-new-vault.log", "wb") as log:
+        process = subprocess.Popen([str(bin_dir / "coffred"), "--config", str(config), "--log-level", "notice"],
+                                   stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=str(tmp))
+    try:
+        wait_for_socket(sock, process)
+    except Exception as error:
+        checker.record("daemon: coffred without --dev serves a new vault", [str(error)])
+        return process
+    send = sender(sock)
+    checker.case("getMasterKeys of a new vault without --dev -> 200, version 1 wraps the vault's keys, never rotated",
+                 KEYS_GET, send("GET", "/v1/admin/keys"), 200,
+                 extra=keys_is(lambda b: b["activeVersion"] == 1 and len(b["versions"]) == 1 and "rotation" not in b
+                               and wraps(b["versions"][0]) == (0, 0, 2)))
+    checker.case("rotateMasterKey of a vault never rotated, without --dev, no newer key -> 409 no_newer_key", KEYS_ROTATE,
+                 send("POST", "/v1/admin/keys/rotate"), 409, "no_newer_key")
+    wait_for_rotation(sock)
+    checker.case("rotateMasterKey of the new vault again -> 409 no_newer_key", KEYS_ROTATE,
+                 send("POST", "/v1/admin/keys/rotate"), 409, "no_newer_key")
+
+    # Two re-encrypting rekeys at once: the second to commit is refused and changes nothing, so
+    # every document still reads back, whichever won.
+    p1 = issuer.auth(INS1)
+    documents = "/v1/patients/%s/documents" % INS1
+    created = request(sock, "POST", "/v1/patients/%s/dossier" % INS1, headers=p1)
+    stored = [request(sock, "POST", documents, headers={**p1, "Coffre-Class": "BIOLOGIE"}, body=os.urandom(MAX_DOCUMENT_BYTES))
+              for _ in range(4)]
+    if created.status != 201 or any(r.status != 201 for r in stored):
+        checker.record("new vault: a dossier and documents to rekey", ["%d, %s" % (created.status, [r.status for r in stored])])
+        return process
+    pair, _ = two_at_once(sock, "/v1/admin/patients/%s/rekey" % INS1, b'{"reencrypt": true}', 10)
+    if not pair:
+        checker.skip("rekeyDossier with reencrypt, two at once -> 200 and 409 document_conflict", "they never overlapped")
+        return process
+    checker.case("rekeyDossier with reencrypt, two at once: one -> 200, every blob re-encrypted", REKEY_POST,
+                 lambda: pair[0], 200, extra=json_is(lambda b: b["blobsReencrypted"] == 4))
+    checker.case("rekeyDossier with reencrypt, two at once: the other -> 409 document_conflict", REKEY_POST,
+                 lambda: pair[1], 409, "document_conflict")
+
+    def same_contents(reply):
+        problems = []
+        for d in reply.json()["documents"]:
+            got = request(sock, "GET", documents + "/%s/content" % d["id"], headers=p1)
+            if got.status != 200 or hashlib.sha256(got.body).hexdigest() != d["sha256"]:
+                problems.append("document %s: %d %s" % (d["id"], got.status, got.code or "%d bytes" % len(got.body)))
+        if problems:  # what the operator's check says of it
+            report = request(sock, "POST", "/v1/admin/verify")
+            problems.append("verifyTrace: %s" % "; ".join(report.json()["problems"][:2] if report.status == 200 else
+                                                         [str(report.status)]))
+        return problems
+    checker.case("listDocuments after two re-encrypting rekeys at once, every content read back -> 200, the same bytes",
+                 ("GET", "/v1/patients/{ins}/documents"), send("GET", documents, headers=p1), 200, extra=same_contents)
+    return process
+
+
 def exercise_production(checker: Checker, bin_dir: Path, state: Path, tmp: Path, issuer: "Issuer") -> "subprocess.Popen | None":
     """A second daemon, without --dev, on the state the development run left (its keys and
     trust directory named in a configuration file): the clock cannot be set, and the trace,
@@ -2441,7 +3127,8 @@ def exercise_production(checker: Checker, bin_dir: Path, state: Path, tmp: Path,
     config.write_text(json.dumps({
         "stateDirectory": str(state), "socket": sock, "keyDirectories": [str(state / "keys")],
         "trustDirectory": str(state / "trust"), "operatorGroup": str(os.getgid()),
-        "retentionUser": str(NOBODY)}), encoding="utf-8")
+        "retentionUser": str(NOBODY), "rotationBatchSize": ROTATION_BATCH,
+        "rotationPauseMilliseconds": ROTATION_PAUSE_MS}), encoding="utf-8")
     with open(tmp / "coffred-production.log", "wb") as log:
         process = subprocess.Popen([str(bin_dir / "coffred"), "--config", str(config), "--log-level", "notice"],
                                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=str(tmp))
@@ -2489,12 +3176,18 @@ def exercise_production(checker: Checker, bin_dir: Path, state: Path, tmp: Path,
         ("getClock", CLOCK_GET, "/v1/admin/clock", None, 403, "not_operator"),
         ("placeLegalHold", HOLD_POST, hold, b'{"reason": "x"}', 403, "not_operator"),
         ("releaseLegalHold", HOLD_DELETE, hold, None, 403, "not_operator"),
+        ("getMasterKeys", KEYS_GET, "/v1/admin/keys", None, 403, "not_operator"),
+        ("reloadMasterKeys", KEYS_RELOAD, "/v1/admin/keys/reload", None, 403, "not_operator"),
+        ("rotateMasterKey", KEYS_ROTATE, "/v1/admin/keys/rotate", None, 403, "not_operator"),
+        ("retireMasterKey", KEYS_RETIRE, "/v1/admin/keys/1/retire", None, 403, "not_operator"),
+        ("rekeyDossier", REKEY_POST, "/v1/admin/patients/%s/rekey" % INS_LOCKED, b"{}", 403, "not_operator"),
     ], "needs root to connect as the retention user (nobody)")
     checker.case("getDossier without --dev, after the retention user's refused calls -> 200, still held", DOSSIER_GET,
                  send("GET", "/v1/patients/%s/dossier" % INS_LOCKED, headers=issuer.auth(INS_LOCKED)), 200,
                  extra=json_is(lambda b: b["state"] == "active" and b["legalHold"] is True))
     checker.case("releaseLegalHold without --dev, as an operator -> 200", HOLD_DELETE, send("DELETE", hold), 200,
                  extra=json_is(lambda b: b["legalHold"] is False))
+    exercise_production_keys(checker, issuer, sock, state)
     return process
 
 
@@ -2539,17 +3232,27 @@ def admin_as_other_user(checker: Checker, sock: str, state: Path, tmp: Path):
         ("releaseLegalHold", HOLD_DELETE, hold, None, 403, "not_operator"),
         ("getRetentionDue", DUE_GET, "/v1/retention/due", None, 403, "not_operator"),
         ("runRetention", RUN_POST, "/v1/retention/run", b'{"dryRun": true}', 403, "not_operator"),
+        ("verifyTrace streamed", VERIFY_POST, "/v1/admin/verify", None, 403, "not_operator", NDJSON),
+        ("getMasterKeys", KEYS_GET, "/v1/admin/keys", None, 403, "not_operator"),
+        ("reloadMasterKeys", KEYS_RELOAD, "/v1/admin/keys/reload", None, 403, "not_operator"),
+        ("rotateMasterKey", KEYS_ROTATE, "/v1/admin/keys/rotate", None, 403, "not_operator"),
+        ("retireMasterKey", KEYS_RETIRE, "/v1/admin/keys/1/retire", None, 403, "not_operator"),
+        ("retireMasterKey of a bad version (the operator first)", KEYS_RETIRE, "/v1/admin/keys/x/retire", None, 403,
+         "not_operator"),
+        ("rekeyDossier", REKEY_POST, "/v1/admin/patients/%s/rekey" % INS1, b'{"reencrypt": true}', 403, "not_operator"),
+        ("rekeyDossier invalid INS (the operator first)", REKEY_POST, "/v1/admin/patients/%s/rekey" % INS_BAD_KEY, b"{",
+         403, "not_operator"),
     ]
     as_other_user(checker, sock, [tmp, state], "an unprivileged user", calls,
                   "needs root to connect as another user (the daemon's own user is an operator in --dev)")
 
 
 def as_other_user(checker: Checker, sock: str, directories: list[Path], who: str, calls: list, why_skipped: str):
-    """Runs each call `(operation, op, path, body, status, code)` as the user `nobody`, whom the
-    kernel names to the daemon; needs root. The socket and the directories on its way are
-    opened to it for the time of the calls."""
+    """Runs each call `(operation, op, path, body, status, code[, headers])` as the user `nobody`,
+    whom the kernel names to the daemon; needs root. The socket and the directories on its way
+    are opened to it for the time of the calls."""
     if os.geteuid() != 0:
-        for operation, _, _, _, status, code in calls:
+        for operation, _, _, _, status, code, *_ in calls:
             checker.skip("%s as %s -> %d%s" % (operation, who, status, " " + code if code else ""), why_skipped)
         return
     modes = {p: os.stat(p).st_mode & 0o7777 for p in [*directories, Path(sock)]}
@@ -2558,7 +3261,7 @@ def as_other_user(checker: Checker, sock: str, directories: list[Path], who: str
             os.chmod(directory, 0o711)
         os.chmod(sock, 0o666)
 
-        def send(method, path, body):
+        def send(method, path, body, extra_headers):
             # A forked child drops to nobody and makes the request; the kernel records the
             # credentials at connect(). The answer comes back through a pipe as JSON.
             read_end, write_end = os.pipe()
@@ -2571,6 +3274,7 @@ def as_other_user(checker: Checker, sock: str, directories: list[Path], who: str
                         os.setgid(NOBODY)
                         os.setuid(NOBODY)
                         headers = {"Content-Type": "application/json"} if body is not None else {}
+                        headers.update(extra_headers)
                         reply = request(sock, method, path, headers=headers, body=body)
                         out = {"status": reply.status, "headers": list(reply.headers.items()),
                                "body": reply.body.decode("utf-8", "replace")}
@@ -2591,9 +3295,9 @@ def as_other_user(checker: Checker, sock: str, directories: list[Path], who: str
             for key, value in out["headers"]:
                 message[key] = value
             return Reply(out["status"], message, out["body"].encode())
-        for operation, op, path, body, status, code in calls:
+        for operation, op, path, body, status, code, *more in calls:
             checker.case("%s as %s -> %d%s" % (operation, who, status, " " + code if code else ""), op,
-                         lambda: send(op[0], path, body), status, code)
+                         lambda: send(op[0], path, body, more[0] if more else {}), status, code)
     finally:
         for path, mode in modes.items():
             try:
@@ -2653,7 +3357,8 @@ def main() -> int:
         with open(log_path, "wb") as log:
             processes.append(subprocess.Popen(
                 [str(bin_dir / "coffred"), "--dev", "--state-dir", str(state),
-                 "--max-document-bytes", str(MAX_DOCUMENT_BYTES), "--log-level", "notice"],
+                 "--max-document-bytes", str(MAX_DOCUMENT_BYTES), "--log-level", "notice",
+                 "--rotation-batch-size", str(ROTATION_BATCH), "--rotation-pause-ms", str(ROTATION_PAUSE_MS)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=str(tmp)))
         try:
             wait_for_socket(sock, processes[0])
@@ -2667,6 +3372,9 @@ def main() -> int:
             production = exercise_production(checker, bin_dir, state, tmp, issuer)
             if production is not None:
                 processes.append(production)
+            new_vault = exercise_new_vault_production(checker, bin_dir, state, tmp, issuer)
+            if new_vault is not None:
+                processes.append(new_vault)
         final_checks(checker)
     except KeyboardInterrupt:
         checker.record("run: interrupted", ["interrupted"])
@@ -2676,7 +3384,7 @@ def main() -> int:
     finally:
         for process in processes:
             stop(process)
-        for path in (log_path, tmp / "coffred-production.log"):
+        for path in (log_path, tmp / "coffred-production.log", tmp / "coffred-new-vault.log"):
             if checker.failed and path.exists():
                 tail = path.read_text(errors="replace").splitlines()[-20:]
                 print("--- last lines of %s:" % path.name)
