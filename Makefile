@@ -8,7 +8,7 @@ DEB_PACKAGES := libsodium-dev libsqlite3-dev libsystemd-dev pkg-config util-linu
 PY_MODULES   := yaml jsonschema cryptography
 PY_PACKAGES  := pyyaml jsonschema cryptography
 
-.PHONY: deps build run test unit-tests openapi-check lint drills bench-rotation clean
+.PHONY: deps build run test unit-tests openapi-check lint drills fuzz fuzz-corpus bench-rotation clean
 
 ## Install what building and testing need, only what is missing.
 deps:
@@ -48,6 +48,17 @@ lint:
 drills: build
 	COFFRE_BIN_DIR="$$($(SWIFT) build --show-bin-path)" COFFRE_LARGE_DOCUMENT_MIB=1024 COFFRE_RETENTION_DOSSIERS=10000 \
 	  $(SWIFT) test --filter "aLargeDocumentStreamsInBoundedMemory|manyExpiredDossiersArePurgedInOneRun"
+
+## libFuzzer over every parser that sees client bytes (see fuzz/README.md); FUZZ_SECONDS each.
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD   := $(SWIFT) build -c release --product coffre-fuzz --scratch-path .build-fuzz \
+                  -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -DFUZZING
+fuzz: deps
+	$(FUZZ_BUILD)
+	scripts/fuzz.sh .build-fuzz/release/coffre-fuzz $(FUZZ_SECONDS)
+
+fuzz-corpus: build
+	"$$($(SWIFT) build --show-bin-path)/coffre-fuzz" corpus fuzz/corpus
 
 ## Master key rotation of ROTATION_DOSSIERS dossier keys against batched SQLite updates of the
 ## same rows, in one run (release build; figures in docs/benchmarks.md).

@@ -126,6 +126,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // libFuzzer targets for every parser that sees client bytes (`make fuzz`); built without
+        // the fuzzer it writes the seed corpus and replays inputs.
+        .executableTarget(
+            name: "coffre-fuzz",
+            dependencies: ["CoffreAPI", "CoffreCrypto", "CoffreDomain"],
+            swiftSettings: swiftSettings
+        ),
+
         // Helpers for tests: temporary state directories, a daemon on a private socket, the client.
         .target(
             name: "CoffreTesting",

@@ -127,24 +127,7 @@ assert luhn_broken(DOCTOR) != DOCTOR and len({RPPS, DOCTOR, ATTENDING, ADMINISTR
 # Cases where the running code is known not to do what the spec (and the code's own intent) says.
 # They are reported as XFAIL and not counted as failures; once the code is fixed they report
 # XPASS, and the entry should be removed from here.
-KNOWN_MISMATCHES: dict[str, str] = {
-    "rotateMasterKey of a vault never rotated, without --dev, no newer key -> 409 no_newer_key":
-        "Vault.startRotation refuses only when a rotation is recorded and finished (`rotation?.finishedAt != nil` is "
-        "false when none is recorded): a vault that never rotated answers 202 and records a rotation to the version "
-        "already active, which wraps every key; 409 only from the second call",
-    "rotateMasterKey in --dev, only a retired version above the active one -> 202, version 5 written":
-        "Vault.startRotation writes the next development key only if no version above the active one is known, "
-        "retired ones included (`highest <= activeVersion`), so a retired newer version makes --dev answer "
-        "409 no_newer_key instead of writing coffre-master-<highest + 1>",
-    "trace: key operations name the operator by uid":
-        "traceOperator passes no dossier for keys.reload/rotate/retire, and Vault.recordTrace keeps only "
-        "`detail.anonymous` for such entries, which drops actorID: the operator's uid is not recorded, though "
-        "keys/README.md and KeyRoutes say it is",
-    "listDocuments after two re-encrypting rekeys at once, every content read back -> 200, the same bytes":
-        "both rekeys write each re-encrypted blob under the same name <id>.<blob_version + 1> (a plain rename(2) "
-        "replaces the other's), and the one refused with 409 then removes those names, which the committed rekey's "
-        "rows point to (Vault+Rekey.swift): every document of the dossier is lost",
-}
+KNOWN_MISMATCHES: dict[str, str] = {}
 
 
 # --------------------------------------------------------------------------------------------

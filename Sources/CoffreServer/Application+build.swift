@@ -29,7 +29,8 @@ public func buildRouter(
     router.middlewares.add(ProblemMiddleware(vault: vault, logger: logger))
 
     let system = SystemRoutes(
-        vault: vault, developmentMode: configuration.developmentMode, clock: clock, developmentClock: developmentClock)
+        vault: vault, developmentMode: configuration.developmentMode, clock: clock, developmentClock: developmentClock,
+        logger: logger)
     system.addHealth(to: router)
 
     let policy = AccessPolicy(matrix: matrix)

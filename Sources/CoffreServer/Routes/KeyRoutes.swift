@@ -24,7 +24,9 @@ struct KeyRoutes: Sendable {
             return try json(MasterKeysView(status), status: .accepted)
         }
         group.post("keys/:version/retire") { _, context in
-            guard let text = context.parameters.get("version"), let version = UInt32(text), version > 0 else {
+            guard let text = context.parameters.get("version"), text.utf8.allSatisfy({ (48...57).contains($0) }),
+                let version = UInt32(text), version > 0
+            else {
                 throw Problem(.invalidIdentifier, detail: "a master key version is a whole number from 1")
             }
             try await traceOperator("keys.retire", dossier: nil, context, vault: vault)

@@ -3,6 +3,7 @@ import CoffreDomain
 import Foundation
 import CoffreStore
 import Hummingbird
+import Logging
 
 /// `/v1/health` (anyone who can reach the socket) and `/v1/admin/status` (operators).
 struct SystemRoutes: Sendable {
@@ -11,6 +12,7 @@ struct SystemRoutes: Sendable {
     let clock: any VaultClock
     /// The settable clock, in development mode only.
     let developmentClock: SettableClock?
+    let logger: Logger
 
     static let version = "0.1.0"
 
@@ -44,7 +46,7 @@ struct SystemRoutes: Sendable {
                 sample = value
             }
             if request.headers[.accept]?.contains(VerifyStream.mediaType) == true {
-                return VerifyStream.response(vault: vault, sample: sample)
+                return VerifyStream.response(vault: vault, sample: sample, logger: logger)
             }
             return try json(try await VerifyStream.verify(vault: vault, sample: sample, progress: nil))
         }

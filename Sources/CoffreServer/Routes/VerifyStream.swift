@@ -2,6 +2,7 @@ import CoffreAPI
 import CoffreStore
 import Foundation
 import Hummingbird
+import Logging
 import NIOCore
 import Synchronization
 
@@ -26,7 +27,7 @@ enum VerifyStream {
     }
 
     /// The streamed answer. The check runs in a task of its own that stops if the client goes.
-    static func response(vault: Vault, sample: Int?) -> Response {
+    static func response(vault: Vault, sample: Int?, logger: Logger) -> Response {
         let (lines, continuation) = AsyncStream.makeStream(of: ByteBuffer.self)
         let pacer = Pacer()
         let task = Task {
@@ -37,7 +38,10 @@ enum VerifyStream {
                 continuation.yield(line(report))
             } catch {
                 // The status line is sent already: the failure is the last line, a problem.
-                continuation.yield(line(ProblemMiddleware.problem(for: error)))
+                let problem = ProblemMiddleware.problem(for: error)
+                logger.error(
+                    "verification stopped before its end", metadata: CoffreEvent.requestRefused.metadata(["error": "\(error)"]))
+                continuation.yield(line(problem))
             }
             continuation.finish()
         }

@@ -8,8 +8,9 @@ import CoffreCrypto
 ///
 /// Layout under `root`: `tmp/` for blobs being written, and `00/` … `ff/` holding committed
 /// blobs named by document id, `<id>` or `<id>.<version>` once re-encrypted (the first two hex
-/// digits pick the shard). A write goes to `tmp/<id>.<random>`, is fsync'd, renamed into its shard, and the shard directory is fsync'd:
-/// only then is the blob durable and visible. An fsync error fails the write; it is never
+/// digits pick the shard). A write goes to `tmp/<id>.<random>`, is fsync'd, linked into its
+/// shard (never over an existing blob), and the shard directory is fsync'd: only then is the
+/// blob durable and visible. An fsync error fails the write; it is never
 /// retried, because after a failed fsync the kernel may have dropped the dirty pages.
 public struct FileBlobStore: BlobStore {
     /// The blob directory.
@@ -138,7 +139,15 @@ final class FileBlobWriter: BlobWriter {
                 throw POSIX.error("fsync of a new blob failed", code)
             }
             guard close(fd) == 0 else { throw POSIX.error("close of a new blob failed", errno) }
-            guard rename(temporary, final) == 0 else { throw POSIX.error("rename of a new blob failed", errno) }
+            // link + unlink rather than rename: a blob already under that name is never
+            // replaced (two rekeys racing to the same new name fail instead of clobbering).
+            guard link(temporary, final) == 0 else {
+                let code = errno
+                unlink(temporary)
+                if code == EEXIST { throw StoreError(.conflict, "a blob with this name exists already; nothing was replaced") }
+                throw POSIX.error("moving a new blob into place failed", code)
+            }
+            unlink(temporary)
             do throws(StoreError) {
                 try POSIX.syncDirectory(shard)
             } catch {

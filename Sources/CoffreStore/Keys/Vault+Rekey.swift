@@ -4,6 +4,7 @@ import Foundation
 import GRDB
 import Logging
 import NIOCore
+import Synchronization
 
 /// What a rekey did.
 public struct RekeyResult: Sendable, Equatable {
@@ -33,6 +34,11 @@ extension Vault {
     public func rekeyDossier(for ins: INS, reencrypt: Bool) async throws(StoreError) -> RekeyResult {
         let (dossier, oldKey, _) = try await openDossier(ins)
         let dossierID = DossierID(unchecked: dossier.id)
+        // Two rekeys of one dossier would write their new blobs under the same names.
+        guard rekeysInFlight.insert(dossier.id) else {
+            throw StoreError(.conflict, "this dossier is being rekeyed by another request; nothing was changed")
+        }
+        defer { rekeysInFlight.remove(dossier.id) }
         let oldGeneration = UInt32(truncatingIfNeeded: dossier.keyGeneration)
         let newGeneration = oldGeneration + 1
         let newKey = try Self.crypto { () throws(CryptoError) in try SymmetricKey.random(in: self.arena) }
@@ -213,4 +219,14 @@ struct PlaintextSequence: AsyncSequence {
     }
 
     func makeAsyncIterator() -> AsyncIterator { AsyncIterator(content: content) }
+}
+
+/// A set of keys (dossier ids) with an operation under way.
+final class InFlight: Sendable {
+    private let members = Mutex<Set<String>>([])
+
+    /// Adds `key`; false if it was there already.
+    func insert(_ key: String) -> Bool { members.withLock { $0.insert(key).inserted } }
+
+    func remove(_ key: String) { _ = members.withLock { $0.remove(key) } }
 }

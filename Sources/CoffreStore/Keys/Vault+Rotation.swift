@@ -33,12 +33,17 @@ extension Vault {
     public func startRotation(developmentKeyDirectory: String? = nil) async throws(StoreError) -> MasterKeyStatus {
         var installed = try MasterKeyring.load(from: configuration.keyDirectories, arena: arena)
         if let directory = developmentKeyDirectory {
-            let highestKnown = try await index.read("read the master key versions") { db in
-                try Int64.fetchOne(db, sql: "SELECT MAX(version) FROM master_key") ?? 0
+            let (highestKnown, retired) = try await index.read("read the master key versions") { db in
+                (
+                    try Int64.fetchOne(db, sql: "SELECT MAX(version) FROM master_key") ?? 0,
+                    Set(try Int64.fetchAll(db, sql: "SELECT version FROM master_key WHERE state = 'retired'"))
+                )
             }
-            let highest = max(UInt32(truncatingIfNeeded: highestKnown), installed.newestVersion ?? 0)
-            if highest <= masterKeys.current.activeVersion {
-                try MasterKeyring.writeNewKey(version: highest + 1, in: directory)
+            // A retired version above the active one can never become active: it does not count.
+            let newestUsable = installed.keys.keys.filter { !retired.contains(Int64($0)) }.max() ?? 0
+            if newestUsable <= masterKeys.current.activeVersion {
+                let next = max(UInt32(truncatingIfNeeded: highestKnown), installed.newestVersion ?? 0) + 1
+                try MasterKeyring.writeNewKey(version: next, in: directory)
                 installed = try MasterKeyring.load(from: configuration.keyDirectories, arena: arena)
             }
         }
@@ -49,7 +54,8 @@ extension Vault {
             let rotation = try KeyRotationRow.fetchOne(db)
             let pending = try Self.keysNotUnder(target, db)
             let vaultKeysPending = try VaultKeyRow.filter(Column("master_version") != Int64(target)).fetchCount(db)
-            if target == snapshot.activeVersion && pending == 0 && vaultKeysPending == 0 && rotation?.finishedAt != nil {
+            let rotationRunning = rotation != nil && rotation?.finishedAt == nil
+            if target == snapshot.activeVersion && pending == 0 && vaultKeysPending == 0 && !rotationRunning {
                 throw StoreError(
                     .noNewerKey,
                     "master key version \(target) is active and wraps every key: install coffre-master-\(target + 1), "

@@ -43,8 +43,10 @@ public struct TraceDetail: Codable, Sendable, Equatable {
     }
 
     /// What may be kept in clear when there is no dossier key: no identifier, no free text.
+    /// An operator's uid is not personal health data and is what an audit of key operations
+    /// needs, so it stays.
     var anonymous: TraceDetail {
-        TraceDetail(actorRole: actorRole, mode: mode, rule: rule, errorCode: errorCode)
+        TraceDetail(actorRole: actorRole, actorID: actorRole == "operator" ? actorID : nil, mode: mode, rule: rule, errorCode: errorCode)
     }
 }
 

@@ -28,6 +28,8 @@ public struct Vault: Sendable {
     let lock: StateLock
     /// The tamper-evident trace: every access decision, chained and signed.
     let trace: TraceWriter
+    /// Dossiers being rekeyed now: a second rekey of the same dossier is refused at once.
+    let rekeysInFlight = InFlight()
 
     /// The largest document accepted, in bytes.
     public var maxDocumentSize: Int64 { configuration.maxDocumentSize }
