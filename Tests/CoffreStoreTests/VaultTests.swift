@@ -77,6 +77,30 @@ import Testing
         await #expect(throws: StoreError.self) { try await fixture.read(large.id) }
     }
 
+    /// A document whose length is a multiple of the chunk size ends with an empty FINAL record:
+    /// damage there must stop the content before its last bytes, not after them.
+    @Test func aDamagedTrailerWithholdsTheLastContent() async throws {
+        let fixture = try await VaultFixture()
+        _ = try await fixture.vault.createDossier(for: VaultFixture.patient)
+        let bytes = SecureRandom.bytes(3 * 4096)
+        let document = try await fixture.store(bytes)
+        let path = fixture.blobFiles().committed.first { $0.hasSuffix(document.id.value) }!
+        var blob = try Data(contentsOf: URL(fileURLWithPath: path))
+        #expect(blob.count == BlobHeader.byteCount + 3 * (4096 + BlobHeader.recordOverhead) + BlobHeader.recordOverhead)
+        blob[blob.count - 1] ^= 0x01
+        try blob.write(to: URL(fileURLWithPath: path))
+
+        let content = try await fixture.vault.openContent(document.id, in: VaultFixture.patient)
+        var delivered: [UInt8] = []
+        let failure = await #expect(throws: StoreError.self) {
+            while let piece = try await content.next() { delivered += piece }
+        }
+        await content.close()
+        #expect(failure?.code == .integrity)
+        #expect(delivered.count < bytes.count, "the last record must be held back until the FINAL one is checked")
+        #expect(bytes.starts(with: delivered))
+    }
+
     @Test func recoveryRemovesTemporariesAndOrphansAfterAnUncleanStop() async throws {
         let fixture = try await VaultFixture()
         _ = try await fixture.vault.createDossier(for: VaultFixture.patient)

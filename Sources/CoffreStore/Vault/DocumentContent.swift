@@ -3,7 +3,7 @@ import CoffreDomain
 
 /// A document's plaintext, decrypted record by record as the caller asks for it.
 ///
-/// Holds at most one record in memory. Every record is authenticated before its bytes are
+/// Holds at most two records in memory. Every record is authenticated before its bytes are
 /// returned; the FINAL tag must come exactly at the end of the blob, and the plaintext must
 /// match the recorded length and SHA-256, or `next()` throws an integrity error.
 public final class DocumentContent: @unchecked Sendable {
@@ -39,13 +39,16 @@ public final class DocumentContent: @unchecked Sendable {
     }
 
     /// The next piece of plaintext, or nil at the end.
+    ///
+    /// Each record is held back until the one after it has been authenticated. Otherwise a
+    /// document whose length is a multiple of the chunk size (its FINAL record is empty) would
+    /// have every byte of content sent before the FINAL tag and the whole-content hash were
+    /// checked: a damaged trailer would go unnoticed by the client.
     public func next() async throws(StoreError) -> [UInt8]? {
-        if let pending {
-            self.pending = nil
-            return pending
-        }
-        if finished { return nil }
-        return try await readRecord()
+        guard let current = pending else { return nil }
+        pending = nil
+        pending = finished ? nil : try await readRecord()
+        return current
     }
 
     /// Releases the blob.
