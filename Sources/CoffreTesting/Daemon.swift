@@ -2,13 +2,14 @@ public import Foundation
 
 /// A real `coffred --dev` on a private state directory and socket, for end-to-end tests.
 public final class Daemon: @unchecked Sendable {
-    // @unchecked: `process` is replaced only by `start`, which a test calls while no other task
-    // uses the daemon; ChildProcess itself is Sendable.
+    // @unchecked: `process` is replaced only by `start`, and `extraArguments` only by a test
+    // between a stop and a start, while no other task uses the daemon; ChildProcess itself is
+    // Sendable.
 
     /// Its state directory (a fresh temporary directory unless one is given).
     public let state: TemporaryDirectory
-    /// Extra flags (e.g. `--max-document-bytes`).
-    public let extraArguments: [String]
+    /// Extra flags (e.g. `--max-document-bytes`); a test may change them before a restart.
+    public var extraArguments: [String]
     /// How the process is started: directly, or the way systemd would.
     public let launch: DaemonLaunch
     /// Whether the daemon runs with `--dev`. Without it, it runs as in production, with a

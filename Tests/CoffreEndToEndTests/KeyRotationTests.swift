@@ -29,7 +29,7 @@ import Testing
     @Test func rotationRewrapsEveryKeyWhileStoresAndFetchesGoOn() async throws {
         // One key per batch with a rest between batches: the rotation lasts ten seconds or so
         // whatever the machine's load, long enough for stores and fetches to overlap it.
-        let session = try await Session(arguments: ["--rotation-batch-size", "1", "--rotation-pause-ms", "150"])
+        let session = try await Session(arguments: ["--rotation-batch-size", "1", "--rotation-pause-ms", "250"])
         try Self.makeDossiers(session, count: 60)
         _ = try await session.asPatient(["dossier", "create"])
         var stored: [(id: String, bytes: [UInt8])] = []
@@ -74,17 +74,21 @@ import Testing
     }
 
     @Test func aRotationKilledMidwayResumesAfterTheRestart() async throws {
-        let session = try await Session(arguments: ["--rotation-batch-size", "1", "--rotation-pause-ms", "250"])
+        // A second between batches: the rotation cannot finish before the kill, however slowly
+        // this test gets to run on a loaded machine.
+        let session = try await Session(arguments: ["--rotation-batch-size", "1", "--rotation-pause-ms", "1000"])
         try Self.makeDossiers(session, count: 30)
         _ = try await session.daemon.coffre(["admin", "keys", "rotate", "--no-wait"])
         var progress = try await Self.keys(session).rotation
-        while let rotation = progress, rotation.done < 3 {
+        while let rotation = progress, rotation.done < 2 {
             try await Task.sleep(for: .milliseconds(20))
             progress = try await Self.keys(session).rotation
         }
         #expect(progress?.state == "running" && (progress?.done ?? 0) < 30, "killed mid-way: \(String(describing: progress))")
         await session.daemon.stop(signal: SIGKILL)
 
+        // The restarted daemon resumes at full speed.
+        session.daemon.extraArguments = []
         try await session.daemon.start()
         // The daemon resumes by itself; `rotate --json` follows it to the end.
         let waited = try await session.daemon.coffre(["admin", "keys", "status", "--json"])

@@ -59,8 +59,12 @@ extension Vault {
 
     /// Every version, what it wraps, and the rotation.
     public func masterKeyStatus() async throws(StoreError) -> MasterKeyStatus {
-        let snapshot = masterKeys.current
+        let holder = masterKeys
         return try await index.read("read the master key versions") { db in
+            // Taken once the read transaction has begun: key operations replace the snapshot
+            // before they commit, so every version this read sees is in it.
+            _ = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM master_key")
+            let snapshot = holder.current
             let uses = try Self.keyUsage(db)
             let versions = try MasterKeyRow.order(Column("version")).fetchAll(db).map { row in
                 let version = UInt32(truncatingIfNeeded: row.version)

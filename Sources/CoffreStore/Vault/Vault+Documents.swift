@@ -33,7 +33,7 @@ extension Vault {
         let (dossier, dossierKey, _) = try await openDossier(ins)
         let dossierID = DossierID(unchecked: dossier.id)
         let id = DocumentID(unchecked: SecureRandom.hexIdentifier())
-        let generation = UInt32(dossier.keyGeneration)
+        let generation = UInt32(truncatingIfNeeded: dossier.keyGeneration)
         let documentKey = try Self.crypto { () throws(CryptoError) in try SymmetricKey.random(in: arena) }
 
         let writer = try await blobs.makeWriter(for: BlobName(id))
@@ -148,7 +148,7 @@ extension Vault {
         let documentKey = try Self.crypto { () throws(CryptoError) in
             try KeyWrap.unwrap(
                 Array(row.wrappedKey), with: dossierKey,
-                context: Self.documentKeyContext(dossierID, id, UInt32(row.keyGeneration)), in: arena)
+                context: Self.documentKeyContext(dossierID, id, UInt32(truncatingIfNeeded: row.keyGeneration)), in: arena)
         }
         let reader = try await blobs.openReader(for: BlobName(id, version: UInt32(truncatingIfNeeded: row.blobVersion)))
         do {

@@ -82,7 +82,9 @@ extension Vault {
             documentKey = try Self.crypto { () throws(CryptoError) in
                 try KeyWrap.unwrap(
                     Array(row.wrappedKey), with: dossierKey,
-                    context: Self.documentKeyContext(DossierID(unchecked: row.dossierId), id, UInt32(row.keyGeneration)), in: arena)
+                    context: Self.documentKeyContext(
+                        DossierID(unchecked: row.dossierId), id, UInt32(truncatingIfNeeded: row.keyGeneration)),
+                    in: arena)
             }
         } catch {
             return "its sealed record or wrapped key does not open (\(error.message))"
