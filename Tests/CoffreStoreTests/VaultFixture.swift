@@ -44,9 +44,19 @@ final class VaultFixture: @unchecked Sendable {
     }
 
     /// Closes the vault (releasing its state lock) and opens it again, as a restart would.
+    ///
+    /// The lock goes with the last copy of the old vault, and GRDB may release a closure that
+    /// captured one a moment after its result came back: on a loaded machine, wait for it.
     func reopen() async throws {
         current = nil
-        current = try await Self.open(state: state, keys: keys, pool: pool, arena: arena, max: maxDocumentSize)
+        for attempt in 1... {
+            do {
+                current = try await Self.open(state: state, keys: keys, pool: pool, arena: arena, max: maxDocumentSize)
+                return
+            } catch let error as StoreError where error.message.contains("already using the state directory") && attempt < 100 {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
     }
 
     deinit { pool.shutdownGracefully { _ in } }
