@@ -101,6 +101,31 @@ import Testing
         #expect(throws: CryptoError.authenticationFailed) { try decrypt(swapped) }
     }
 
+    /// Every header field is bound: a larger chunk size written into a one-record blob's
+    /// header (the record still fits) or another version byte fails authentication.
+    @Test func headerFieldsAreAuthenticated() throws {
+        let plaintext = SecureRandom.bytes(100)
+        let (blob, _) = try encrypt(plaintext)
+        #expect(blob[4] == 2)
+        var larger = blob
+        larger[8] ^= 0x01  // chunk size 1024 → 1280: the one record is still read whole
+        #expect(throws: CryptoError.authenticationFailed) { try decrypt(larger) }
+        var older = blob
+        older[4] = 1
+        #expect(throws: CryptoError.authenticationFailed) { try decrypt(older) }
+    }
+
+    /// Blobs written before version 2 are still read.
+    @Test func versionOneBlobsAreStillRead() throws {
+        let plaintext = SecureRandom.bytes(10_000)
+        var encryptor = try BlobEncryptor(key: key, associatedData: documentID, chunkSize: Self.chunkSize, formatVersion: 1, arena: arena)
+        var blob = encryptor.header.encoded
+        plaintext.withUnsafeBytes { encryptor.append($0, to: &blob) }
+        _ = encryptor.finish(to: &blob)
+        #expect(blob[4] == 1)
+        #expect(try decrypt(blob) == plaintext)
+    }
+
     @Test func wrongKeyOrDocumentIsRefused() throws {
         let (blob, _) = try encrypt(SecureRandom.bytes(10))
         let otherKey = try SymmetricKey.random(in: arena)
@@ -111,8 +136,8 @@ import Testing
     @Test func unknownVersionAndMagicAreRefused() throws {
         let (blob, _) = try encrypt([1, 2, 3])
         var future = blob
-        future[4] = 2
-        #expect(throws: CryptoError.unsupportedVersion(2)) { try decrypt(future) }
+        future[4] = 3
+        #expect(throws: CryptoError.unsupportedVersion(3)) { try decrypt(future) }
         var foreign = blob
         foreign[0] = UInt8(ascii: "X")
         #expect(throws: CryptoError.self) { try decrypt(foreign) }

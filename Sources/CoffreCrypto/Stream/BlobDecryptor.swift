@@ -32,7 +32,7 @@ public struct BlobDecryptor: ~Copyable {
         guard ok else { throw .malformed("invalid stream header") }
         header = parsed
         state = pullState
-        self.associatedData = associatedData
+        self.associatedData = parsed.recordAssociatedData(associatedData)
         opened = .allocate(byteCount: max(parsed.chunkSize, 1), alignment: 16)
     }
 

@@ -24,11 +24,14 @@ public struct BlobEncryptor: ~Copyable {
     /// Plaintext bytes accepted so far.
     public private(set) var plaintextCount = 0
 
-    /// Starts a stream under `key`. `associatedData` (the document id) is bound to every record.
+    /// Starts a stream under `key`. `associatedData` (the document id) is bound to every record,
+    /// with the header's fields. `formatVersion` is the current one; 1 only to test reading old
+    /// blobs.
     public init(
         key: SymmetricKey,
         associatedData: [UInt8],
         chunkSize: Int = defaultChunkSize,
+        formatVersion: UInt8 = BlobHeader.version,
         arena: SecureArena
     ) throws(CryptoError) {
         Sodium.ensureInitialised()
@@ -36,8 +39,8 @@ public struct BlobEncryptor: ~Copyable {
         var streamHeader = [UInt8](repeating: 0, count: BlobHeader.streamHeaderBytes)
         _ = crypto_secretstream_xchacha20poly1305_init_push(pushState.pointer, &streamHeader, key.pointer)
         state = pushState
-        header = BlobHeader(chunkSize: chunkSize, streamHeader: streamHeader)
-        self.associatedData = associatedData
+        header = BlobHeader(formatVersion: formatVersion, chunkSize: chunkSize, streamHeader: streamHeader)
+        self.associatedData = header.recordAssociatedData(associatedData)
         pending = .allocate(byteCount: chunkSize, alignment: 16)
         sealed = .allocate(byteCount: chunkSize + BlobHeader.recordOverhead, alignment: 16)
     }
