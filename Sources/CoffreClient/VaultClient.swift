@@ -19,8 +19,19 @@ public struct VaultClient: Sendable {
     public init(socketPath: String, assertion: String?) {
         self.socketPath = socketPath
         self.assertion = assertion
-        self.http = HTTPClient.shared
+        self.http = Self.sharedHTTP
     }
+
+    /// One client for the process, like `HTTPClient.shared` (never shut down, so never torn
+    /// down under a request), but for a local socket: a connection that fails is not retried
+    /// with back-off until the request's deadline. A daemon that died between the socket probe
+    /// and the request is reported at once, not after a minute and a half.
+    static let sharedHTTP: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout.connect = .seconds(5)
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
 
     /// The daemon's health.
     public func health() async throws(ClientError) -> HealthView {
