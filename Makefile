@@ -8,7 +8,7 @@ DEB_PACKAGES := libsodium-dev libsqlite3-dev libsystemd-dev pkg-config util-linu
 PY_MODULES   := yaml jsonschema cryptography
 PY_PACKAGES  := pyyaml jsonschema cryptography
 
-.PHONY: deps build run test unit-tests openapi-check lint drills clean
+.PHONY: deps build run test unit-tests openapi-check lint drills bench bench-quick bench-deps bench-tools clean
 
 ## Install what building and testing need, only what is missing.
 deps:
@@ -48,6 +48,42 @@ lint:
 drills: build
 	COFFRE_BIN_DIR="$$($(SWIFT) build --show-bin-path)" COFFRE_LARGE_DOCUMENT_MIB=1024 COFFRE_RETENTION_DOSSIERS=10000 \
 	  $(SWIFT) test --filter "aLargeDocumentStreamsInBoundedMemory|manyExpiredDossiersArePurgedInOneRun"
+
+## Benchmarks (never part of `make test`): Coffre against the physical limit (bench/limit.c) and
+## against age, restic and PostgreSQL + pgcrypto, in one run, as one table of ratios; the table
+## also goes to docs/benchmarks.md. `bench-quick` takes under five minutes; `bench` seeds a
+## million documents and takes hours. See docs/benchmarks.md.
+BENCH_PACKAGES := age restic postgresql postgresql-contrib libpq-dev libsodium-dev gcc pkg-config util-linux
+BENCH_OUT      := bench/out
+# e.g. BENCH_SWIFT_FLAGS="--scratch-path .build-release" to keep the release build apart.
+BENCH_SWIFT_FLAGS ?=
+
+bench-deps:
+	@missing=""; for p in $(BENCH_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "==> installing Debian packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+	@python3 -c "import cryptography" 2>/dev/null || python3 -m pip install -q cryptography || \
+	  apt-get install -y -qq python3-cryptography
+
+bench-tools: bench-deps
+	@mkdir -p $(BENCH_OUT)
+	cc -O2 -Wall -o $(BENCH_OUT)/limit bench/limit.c $$(pkg-config --cflags --libs libsodium) -lpthread
+	cc -O2 -Wall -o $(BENCH_OUT)/loadgen bench/loadgen.c -lpthread
+	cc -O2 -Wall -o $(BENCH_OUT)/pgload bench/pgload.c -I$$(pg_config --includedir) -lpq -lpthread
+
+bench: deps bench-tools
+	$(SWIFT) build -c release $(BENCH_SWIFT_FLAGS)
+	python3 bench/run.py --bin-dir "$$($(SWIFT) build -c release $(BENCH_SWIFT_FLAGS) --show-bin-path)" --tools $(BENCH_OUT) \
+	  --write-doc docs/benchmarks.md
+
+bench-quick: deps bench-tools
+	$(SWIFT) build -c release $(BENCH_SWIFT_FLAGS)
+	python3 bench/run.py --quick --bin-dir "$$($(SWIFT) build -c release $(BENCH_SWIFT_FLAGS) --show-bin-path)" --tools $(BENCH_OUT) \
+	  --write-doc docs/benchmarks.md
 
 clean:
 	rm -rf .build .coffre
