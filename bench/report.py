@@ -54,9 +54,11 @@ def render(r: dict) -> str:
     for clients, by in (r.get("small") or {}).items():
         for op in ("store", "fetch"):
             def cell(name):
+                if name not in by:
+                    return "not run"
                 x = by[name][op]
                 return "%s (%s / %s)" % (fmt(x["ops_per_s"]), fmt(x["p50_ms"]), fmt(x["p99_ms"]))
-            best_peer = max(PEERS, key=lambda p: by[p][op]["ops_per_s"])
+            best_peer = max((p for p in PEERS if p in by), key=lambda p: by[p][op]["ops_per_s"])
             peer_rate = by[best_peer][op]["ops_per_s"]
             coffre_rate = by["coffre"][op]["ops_per_s"]
             ratio = coffre_rate / peer_rate if peer_rate else float("inf")
