@@ -8,7 +8,7 @@ DEB_PACKAGES := libsodium-dev libsqlite3-dev libsystemd-dev pkg-config util-linu
 PY_MODULES   := yaml jsonschema cryptography
 PY_PACKAGES  := pyyaml jsonschema cryptography
 
-.PHONY: deps build run test unit-tests openapi-check lint drills bench bench-quick bench-deps bench-tools clean
+.PHONY: deps build run test unit-tests openapi-check lint drills bench bench-quick bench-profile bench-deps bench-tools clean
 
 ## Install what building and testing need, only what is missing.
 deps:
@@ -73,6 +73,7 @@ bench-tools: bench-deps
 	@mkdir -p $(BENCH_OUT)
 	cc -O2 -Wall -o $(BENCH_OUT)/limit bench/limit.c $$(pkg-config --cflags --libs libsodium) -lpthread
 	cc -O2 -Wall -o $(BENCH_OUT)/loadgen bench/loadgen.c -lpthread
+	cc -O2 -Wall -o $(BENCH_OUT)/primitives bench/primitives.c $$(pkg-config --cflags --libs libsodium)
 	cc -O2 -Wall -o $(BENCH_OUT)/pgload bench/pgload.c -I$$(pg_config --includedir) -lpq -lpthread
 
 bench: deps bench-tools
@@ -84,6 +85,13 @@ bench-quick: deps bench-tools
 	$(SWIFT) build -c release $(BENCH_SWIFT_FLAGS)
 	python3 bench/run.py --quick --bin-dir "$$($(SWIFT) build -c release $(BENCH_SWIFT_FLAGS) --show-bin-path)" --tools $(BENCH_OUT) \
 	  --write-doc docs/benchmarks.md
+
+## Where the daemon spends its CPU (perf samples of a release coffred; see bench/profile.py).
+bench-profile: deps bench-tools
+	@dpkg -s linux-perf >/dev/null 2>&1 || { SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq linux-perf; }
+	$(SWIFT) build -c release $(BENCH_SWIFT_FLAGS)
+	python3 bench/profile.py --bin-dir "$$($(SWIFT) build -c release $(BENCH_SWIFT_FLAGS) --show-bin-path)" --tools $(BENCH_OUT)
 
 clean:
 	rm -rf .build .coffre

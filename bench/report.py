@@ -69,6 +69,18 @@ def render(r: dict) -> str:
                 "%.2f × best peer (%s); %.2f of limit" % (ratio, best_peer, coffre_rate / by["limit"][op]["ops_per_s"]),
                 "> 1 × every peer", ratio > 1 and errors == 0)
 
+    small = r.get("small") or {}
+    if small and all("daemon_cpu_ms_per_op" in by["coffre"]["store"] for by in small.values()):
+        per = lambda op: " / ".join("%.2f" % by["coffre"][op]["daemon_cpu_ms_per_op"] for by in small.values())
+        row("daemon CPU per 32 KiB request at %s clients, ms: store; fetch" % " / ".join(str(c) for c in small),
+            "%s; %s" % (per("store"), per("fetch")), "", {}, "", "", None)
+
+    prim = r.get("primitives")
+    if prim:
+        row("libsodium on this CPU, in memory, MB/s: SHA-256; BLAKE2b; secretstream (64 KiB chunks)",
+            "%s; %s; %s" % (fmt(prim["sha256_mb_s"]), fmt(prim["blake2b_mb_s"]), fmt(prim["secretstream_mb_s"])),
+            "", {}, "", "", None)
+
     mem = r.get("memory")
     if mem:
         growth = max(mem["store_growth_kib"], mem["fetch_growth_kib"]) / 1024

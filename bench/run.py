@@ -163,6 +163,7 @@ def main() -> int:
         coffre = Coffre(daemon, args.tools.resolve() / "loadgen", work)
         pg.start()
         age, restic = Age(work / "age"), Restic(work / "restic")
+        results["primitives"] = run_json([str(args.tools / "primitives")])
         results["large"] = large_documents(s, work, args.tools, coffre, age, restic, pg)
         results["small"] = small_documents(s, work, args.tools, coffre, age, restic, pg)
         pg.stop()

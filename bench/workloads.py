@@ -104,6 +104,12 @@ class Daemon:
                     return int(line.split()[1])
         raise KeyError(field)
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the daemon has used so far."""
+        with open("/proc/%d/stat" % self.process.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def reset_peak(self) -> bool:
         """Resets VmHWM to the current RSS (Linux: write 5 to clear_refs); False if refused."""
         try:
@@ -175,9 +181,14 @@ class Coffre:
         documents for `seconds`, then fetch random ones of them for `seconds`."""
         patients = self.new_patients(clients)
         stored = self.work / ("small-%d" % clients)
-        store = self.load("store", self.targets(patients), clients, seconds=seconds, out=stored)
-        fetch = self.load("fetch", stored, clients, seconds=seconds)
-        return {"store": store["result"], "fetch": fetch["result"]}
+        results = {}
+        for mode, targets in (("store", self.targets(patients)), ("fetch", stored)):
+            cpu = self.daemon.cpu_seconds()
+            result = self.load(mode, targets, clients, seconds=seconds, out=stored if mode == "store" else None)["result"]
+            # What one request costs the daemon in CPU, whatever the clients and peers do meanwhile.
+            result["daemon_cpu_ms_per_op"] = round((self.daemon.cpu_seconds() - cpu) * 1e3 / max(result["ops"], 1), 3)
+            results[mode] = result
+        return results
 
     def seed(self, documents: int, size: int, clients: int = 32) -> dict:
         """Adds `documents` documents of `size` bytes in new dossiers of DOCS_PER_DOSSIER each;
