@@ -95,6 +95,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--out", type=Path, default=Path(tempfile.mkdtemp(prefix="coffre-profile-")))
     args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="coffre-profile-work-"))
     daemon = Daemon(args.bin_dir.resolve(), work / "coffre", work / "coffred.log")
     daemon.start()
