@@ -8,7 +8,7 @@ DEB_PACKAGES := libsodium-dev libsqlite3-dev libsystemd-dev pkg-config util-linu
 PY_MODULES   := yaml jsonschema cryptography
 PY_PACKAGES  := pyyaml jsonschema cryptography
 
-.PHONY: deps build run test unit-tests openapi-check lint drills fuzz fuzz-corpus bench-rotation clean
+.PHONY: deps build run test unit-tests openapi-check lint drills fuzz fuzz-corpus bench bench-quick bench-profile bench-deps bench-tools bench-rotation clean
 
 ## Install what building and testing need, only what is missing.
 deps:
@@ -66,6 +66,50 @@ ROTATION_DOSSIERS ?= 1000000
 bench-rotation: deps
 	$(SWIFT) build -c release --product coffre-bench
 	"$$($(SWIFT) build -c release --show-bin-path)/coffre-bench" rotation --dossiers $(ROTATION_DOSSIERS)
+
+## Benchmarks (never part of `make test`): Coffre against the physical limit (bench/limit.c) and
+## against age, restic and PostgreSQL + pgcrypto, in one run, as one table of ratios; the table
+## also goes to docs/benchmarks.md. `bench-quick` takes under five minutes; `bench` seeds a
+## million documents and takes hours. See docs/benchmarks.md.
+BENCH_PACKAGES := age restic postgresql postgresql-contrib libpq-dev libsodium-dev gcc pkg-config util-linux
+BENCH_OUT      := bench/out
+# e.g. BENCH_SWIFT_FLAGS="--scratch-path .build-release" to keep the release build apart.
+BENCH_SWIFT_FLAGS ?=
+
+bench-deps:
+	@missing=""; for p in $(BENCH_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "==> installing Debian packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+	@python3 -c "import cryptography" 2>/dev/null || python3 -m pip install -q cryptography || \
+	  apt-get install -y -qq python3-cryptography
+
+bench-tools: bench-deps
+	@mkdir -p $(BENCH_OUT)
+	cc -O2 -Wall -o $(BENCH_OUT)/limit bench/limit.c $$(pkg-config --cflags --libs libsodium) -lpthread
+	cc -O2 -Wall -o $(BENCH_OUT)/loadgen bench/loadgen.c -lpthread
+	cc -O2 -Wall -o $(BENCH_OUT)/primitives bench/primitives.c $$(pkg-config --cflags --libs libsodium)
+	cc -O2 -Wall -o $(BENCH_OUT)/pgload bench/pgload.c -I$$(pg_config --includedir) -lpq -lpthread
+
+bench: deps bench-tools
+	$(SWIFT) build -c release $(BENCH_SWIFT_FLAGS)
+	python3 bench/run.py --bin-dir "$$($(SWIFT) build -c release $(BENCH_SWIFT_FLAGS) --show-bin-path)" --tools $(BENCH_OUT) \
+	  --write-doc docs/benchmarks.md
+
+bench-quick: deps bench-tools
+	$(SWIFT) build -c release $(BENCH_SWIFT_FLAGS)
+	python3 bench/run.py --quick --bin-dir "$$($(SWIFT) build -c release $(BENCH_SWIFT_FLAGS) --show-bin-path)" --tools $(BENCH_OUT) \
+	  --write-doc docs/benchmarks.md
+
+## Where the daemon spends its CPU (perf samples of a release coffred; see bench/profile.py).
+bench-profile: deps bench-tools
+	@dpkg -s linux-perf >/dev/null 2>&1 || { SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq linux-perf; }
+	$(SWIFT) build -c release $(BENCH_SWIFT_FLAGS)
+	python3 bench/profile.py --bin-dir "$$($(SWIFT) build -c release $(BENCH_SWIFT_FLAGS) --show-bin-path)" --tools $(BENCH_OUT)
 
 clean:
 	rm -rf .build .coffre
