@@ -4,7 +4,7 @@
 SWIFT        ?= swift
 DEV_STATE    ?= $(CURDIR)/.coffre
 # systemd: systemd-analyze (verify, security) and systemd-socket-activate, for the systemd tests.
-DEB_PACKAGES := libsodium-dev libsqlite3-dev libsystemd-dev pkg-config util-linux systemd
+DEB_PACKAGES := libsodium-dev libsqlite3-dev libsystemd-dev libssl-dev pkg-config util-linux systemd
 PY_MODULES   := yaml jsonschema cryptography
 PY_PACKAGES  := pyyaml jsonschema cryptography
 

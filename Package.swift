@@ -33,10 +33,12 @@ let package = Package(
         // System libraries, found through pkg-config (Debian's libsodium-dev, libsystemd-dev).
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        // OpenSSL's libcrypto, for SHA-256 only: it uses the CPU's SHA extensions (Debian's libssl-dev).
+        .systemLibrary(name: "CLibcrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
         // Cryptography: typed keys in locked memory, envelope wrapping, the blob stream format,
         // keyed hashes and Ed25519. Knows nothing of files, SQL or HTTP.
-        .target(name: "CoffreCrypto", dependencies: ["CSodium"], swiftSettings: swiftSettings),
+        .target(name: "CoffreCrypto", dependencies: ["CSodium", "CLibcrypto"], swiftSettings: swiftSettings),
 
         // The dossier's rules: identifiers, actors, document classes, access decisions. Pure logic.
         .target(name: "CoffreDomain", swiftSettings: swiftSettings),

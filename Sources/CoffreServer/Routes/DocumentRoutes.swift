@@ -34,7 +34,7 @@ struct DocumentRoutes: Sendable {
         var metadata = try NewDocument(headers: request.headers, author: DocumentAuthor(actor), defaults: nil)
         metadata.masked = dossier.settings.maskNewDocuments
         let record = try await vault.storeDocument(
-            in: ins, metadata, content: request.body, declaredLength: try declaredLength(request))
+            in: dossier, metadata, content: request.body, declaredLength: try declaredLength(request))
         try await gatekeeper.notifier.stored(record, by: actor, in: dossier, replacing: false)
         return try json(DocumentView(record), status: .created)
     }
@@ -43,7 +43,7 @@ struct DocumentRoutes: Sendable {
         let ins = try context.patientINS()
         let id = try context.documentID()
         let dossier = try await vault.dossier(for: ins)
-        let old = try await vault.document(id, in: ins)
+        let old = try await vault.document(id, in: dossier)
         let actor = try await gatekeeper.authorize(context, .replaceDocument, owner: ins, dossier: dossier, document: old)
         // Metadata not sent again is carried over from the version replaced.
         var metadata = try NewDocument(headers: request.headers, author: DocumentAuthor(actor), defaults: old)
@@ -57,7 +57,7 @@ struct DocumentRoutes: Sendable {
             metadata.hiddenSince = old.hiddenSince ?? old.uploadedAt
         }
         let record = try await vault.storeDocument(
-            in: ins, metadata, content: request.body, declaredLength: try declaredLength(request), replacing: id)
+            in: dossier, metadata, content: request.body, declaredLength: try declaredLength(request), replacing: id)
         try await gatekeeper.notifier.stored(record, by: actor, in: dossier, replacing: true)
         return try json(DocumentView(record), status: .created)
     }
@@ -73,7 +73,7 @@ struct DocumentRoutes: Sendable {
         let ins = try context.patientINS()
         let id = try context.documentID()
         let dossier = try await vault.dossier(for: ins)
-        let document = try await vault.document(id, in: ins)
+        let document = try await vault.document(id, in: dossier)
         try await gatekeeper.authorize(context, action, owner: ins, dossier: dossier, document: document)
         let record = try await vault.change(id, in: ins, make(gatekeeper.clock.now()))
         return try json(DocumentView(record))
@@ -91,7 +91,7 @@ struct DocumentRoutes: Sendable {
         let dossier = try await vault.dossier(for: ins)
         let actor = try await gatekeeper.authorize(context, .listDocuments, owner: ins, dossier: dossier)
         let allVersions = request.uri.queryParameters.get("allVersions") == "true"
-        let records = try await vault.documents(in: ins, includeSuperseded: allVersions)
+        let records = try await vault.documents(in: dossier, includeSuperseded: allVersions)
         let views = records.filter { record in
             (filterClass == nil || record.documentClass == filterClass) && gatekeeper.canSee(actor, record, in: dossier)
         }
@@ -102,7 +102,7 @@ struct DocumentRoutes: Sendable {
         let ins = try context.patientINS()
         let id = try context.documentID()
         let dossier = try await vault.dossier(for: ins)
-        let record = try await vault.document(id, in: ins)
+        let record = try await vault.document(id, in: dossier)
         try await gatekeeper.authorize(context, .readDocumentMetadata, owner: ins, dossier: dossier, document: record)
         return try json(DocumentView(record))
     }
@@ -111,10 +111,10 @@ struct DocumentRoutes: Sendable {
         let ins = try context.patientINS()
         let id = try context.documentID()
         let dossier = try await vault.dossier(for: ins)
-        let metadata = try await vault.document(id, in: ins)
+        let metadata = try await vault.document(id, in: dossier)
         try await gatekeeper.authorize(context, .readDocumentContent, owner: ins, dossier: dossier, document: metadata)
         guard metadata.status != .deleted else { throw Problem(.documentNotFound, detail: "this document was deleted") }
-        let content = try await vault.openContent(id, in: ins)
+        let content = try await vault.openContent(id, in: dossier)
         let record = content.record
         var headers = HTTPFields()
         headers[.contentType] = record.mediaType
@@ -131,11 +131,16 @@ struct DocumentRoutes: Sendable {
                     try await writer.write(ByteBuffer(bytes: plaintext))
                 }
                 await content.close()
-            } catch {
+            } catch let error as StoreError where error.code == .integrity {
                 await content.close()
                 logger.error(
                     "document stream stopped",
                     metadata: CoffreEvent.integrityFailure.metadata(["document.id": "\(record.id)", "error": "\(error)"]))
+                throw error
+            } catch {
+                // The client went away (or the daemon is stopping): not an integrity failure.
+                await content.close()
+                logger.info("document stream ended early", metadata: ["document.id": "\(record.id)", "error": "\(error)"])
                 throw error
             }
             try await writer.finish(nil)

@@ -18,6 +18,10 @@ struct VaultIndex: Sendable {
             try db.execute(sql: "PRAGMA synchronous = FULL; PRAGMA secure_delete = ON;")
         }
         configuration.label = "coffre.index"
+        // A lock held a moment by another connection (a checkpoint, the recovery that just
+        // ran) is waited for, not turned into a refusal (the crash drill saw one right after a
+        // restart).
+        configuration.busyMode = .timeout(5)
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
             // GRDB turns WAL connections to synchronous=NORMAL after `prepareDatabase` runs;

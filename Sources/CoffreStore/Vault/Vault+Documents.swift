@@ -27,13 +27,27 @@ extension Vault {
         declaredLength: Int64?,
         replacing: DocumentID? = nil
     ) async throws(StoreError) -> DocumentRecord {
+        let dossier = try await self.dossier(for: ins)
+        return try await storeDocument(in: dossier, metadata, content: content, declaredLength: declaredLength, replacing: replacing)
+    }
+
+    /// Stores a document in a dossier the caller has opened already (the request's route has,
+    /// to decide the access): the dossier is not opened again. A rekey in between makes the
+    /// store fail with `conflict` rather than seal under the replaced key.
+    public func storeDocument<Content: AsyncSequence<ByteBuffer, any Error>>(
+        in dossier: DossierRecord,
+        _ metadata: NewDocument,
+        content: Content,
+        declaredLength: Int64?,
+        replacing: DocumentID? = nil
+    ) async throws(StoreError) -> DocumentRecord {
         if let declaredLength, declaredLength > configuration.maxDocumentSize {
             throw StoreError(.tooLarge, "the document is \(declaredLength) bytes; the limit is \(configuration.maxDocumentSize)")
         }
-        let (dossier, dossierKey, _) = try await openDossier(ins)
-        let dossierID = DossierID(unchecked: dossier.id)
+        guard let dossierKey = dossier.key else { throw StoreError(.keys, "the dossier key is not open") }
+        let dossierID = dossier.id
         let id = DocumentID(unchecked: SecureRandom.hexIdentifier())
-        let generation = UInt32(truncatingIfNeeded: dossier.keyGeneration)
+        let generation = dossier.keyGeneration
         let documentKey = try Self.crypto { () throws(CryptoError) in try SymmetricKey.random(in: arena) }
 
         let writer = try await blobs.makeWriter(for: BlobName(id))
@@ -118,8 +132,13 @@ extension Vault {
 
     /// The metadata of every document of the dossier (current versions, or all versions).
     public func documents(in ins: INS, includeSuperseded: Bool = false) async throws(StoreError) -> [DocumentRecord] {
-        let (dossier, key, _) = try await openDossier(ins)
-        let rows = try await index.documents(dossierID: dossier.id, includeSuperseded: includeSuperseded)
+        try await documents(in: try await dossier(for: ins), includeSuperseded: includeSuperseded)
+    }
+
+    /// The metadata of every document of a dossier the caller has opened already.
+    public func documents(in dossier: DossierRecord, includeSuperseded: Bool = false) async throws(StoreError) -> [DocumentRecord] {
+        guard let key = dossier.key else { throw StoreError(.keys, "the dossier key is not open") }
+        let rows = try await index.documents(dossierID: dossier.id.value, includeSuperseded: includeSuperseded)
         var records: [DocumentRecord] = []
         records.reserveCapacity(rows.count)
         for row in rows { records.append(try record(from: row, dossierKey: key)) }
@@ -128,10 +147,12 @@ extension Vault {
 
     /// The metadata of one document of the dossier.
     public func document(_ id: DocumentID, in ins: INS) async throws(StoreError) -> DocumentRecord {
-        let (dossier, key, _) = try await openDossier(ins)
-        guard let row = try await index.document(id: id.value, dossierID: dossier.id) else {
-            throw StoreError(.documentNotFound, "no document \(id) in this dossier")
-        }
+        try await document(id, in: try await dossier(for: ins))
+    }
+
+    /// The metadata of one document of a dossier the caller has opened already.
+    public func document(_ id: DocumentID, in dossier: DossierRecord) async throws(StoreError) -> DocumentRecord {
+        let (row, key) = try await documentRow(id, in: dossier)
         return try record(from: row, dossierKey: key)
     }
 
@@ -139,10 +160,12 @@ extension Vault {
     /// authenticated here, so that a wrong key, a swapped blob or a damaged start is refused
     /// before anything is sent; later damage stops the stream with an integrity error.
     public func openContent(_ id: DocumentID, in ins: INS) async throws(StoreError) -> DocumentContent {
-        let (dossier, dossierKey, _) = try await openDossier(ins)
-        guard let row = try await index.document(id: id.value, dossierID: dossier.id) else {
-            throw StoreError(.documentNotFound, "no document \(id) in this dossier")
-        }
+        try await openContent(id, in: try await dossier(for: ins))
+    }
+
+    /// Opens a document's content in a dossier the caller has opened already.
+    public func openContent(_ id: DocumentID, in dossier: DossierRecord) async throws(StoreError) -> DocumentContent {
+        let (row, dossierKey) = try await documentRow(id, in: dossier)
         let record = try record(from: row, dossierKey: dossierKey)
         let dossierID = DossierID(unchecked: row.dossierId)
         let documentKey = try Self.crypto { () throws(CryptoError) in
@@ -161,6 +184,18 @@ extension Vault {
                 metadata: CoffreEvent.integrityFailure.metadata(["dossier.id": "\(dossierID)", "document.id": "\(id)"]))
             throw error
         }
+    }
+
+    /// A document row of an opened dossier, with the dossier key that opens it.
+    private func documentRow(_ id: DocumentID, in dossier: DossierRecord) async throws(StoreError) -> (DocumentRow, SymmetricKey) {
+        guard let key = dossier.key else { throw StoreError(.keys, "the dossier key is not open") }
+        guard let row = try await index.document(id: id.value, dossierID: dossier.id.value) else {
+            throw StoreError(.documentNotFound, "no document \(id) in this dossier")
+        }
+        guard row.keyGeneration == Int64(dossier.keyGeneration) else {
+            throw StoreError(.conflict, "the dossier was given a new key while this request ran; retry")
+        }
+        return (row, key)
     }
 
     func record(from row: DocumentRow, dossierKey: SymmetricKey) throws(StoreError) -> DocumentRecord {
