@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""Crash drill: nothing acknowledged is ever lost, and a crash leaves nothing behind.
+
+Usage: drills/crash.py BIN_DIR [--kills N] [--clients N] [--seed S]
+
+Several clients store documents concurrently (raw HTTP over the socket, and one client using the
+real `coffre doc put`), each recording the id and SHA-256 of every store the daemon
+acknowledged (201). The daemon is killed with SIGKILL at a random moment while they run, then
+restarted. After every restart:
+  - every document ever acknowledged is fetched and must match its SHA-256 byte for byte;
+  - `coffre admin verify` must be clean;
+  - blobs/tmp must be empty and every blob must be named by an index row (no orphan).
+Stores cut by the kill are fine either way (committed or not), but must not leave anything behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from coffre_drill import (Daemon, Figures, Vault, ins_of, index_document_ids, leftovers, random_document,
+                          remove_tree, sha256, temporary_directory)
+
+PATIENTS = [ins_of("1%02d0575%06d" % (60 + n, 100 + n)) for n in range(4)]
+
+
+class Ledger:
+    """What the daemon acknowledged: id -> (patient, SHA-256, size)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.documents: dict[str, tuple[str, str, int]] = {}
+
+    def record(self, document_id: str, ins: str, digest: str, size: int):
+        with self.lock:
+            self.documents[document_id] = (ins, digest, size)
+
+    def snapshot(self) -> dict[str, tuple[str, str, int]]:
+        with self.lock:
+            return dict(self.documents)
+
+
+def http_client(vault: Vault, ledger: Ledger, figures: Figures, stop: threading.Event, ins: str, rng: random.Random):
+    """Stores until told to stop or the daemon goes away."""
+    while not stop.is_set():
+        data = random_document(rng, 300_000)
+        try:
+            reply = vault.store(ins, data, document_class=rng.choice(["BIOLOGIE", "RADIO_SC"]), title="crash drill")
+        except OSError:
+            return  # the daemon was killed under us: no answer, nothing acknowledged
+        if reply.status != 201:
+            figures.fail("store answered %d %s (not a kill: a whole answer came back)" % (reply.status, reply.body[:200]))
+            return
+        body = reply.json()
+        if body.get("sha256") != sha256(data) or body.get("size") != len(data):
+            figures.fail("store of %d bytes acknowledged with size %s and sha256 %s" % (len(data), body.get("size"), body.get("sha256")))
+        ledger.record(body["id"], ins, sha256(data), len(data))
+        figures.add("stores acknowledged")
+
+
+def cli_client(daemon: Daemon, ledger: Ledger, figures: Figures, stop: threading.Event, ins: str, rng: random.Random,
+               workdir: Path):
+    """The same with the real client, one `coffre doc put` process per document."""
+    n = 0
+    while not stop.is_set():
+        data = random_document(rng, 100_000)
+        path = workdir / ("doc-%d.bin" % n)
+        n += 1
+        path.write_bytes(data)
+        result = daemon.client("--as", "patient:" + ins, "doc", "put", str(path), "--class", "CPT_REND")
+        path.unlink()
+        if result.returncode == 0:
+            ledger.record(result.stdout.decode().strip(), ins, sha256(data), len(data))
+            figures.add("stores acknowledged")
+            figures.add("stores acknowledged (coffre CLI)")
+        elif result.returncode in (69, 70, 74, 75) and not daemon.alive():
+            return  # unreachable or cut off by the kill
+        elif result.returncode != 0 and daemon.alive():
+            figures.fail("coffre doc put exited %d while the daemon ran: %s" % (result.returncode, result.stderr[-300:]))
+            return
+        else:
+            return
+
+
+def check_everything(daemon: Daemon, vault: Vault, ledger: Ledger, figures: Figures, round_no: int):
+    """Every acknowledged document byte-exact, verify clean, nothing left behind."""
+    documents = ledger.snapshot()
+
+    def fetch(item):
+        document_id, (ins, digest, size) = item
+        try:
+            reply = vault.fetch(ins, document_id)
+        except OSError as error:
+            return "fetch of %s failed: %r" % (document_id, error)
+        if reply.status != 200:
+            return "acknowledged document %s answered %d %s" % (document_id, reply.status, reply.body[:200])
+        if len(reply.body) != size or sha256(reply.body) != digest:
+            return "acknowledged document %s came back with %d bytes, sha256 %s (stored %d, %s)" % (
+                document_id, len(reply.body), sha256(reply.body), size, digest)
+        return None
+
+    with ThreadPoolExecutor(8) as pool:
+        for problem in pool.map(fetch, documents.items()):
+            if problem:
+                figures.fail("after kill %d: %s" % (round_no, problem))
+    figures.add("documents fetched and compared", len(documents))
+    report = daemon.verify()
+    if report["_exit"] != 0 or not report.get("ok"):
+        figures.fail("after kill %d: coffre admin verify: exit %d, %s" % (round_no, report["_exit"], report.get("problems")))
+    elif report.get("documentsChecked", 0) < len(documents):
+        figures.fail("after kill %d: verify checked %s documents, %d acknowledged" % (round_no, report.get("documentsChecked"), len(documents)))
+    figures["verify: documents checked (last)"] = report.get("documentsChecked")
+    figures["verify: trace entries checked (last)"] = report.get("traceEntriesChecked")
+    for item in leftovers(daemon.state):
+        figures.fail("after kill %d: %s" % (round_no, item))
+    figures.add("leftover checks passed")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("bin_dir", type=Path)
+    parser.add_argument("--kills", type=int, default=5)
+    parser.add_argument("--clients", type=int, default=6)
+    parser.add_argument("--seed", type=int, default=int(time.time()))
+    parser.add_argument("--longest", type=float, default=2.0, help="longest run between start and kill, in seconds")
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    figures = Figures("crash")
+    figures["seed"] = args.seed
+    figures["clients"] = args.clients
+    tmp = temporary_directory("coffre-crash-")
+    daemon = Daemon(args.bin_dir.resolve(), tmp / "state")
+    ledger = Ledger()
+    try:
+        daemon.start()
+        vault = Vault(daemon)
+        for ins in PATIENTS:
+            reply = vault.create_dossier(ins)
+            if reply.status != 201:
+                figures.fail("dossier create answered %d %s" % (reply.status, reply.body[:200]))
+                return figures.report()
+        for round_no in range(1, args.kills + 1):
+            stop = threading.Event()
+            threads = []
+            for n in range(args.clients):
+                ins = PATIENTS[n % len(PATIENTS)]
+                client_rng = random.Random(rng.random())
+                if n == 0:
+                    target, extra = cli_client, (daemon, ledger, figures, stop, ins, client_rng, tmp)
+                else:
+                    target, extra = http_client, (vault, ledger, figures, stop, ins, client_rng)
+                threads.append(threading.Thread(target=target, args=extra, daemon=True))
+            for thread in threads:
+                thread.start()
+            time.sleep(rng.uniform(0.05, args.longest))
+            daemon.kill()
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=120)
+            figures.add("kills survived")
+            began = time.monotonic()
+            daemon.start()
+            figures["restart seconds (last)"] = round(time.monotonic() - began, 2)
+            in_index = index_document_ids(daemon.state)
+            lost = set(ledger.snapshot()) - in_index
+            if lost:
+                figures.fail("after kill %d: %d acknowledged documents are not in the index: %s" % (round_no, len(lost), sorted(lost)[:5]))
+            figures["documents committed, answer cut by a kill"] = len(in_index - set(ledger.snapshot()))
+            began = time.monotonic()
+            check_everything(daemon, vault, ledger, figures, round_no)
+            figures["check seconds (last)"] = round(time.monotonic() - began, 2)
+            if round_no % 10 == 0 or round_no == args.kills:
+                print("  kill %d/%d: %d documents acknowledged, all intact so far" % (
+                    round_no, args.kills, len(ledger.documents)), flush=True)
+            if not figures.ok():
+                print("--- last lines of the daemon's log:\n" + daemon.tail())
+                break
+        figures["documents acknowledged"] = len(ledger.documents)
+        figures["daemon starts"] = daemon.starts
+    finally:
+        daemon.kill()
+        if figures.ok():
+            remove_tree(tmp)
+        else:
+            print("state kept for inspection in %s" % tmp)
+    return figures.report()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
