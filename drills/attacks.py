@@ -28,7 +28,6 @@ import json
 import os
 import socket
 import sqlite3
-import threading
 import time
 from pathlib import Path
 

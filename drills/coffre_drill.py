@@ -24,7 +24,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
 
-from openapi_check import (  # noqa: E402  (the path above must come first)
+# Re-exported for the drills: the INS and RPPS helpers, HTTP over the socket, assertions.
+from openapi_check import (  # noqa: E402,F401  (the path above must come first)
     INS1,
     INS2,
     Issuer,
@@ -130,9 +131,10 @@ class Daemon:
         return subprocess.run([str(self.bin_dir / "coffre"), "--socket", self.socket, *args],
                               capture_output=True, timeout=timeout)
 
-    def verify(self) -> dict:
-        """`coffre --json admin verify`, parsed (exit status kept in `_exit`)."""
-        result = self.client("--json", "admin", "verify", timeout=600)
+    def verify(self, sample: int | None = None) -> dict:
+        """`coffre --json admin verify [--sample N]`, parsed (exit status kept in `_exit`)."""
+        result = self.client("--json", "admin", "verify", *(("--sample", str(sample)) if sample is not None else ()),
+                             timeout=600)
         try:
             report = json.loads(result.stdout)
         except ValueError:

@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
+import shutil
 import subprocess
 import time
 from pathlib import Path
 
-from coffre_drill import (INS1, Daemon, Figures, Vault, leftovers, remove_tree, sha256, temporary_directory)
+from coffre_drill import (INS1, Daemon, Figures, Vault, leftovers, remove_tree, temporary_directory)
 
 HERE = Path(__file__).resolve().parent
 
@@ -48,7 +48,8 @@ FAULTS = [
 
 def build_library(out: Path) -> Path:
     library = out / "faultinject.so"
-    subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", str(library), str(HERE / "faultinject.c"), "-ldl"], check=True)
+    compiler = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    subprocess.run([compiler, "-shared", "-fPIC", "-O2", "-o", str(library), str(HERE / "faultinject.c"), "-ldl"], check=True)
     return library
 
 
