@@ -84,7 +84,10 @@ def status_and_code(raw: bytes) -> tuple[int | None, str | None]:
     if not raw.startswith(b"HTTP/1.1 "):
         return None, None
     status = int(raw[9:12])
-    body = raw.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in raw else b""
+    head, _, body = raw.partition(b"\r\n\r\n")
+    length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                   if line.lower().startswith(b"content-length:")), len(body))
+    body = body[:length]  # the first answer only (a second may follow when the connection is cut)
     try:
         return status, json.loads(body).get("code")
     except ValueError:
@@ -289,6 +292,12 @@ def attack_table(daemon: Daemon, table: Table, figures: Figures):
     figures["100 KB header block: answer"] = "%d %s" % (reply.status, reply.code or "(no problem document)")
     table.row("100 KB header block", "4xx", "%d %s" % (reply.status, reply.code or "(bare, no code)"),
               "refused (no stable code: NIO's header limit)" if 400 <= reply.status < 500 else "NOT REFUSED")
+    declared = vault.auth(INS1) | {"Coffre-Class": "BIOLOGIE", "Content-Length": str(10 ** 13)}
+    raw = raw_exchange(daemon.socket, ("POST %s HTTP/1.1\r\nHost: x\r\n%s\r\n\r\n" % (
+        docs, "\r\n".join("%s: %s" % kv for kv in declared.items()))).encode())
+    status, code = status_and_code(raw)
+    table.row("declared body of 10 TB (Content-Length)", "413 payload_too_large", "%s %s" % (status, code),
+              "refused" if (status, code) == (413, "payload_too_large") else "NOT REFUSED AS EXPECTED")
     head = ("POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\nCoffre-Class: BIOLOGIE\r\nContent-Length: 100000\r\n\r\n"
             % (docs, p1["Authorization"])).encode()
     raw = raw_exchange(daemon.socket, head + b"short")
@@ -402,6 +411,22 @@ def fd_exhaustion(daemon: Daemon, table: Table, figures: Figures, limit: int):
     time.sleep(1)
     figures["fd limit: daemon descriptors at the peak"] = daemon.fd_count() if daemon.alive() else "dead"
     alive_during = daemon.alive()
+    # While every descriptor is taken, can anyone else get an answer? (There is no idle timeout,
+    # so held connections stay until their clients go.) And does the accept loop spin?
+    cpu_before = cpu_seconds(daemon.pid)
+    try:
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        probe.settimeout(3)
+        probe.connect(daemon.socket)
+        probe.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answer = probe.recv(64)
+        probe.close()
+        during = answer[:12].decode(errors="replace") if answer else "closed"
+    except OSError as error:
+        during = "no answer (%s)" % error.__class__.__name__
+    time.sleep(2)
+    figures["fd limit: health while every descriptor is held"] = during
+    figures["fd limit: daemon CPU seconds over ~5 s held"] = round(cpu_seconds(daemon.pid) - cpu_before, 2)
     for s in conns:
         s.close()
     time.sleep(2)
@@ -419,6 +444,11 @@ def fd_exhaustion(daemon: Daemon, table: Table, figures: Figures, limit: int):
         stored = vault.store(INS1, b"after the flood")
         if stored.status != 201:
             figures.fail("store after the descriptor flood answered %d %s" % (stored.status, stored.body[:200]))
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path("/proc/%d/stat" % pid).read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 if __name__ == "__main__":
