@@ -5,7 +5,10 @@ Usage: drills/corruption.py BIN_DIR [--rounds N] [--documents N] [--damage N] [-
 
 Each round stores new documents, stops the daemon (SIGTERM), damages some undamaged items at
 random, and starts it again:
-  blobs:      flip a bit, truncate, append bytes, swap two blobs, copy one over another, delete;
+  blobs:      flip a bit (anywhere, in the header, in the last record), truncate (anywhere, the
+              last record), append bytes, swap two blobs, copy one over another, delete;
+              round 1 always appends to a 64 KiB document and flips the last record of a
+              128 KiB one (a known bug: see docs/reliability.md, Findings);
   index rows: flip a byte of a document's wrapped key or sealed record, change a clear column
               (size, class, media type, upload time, status, key generation, dossier), swap
               wrapped keys or sealed records between documents, delete a row (its blob becomes an
@@ -39,7 +42,8 @@ from coffre_drill import (Daemon, Figures, Vault, ins_of, random_document, remov
 PATIENTS = [ins_of("2%02d0175%06d" % (50 + n, 300 + n)) for n in range(3)]
 SACRIFICE = ins_of("2990175000999")  # its dossier key is damaged once, taking all its documents with it
 
-BLOB_DAMAGE = ["flip", "flip-header", "truncate", "truncate-last-record", "append", "swap", "copy-over", "delete-blob"]
+BLOB_DAMAGE = ["flip", "flip-header", "flip-final-record", "truncate", "truncate-last-record", "append", "swap",
+               "copy-over", "delete-blob"]
 ROW_DAMAGE = ["wrapped-key-byte", "sealed-byte", "size", "class", "media-type", "uploaded-at", "status",
               "key-generation", "other-dossier", "swap-wrapped-keys", "swap-sealed", "delete-row"]
 
@@ -77,6 +81,9 @@ def damage_one(state: Path, db: sqlite3.Connection, rng: random.Random, kind: st
     elif kind == "truncate-last-record":
         blob = path.read_bytes()
         path.write_bytes(blob[:len(blob) - 17 - (len(doc.data) % 65536)])
+    elif kind == "flip-final-record":
+        blob = path.read_bytes()
+        path.write_bytes(flip_byte(blob, rng, len(blob) - 17))
     elif kind == "append":
         with open(path, "ab") as f:
             f.write(os.urandom(rng.choice([1, 17, 100, 70000])))
@@ -182,9 +189,25 @@ def main() -> int:
                     return figures.report()
                 documents[reply.json()["id"]] = Document(reply.json()["id"], ins, data, dossiers[ins])
                 figures.add("documents stored")
+            targeted = []
+            if round_no == 1:
+                # Sizes that are whole multiples of the 64 KiB record: the last record is an
+                # empty FINAL one that comes after every byte of content has been sent.
+                for size in (65536, 131072):
+                    data = rng.randbytes(size)
+                    reply = vault.store(PATIENTS[0], data)
+                    doc = Document(reply.json()["id"], PATIENTS[0], data, dossiers[PATIENTS[0]])
+                    documents[doc.id] = doc
+                    targeted.append(doc)
+                    figures.add("documents stored")
             daemon.stop()
             db = sqlite3.connect(str(daemon.state / "index.sqlite"), isolation_level=None)
             db.execute("PRAGMA foreign_keys = OFF")
+            for doc, kind in zip(targeted, ("append", "flip-final-record")):
+                damage_one(daemon.state, db, rng, kind, doc, None, documents)
+                doc.damage = kind
+                figures.add("damages applied")
+                figures.add("damage: %s (%d-byte document)" % (kind, len(doc.data)))
             intact = [d for d in documents.values() if d.damage is None and d.ins != SACRIFICE]
             rng.shuffle(intact)
             for _ in range(min(args.damage, len(intact) // 2)):
@@ -228,9 +251,10 @@ def main() -> int:
             check_round(daemon, vault, documents, damaged_dossiers, damaged_trace, orphans, figures, args.cli_sample, rng, tmp)
             print("  round %d/%d: %d documents, %d damaged, all checks %s" % (
                 round_no, args.rounds, len(documents), sum(1 for d in documents.values() if d.damage),
-                "passed" if figures.ok() else "NOT passed"), flush=True)
-            if not figures.ok():
-                break
+                "passed" if figures.ok() else "NOT passed (%d known-bug failures)" % sum(
+                    f.startswith("KNOWN BUG") for f in figures.failures)), flush=True)
+            if any(not f.startswith("KNOWN BUG") for f in figures.failures):
+                break  # a new failure: stop here and keep the state (known bugs do not stop the rounds)
     finally:
         daemon.stop()
         if figures.ok():
@@ -238,6 +262,15 @@ def main() -> int:
         else:
             print("state kept for inspection in %s" % tmp)
     return figures.report()
+
+
+def known_bug(doc: Document) -> str:
+    """Damage after the last byte of content of a document whose size is a whole number of 64 KiB
+    records is found by the daemon only once the whole body has gone out: the client gets a
+    complete 200 (right bytes, damaged blob). Reported to the lead; see docs/reliability.md."""
+    if doc.data and len(doc.data) % 65536 == 0 and doc.damage in ("append", "flip-final-record"):
+        return "KNOWN BUG (damage after the last content byte of a 64 KiB-multiple document is not reported to the client): "
+    return ""
 
 
 def check_round(daemon: Daemon, vault: Vault, documents: dict[str, Document], damaged_dossiers: set[str],
@@ -258,7 +291,8 @@ def check_round(daemon: Daemon, vault: Vault, documents: dict[str, Document], da
         if outcome in expected:
             figures.add("damaged fetches refused (%s)" % outcome)
         else:
-            figures.fail("document %s damaged by %s: fetch gave %s %s" % (doc.id, doc.damage, outcome, detail))
+            figures.fail("%sdocument %s (%d bytes) damaged by %s: fetch gave %s %s" % (
+                known_bug(doc), doc.id, len(doc.data), doc.damage, outcome, detail))
         if doc.moved_to:
             moved = Document(doc.id, doc.moved_to, doc.data, "")
             outcome, detail = fetch_outcome(vault, moved)
@@ -279,14 +313,16 @@ def check_round(daemon: Daemon, vault: Vault, documents: dict[str, Document], da
             figures.fail("list of a dossier answered %d %s" % (reply.status, reply.body[:200]))
     out_dir = tmp / "out"
     out_dir.mkdir(exist_ok=True)
-    for doc in rng.sample(damaged, min(cli_sample, len(damaged))):
+    targeted = [d for d in damaged if known_bug(d)]
+    others = [d for d in damaged if not known_bug(d)]
+    for doc in targeted + rng.sample(others, min(cli_sample, len(others))):
         target = out_dir / "copy.bin"
         result = daemon.client("--as", "patient:" + doc.ins, "doc", "get", doc.id, "-o", str(target))
         want = 66 if doc.damage in ("delete-row", "other-dossier") else 76
         left = os.listdir(out_dir)
         if result.returncode != want or left:
-            figures.fail("coffre doc get %s (damaged by %s): exit %d (want %d), left %s; %s" % (
-                doc.id, doc.damage, result.returncode, want, left, result.stderr[-200:]))
+            figures.fail("%scoffre doc get %s (%d bytes, damaged by %s): exit %d (want %d), left %s; %s" % (
+                known_bug(doc), doc.id, len(doc.data), doc.damage, result.returncode, want, left, result.stderr[-200:]))
             for name in left:
                 os.unlink(out_dir / name)
         else:

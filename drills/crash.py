@@ -55,7 +55,9 @@ def http_client(vault: Vault, ledger: Ledger, figures: Figures, stop: threading.
         data = random_document(rng, 300_000)
         try:
             reply = vault.store(ins, data, document_class=rng.choice(["BIOLOGIE", "RADIO_SC"]), title="crash drill")
-        except OSError:
+        except OSError as error:
+            if not stop.is_set():
+                figures.fail("store failed while the daemon ran: %r" % error)
             return  # the daemon was killed under us: no answer, nothing acknowledged
         if reply.status != 201:
             figures.fail("store answered %d %s (not a kill: a whole answer came back)" % (reply.status, reply.body[:200]))
@@ -82,13 +84,13 @@ def cli_client(daemon: Daemon, ledger: Ledger, figures: Figures, stop: threading
             ledger.record(result.stdout.decode().strip(), ins, sha256(data), len(data))
             figures.add("stores acknowledged")
             figures.add("stores acknowledged (coffre CLI)")
-        elif result.returncode in (69, 70, 74, 75) and not daemon.alive():
-            return  # unreachable or cut off by the kill
-        elif result.returncode != 0 and daemon.alive():
+            continue
+        if not stop.is_set():  # `stop` is set before the kill: this failure was not the kill's
             figures.fail("coffre doc put exited %d while the daemon ran: %s" % (result.returncode, result.stderr[-300:]))
-            return
-        else:
-            return
+        elif result.returncode not in (69, 70, 74):
+            figures.fail("coffre doc put cut by the kill exited %d (expected 69, 70 or 74): %s" % (
+                result.returncode, result.stderr[-300:]))
+        return
 
 
 def check_everything(daemon: Daemon, vault: Vault, ledger: Ledger, figures: Figures, round_no: int,
@@ -175,8 +177,8 @@ def main() -> int:
             for thread in threads:
                 thread.start()
             time.sleep(rng.uniform(0.05, args.longest))
+            stop.set()  # first, so that a client seeing its connection cut knows why
             daemon.kill()
-            stop.set()
             began = time.monotonic()
             for thread in threads:
                 thread.join(timeout=120)
