@@ -24,7 +24,7 @@ case "$mode" in
     attacks=(--slow-connections 512 --slow-seconds 30 --fd-limit 512)
     load=(--seconds 300)
     faults=(--repeat 10)
-    fuzz=(--max-examples 100 --phases examples,coverage,fuzzing,stateful)
+    fuzz=(--max-examples 400 --phases examples,coverage,fuzzing,stateful)
     ;;
   *) echo "mode is fast or full" >&2; exit 64 ;;
 esac
