@@ -114,6 +114,17 @@ class Daemon:
     def fd_count(self) -> int:
         return len(os.listdir("/proc/%d/fd" % self.pid))
 
+    def fd_targets(self) -> list[str]:
+        """What each open descriptor points at (for a diff when the count grows)."""
+        base = "/proc/%d/fd" % self.pid
+        targets = []
+        for name in os.listdir(base):
+            try:
+                targets.append(os.readlink(os.path.join(base, name)))
+            except OSError:
+                pass
+        return sorted(targets)
+
     def rss_kib(self) -> int:
         for line in Path("/proc/%d/status" % self.pid).read_text().splitlines():
             if line.startswith("VmRSS:"):
