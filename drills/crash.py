@@ -21,6 +21,7 @@ blobs as were fetched on the others).
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import threading
 import time
@@ -110,7 +111,9 @@ def check_everything(daemon: Daemon, vault: Vault, ledger: Ledger, figures: Figu
         except OSError as error:
             return "fetch of %s failed: %r" % (document_id, error)
         if reply.status != 200:
-            return "acknowledged document %s answered %d %s" % (document_id, reply.status, reply.body[:200])
+            again = vault.fetch(ins, document_id)
+            return "acknowledged document %s answered %d %s (fetched again a moment later: %d)" % (
+                document_id, reply.status, reply.body[:200], again.status)
         if len(reply.body) != size or sha256(reply.body) != digest:
             return "acknowledged document %s came back with %d bytes, sha256 %s (stored %d, %s)" % (
                 document_id, len(reply.body), sha256(reply.body), size, digest)
@@ -133,6 +136,26 @@ def check_everything(daemon: Daemon, vault: Vault, ledger: Ledger, figures: Figu
     for item in leftovers(daemon.state):
         figures.fail("after kill %d: %s" % (round_no, item))
     figures.add("leftover checks passed")
+
+
+def holders(state: Path) -> list[str]:
+    """Other processes with a file of the state directory open (there should be none while the
+    daemon is down)."""
+    found = []
+    prefix = str(state)
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        if int(pid) == os.getpid():
+            continue
+        try:
+            for fd in os.listdir("/proc/%s/fd" % pid):
+                target = os.readlink("/proc/%s/fd/%s" % (pid, fd))
+                if target.startswith(prefix):
+                    comm = Path("/proc/%s/comm" % pid).read_text().strip()
+                    found.append("process %s (%s) holds %s" % (pid, comm, target))
+                    break
+        except OSError:
+            continue
+    return found
 
 
 def main() -> int:
@@ -173,17 +196,27 @@ def main() -> int:
                     target, extra = cli_client, (daemon, ledger, figures, stop, ins, client_rng, tmp)
                 else:
                     target, extra = http_client, (vault, ledger, figures, stop, ins, client_rng)
-                threads.append(threading.Thread(target=target, args=extra, daemon=True))
+                threads.append(threading.Thread(target=target, args=extra, daemon=True,
+                                                name="%s client %d" % ("coffre CLI" if n == 0 else "HTTP", n)))
             for thread in threads:
                 thread.start()
             time.sleep(rng.uniform(0.05, args.longest))
             stop.set()  # first, so that a client seeing its connection cut knows why
             daemon.kill()
             began = time.monotonic()
+            slow = []
             for thread in threads:
                 thread.join(timeout=120)
+                if time.monotonic() - began > 10:
+                    slow.append("%s after %.0f s" % (thread.name, time.monotonic() - began))
             figures["client wind-down seconds (max)"] = max(figures["client wind-down seconds (max)"],
                                                             round(time.monotonic() - began, 2))
+            if slow:
+                # Not a failure by itself; printed to help explain what follows.
+                print("  kill %d: slow client wind-down: %s; holders of the state directory: %s" % (
+                    round_no, ", ".join(slow), holders(daemon.state) or "none"), flush=True)
+            for holder in holders(daemon.state):
+                figures.fail("after kill %d the daemon was reaped, yet %s" % (round_no, holder))
             figures.add("kills survived")
             began = time.monotonic()
             daemon.start()
