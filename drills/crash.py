@@ -212,7 +212,9 @@ def main() -> int:
             figures["client wind-down seconds (max)"] = max(figures["client wind-down seconds (max)"],
                                                             round(time.monotonic() - began, 2))
             if slow:
-                # Not a failure by itself; printed to help explain what follows.
+                # Not a failure by itself (see docs/reliability.md, Findings); printed to help
+                # explain what follows.
+                figures.add("slow client wind-downs (a client still running 10 s after the kill)")
                 print("  kill %d: slow client wind-down: %s; holders of the state directory: %s" % (
                     round_no, ", ".join(slow), holders(daemon.state) or "none"), flush=True)
             for holder in holders(daemon.state):
