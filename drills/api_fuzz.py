@@ -47,7 +47,7 @@ def main() -> int:
     args = parser.parse_args()
     figures = Figures("api-fuzz")
     figures["seed"] = args.seed
-    st = shutil.which("st") or shutil.which("schemathesis")
+    st = shutil.which("schemathesis") or shutil.which("st")
     if not st:
         figures.fail("schemathesis is not installed (python3 -m pip install schemathesis)")
         return figures.report()
