@@ -87,7 +87,8 @@ def main() -> int:
             command += ["--max-time", str(args.max_time)]
         print("  " + " ".join(command[:1] + command[1:]), flush=True)
         began = time.monotonic()
-        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=max(3600, args.max_time * 3))
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=max(3600, args.max_time * 3),
+                                cwd=tmp)  # its caches (.schemathesis, .hypothesis) go with the temporary directory
         figures["schemathesis seconds"] = round(time.monotonic() - began, 1)
         output = result.stdout + result.stderr
         (tmp / "schemathesis.txt").write_text(output)
