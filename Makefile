@@ -7,8 +7,11 @@ DEV_STATE    ?= $(CURDIR)/.coffre
 DEB_PACKAGES := libsodium-dev libsqlite3-dev libsystemd-dev libssl-dev pkg-config util-linux systemd
 PY_MODULES   := yaml jsonschema cryptography
 PY_PACKAGES  := pyyaml jsonschema cryptography
+# The drills (drills/): socat bridges TCP to the socket for schemathesis, gcc builds the fault
+# injection library, util-linux gives prlimit and setpriv, mount a tmpfs for the full disk.
+DRILL_DEB_PACKAGES := socat gcc libc6-dev util-linux mount
 
-.PHONY: deps build run test unit-tests openapi-check lint drills fuzz fuzz-corpus bench bench-quick bench-profile bench-deps bench-tools bench-rotation clean
+.PHONY: deps build run test unit-tests openapi-check lint drills drill-deps drills-fast fuzz fuzz-fast fuzz-corpus bench bench-quick bench-profile bench-deps bench-tools bench-rotation clean
 
 ## Install what building and testing need, only what is missing.
 deps:
@@ -28,8 +31,9 @@ run: build
 	@scripts/dev-banner.sh "$$($(SWIFT) build --show-bin-path)" "$(DEV_STATE)"
 	exec "$$($(SWIFT) build --show-bin-path)/coffred" --dev --state-dir "$(DEV_STATE)"
 
-## Build and run every test: format check, unit and end-to-end tests, the API against its spec.
-test: build lint unit-tests openapi-check
+## Build and run every test: format check, unit and end-to-end tests, the API against its spec,
+## and the short versions of the reliability and security drills (docs/reliability.md).
+test: build lint unit-tests openapi-check drills-fast fuzz-fast
 
 unit-tests: build
 	COFFRE_BIN_DIR="$$($(SWIFT) build --show-bin-path)" $(SWIFT) test
@@ -43,11 +47,34 @@ openapi-check: build
 lint:
 	@scripts/lint.sh
 
+## What the drills need beyond the build: Debian packages and Python modules, only if missing.
+drill-deps:
+	@missing=""; for p in $(DRILL_DEB_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "==> installing Debian packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+	@python3 -c "import $(shell echo $(PY_MODULES) | tr ' ' ',')" 2>/dev/null || \
+	  python3 -m pip install -q $(PY_PACKAGES) || \
+	  apt-get install -y -qq python3-yaml python3-jsonschema python3-cryptography
+	@python3 -c "import schemathesis" 2>/dev/null || python3 -m pip install -q schemathesis
+
+## The drills' short versions (part of `make test`, about 3 minutes): crash, corruption, attacks,
+## load, faults, API fuzz. Each prints its figures.
+drills-fast: build drill-deps
+	drills/run.sh fast "$$($(SWIFT) build --show-bin-path)"
+
 ## Long versions of the drills (not part of `make test`): a 1 GiB document through the daemon
-## in bounded memory, and 10,000 expired dossiers purged in one retention run.
-drills: build
+## in bounded memory, 10,000 expired dossiers purged in one retention run, then the full
+## reliability and security drills (200 kills, 20 rounds of corruption, the attack table with 512
+## slow clients, 5 minutes of load, 10 rounds of faults, a long API fuzz run; docs/reliability.md).
+drills: build drill-deps
 	COFFRE_BIN_DIR="$$($(SWIFT) build --show-bin-path)" COFFRE_LARGE_DOCUMENT_MIB=1024 COFFRE_RETENTION_DOSSIERS=10000 \
 	  $(SWIFT) test --filter "aLargeDocumentStreamsInBoundedMemory|manyExpiredDossiersArePurgedInOneRun"
+	drills/run.sh full "$$($(SWIFT) build --show-bin-path)"
+	$(MAKE) fuzz FUZZ_SECONDS=300
 
 ## libFuzzer over every parser that sees client bytes (see fuzz/README.md); FUZZ_SECONDS each.
 FUZZ_SECONDS ?= 60
@@ -56,6 +83,11 @@ FUZZ_BUILD   := $(SWIFT) build -c release --product coffre-fuzz --scratch-path .
 fuzz: deps
 	$(FUZZ_BUILD)
 	scripts/fuzz.sh .build-fuzz/release/coffre-fuzz $(FUZZ_SECONDS)
+
+## The fuzzers' short run, part of `make test`: ten seconds per parser.
+fuzz-fast: deps
+	$(FUZZ_BUILD)
+	scripts/fuzz.sh .build-fuzz/release/coffre-fuzz 10
 
 fuzz-corpus: build
 	"$$($(SWIFT) build --show-bin-path)/coffre-fuzz" corpus fuzz/corpus

@@ -1,0 +1,273 @@
+"""What the drills share: a real `coffred --dev` on a private socket, HTTP over that socket,
+signed assertions, and the checks every drill ends with (every acknowledged document byte-exact,
+`coffre admin verify` clean, nothing left behind in the state directory).
+
+The HTTP, assertion and identifier helpers are scripts/openapi_check.py's, imported from there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "scripts"))
+
+# Re-exported for the drills: the INS and RPPS helpers, HTTP over the socket, assertions.
+from openapi_check import (  # noqa: E402,F401  (the path above must come first)
+    INS1,
+    INS2,
+    Issuer,
+    Reply,
+    UnixHTTPConnection,
+    ins_of,
+    request,
+    wait_for_socket,
+    with_luhn,
+)
+
+
+RPPS = "10003123451"
+CLASSES = ["BIOLOGIE", "RADIO_SC", "CPT_REND", "ORD_SOIN"]
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, int(round(p / 100.0 * (len(ordered) - 1)))))
+    return ordered[index]
+
+
+def bin_dir_from_argv(usage: str) -> tuple[Path, list[str]]:
+    """The first argument is the directory holding coffred and coffre; the rest is returned."""
+    if len(sys.argv) < 2 or not (Path(sys.argv[1]) / "coffred").exists():
+        sys.exit("usage: " + usage)
+    return Path(sys.argv[1]).resolve(), sys.argv[2:]
+
+
+class Daemon:
+    """`coffred --dev` on a state directory of its own, started, killed and restarted at will.
+    The daemon's stderr goes to `log` (appended across restarts)."""
+
+    def __init__(self, bin_dir: Path, state: Path, args: tuple[str, ...] = (), env: dict | None = None,
+                 prefix: tuple[str, ...] = ()):
+        self.bin_dir = bin_dir
+        self.state = state
+        self.socket = str(state / "coffred.sock")
+        self.args = args
+        self.env = env
+        self.prefix = prefix
+        self.log = state.parent / (state.name + ".log")
+        self.process: subprocess.Popen | None = None
+        self.starts = 0
+
+    def start(self, timeout: float = 60.0):
+        env = dict(os.environ)
+        env.update(self.env or {})
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(
+                [*self.prefix, str(self.bin_dir / "coffred"), "--dev", "--state-dir", str(self.state), *self.args],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env)
+        wait_for_socket(self.socket, self.process, timeout)
+        self.starts += 1
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self):
+        """SIGKILL, and reap it."""
+        if self.alive():
+            self.process.send_signal(signal.SIGKILL)
+        if self.process is not None:
+            self.process.wait(timeout=30)
+
+    def stop(self):
+        """SIGTERM (the graceful stop); SIGKILL if it takes longer than 30 s."""
+        if self.alive():
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def fd_count(self) -> int:
+        return len(os.listdir("/proc/%d/fd" % self.pid))
+
+    def fd_targets(self) -> list[str]:
+        """What each open descriptor points at (for a diff when the count grows)."""
+        base = "/proc/%d/fd" % self.pid
+        targets = []
+        for name in os.listdir(base):
+            try:
+                targets.append(os.readlink(os.path.join(base, name)))
+            except OSError:
+                pass
+        return sorted(targets)
+
+    def rss_kib(self) -> int:
+        for line in Path("/proc/%d/status" % self.pid).read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        return 0
+
+    def tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def client(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        """The real `coffre` client on this daemon's socket."""
+        return subprocess.run([str(self.bin_dir / "coffre"), "--socket", self.socket, *args],
+                              capture_output=True, timeout=timeout)
+
+    def verify(self, sample: int | None = None) -> dict:
+        """`coffre --json admin verify [--sample N]`, parsed (exit status kept in `_exit`)."""
+        result = self.client("--json", "admin", "verify", *(("--sample", str(sample)) if sample is not None else ()),
+                             timeout=600)
+        try:
+            report = json.loads(result.stdout)
+        except ValueError:
+            report = {"ok": False, "problems": ["coffre admin verify printed no JSON: %r %r"
+                                                 % (result.stdout[-300:], result.stderr[-300:])]}
+        report["_exit"] = result.returncode
+        return report
+
+
+class Vault:
+    """Person-level calls over raw HTTP, each on a fresh connection, with assertions signed by the
+    development issuer found in the state directory."""
+
+    def __init__(self, daemon: Daemon):
+        self.daemon = daemon
+        self.issuer = Issuer((daemon.state / "dev-issuer.key").read_text())
+
+    def auth(self, ins: str, **kwargs) -> dict:
+        return self.issuer.auth(ins, **kwargs)
+
+    def send(self, method: str, path: str, **kwargs) -> Reply:
+        return request(self.daemon.socket, method, path, **kwargs)
+
+    def create_dossier(self, ins: str) -> Reply:
+        return self.send("POST", "/v1/patients/%s/dossier" % ins, headers=self.auth(ins))
+
+    def store(self, ins: str, data: bytes, document_class: str = "BIOLOGIE", title: str | None = None,
+              media_type: str = "application/octet-stream") -> Reply:
+        headers = dict(self.auth(ins))
+        headers["Coffre-Class"] = document_class
+        headers["Content-Type"] = media_type
+        if title:
+            headers["Coffre-Title"] = urllib.parse.quote(title)
+        return self.send("POST", "/v1/patients/%s/documents" % ins, headers=headers, body=data)
+
+    def fetch(self, ins: str, document_id: str) -> Reply:
+        return self.send("GET", "/v1/patients/%s/documents/%s/content" % (ins, document_id), headers=self.auth(ins))
+
+    def list(self, ins: str) -> Reply:
+        return self.send("GET", "/v1/patients/%s/documents" % ins, headers=self.auth(ins))
+
+    def health(self) -> Reply:
+        return self.send("GET", "/v1/health")
+
+
+def index_document_ids(state: Path) -> set[str]:
+    """Every document id in the index, read from SQLite directly (read-only)."""
+    db = sqlite3.connect("file:%s?mode=ro" % (state / "index.sqlite"), uri=True, timeout=30)
+    try:
+        return {row[0] for row in db.execute("SELECT id FROM document")}
+    finally:
+        db.close()
+
+
+def leftovers(state: Path) -> list[str]:
+    """Temporary blobs, and committed blobs that no index row names. Call it while no store is
+    in flight (after a restart and before new stores, or at the end)."""
+    found = []
+    blobs = state / "blobs"
+    tmp = blobs / "tmp"
+    if tmp.is_dir():
+        found += ["temporary file blobs/tmp/%s" % name for name in sorted(os.listdir(tmp))]
+    known = index_document_ids(state)
+    for shard in sorted(os.listdir(blobs)) if blobs.is_dir() else []:
+        if shard == "tmp" or not (blobs / shard).is_dir():
+            continue
+        for name in sorted(os.listdir(blobs / shard)):
+            if name not in known:
+                found.append("orphan blob blobs/%s/%s" % (shard, name))
+    for name in os.listdir(state):
+        if ".coffre-partial" in name or name.endswith(".tmp"):
+            found.append("stray file %s" % name)
+    return found
+
+
+class Figures:
+    """Counts a drill reports at the end, and the failures it found (each with enough detail to
+    reproduce). `ok()` is False once anything failed."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.values: dict[str, object] = {}
+        self.failures: list[str] = []
+        self.started = time.monotonic()
+
+    def __setitem__(self, key, value):
+        self.values[key] = value
+
+    def __getitem__(self, key):
+        return self.values.get(key, 0)
+
+    def add(self, key: str, amount: int = 1):
+        self.values[key] = self.values.get(key, 0) + amount
+
+    def fail(self, message: str):
+        self.failures.append(message)
+        print("  FAIL: " + message, flush=True)
+
+    def ok(self) -> bool:
+        return not self.failures
+
+    def report(self) -> int:
+        self.values["seconds"] = round(time.monotonic() - self.started, 1)
+        print("%s drill figures:" % self.name)
+        for key, value in self.values.items():
+            print("  %-34s %s" % (key, value))
+        print("  %-34s %d" % ("failures", len(self.failures)))
+        passed = 0 if self.failures else 1
+        print("%s: %d passed, %d failed" % (self.name, passed, 1 - passed))
+        return 0 if passed else 1
+
+
+def temporary_directory(prefix: str) -> Path:
+    """A short path (Unix socket paths are limited to 107 bytes)."""
+    return Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+
+
+def remove_tree(path: Path):
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def random_document(rng: random.Random, largest: int) -> bytes:
+    """A document of random size (weighted toward small ones, sometimes several 64 KiB records)."""
+    size = rng.choice([0, 1, 17, 1000, 4096, 65535, 65536, 65537, 200_000, rng.randrange(0, largest + 1)])
+    return rng.randbytes(min(size, largest))
