@@ -170,7 +170,7 @@ def client_facing_a_dead_daemon(daemon: Daemon, figures: Figures, tmp: Path, lim
                                     capture_output=True, timeout=limit, env=env)
         except subprocess.TimeoutExpired:
             figures["coffre facing a daemon dead after its probe"] = "still waiting after %.0f s (try %d)" % (limit, attempt + 1)
-            figures.fail("KNOWN BUG (coffre retries a refused connection until its 24-hour deadline; ~90 s seen): coffre doc "
+            figures.fail("REGRESSION (fixed bug: coffre retried a refused connection for ~90 s): coffre doc "
                          "put against a daemon that died after the socket probe was still waiting after %.0f s" % limit)
             return
         figures["coffre facing a daemon dead after its probe"] = "exit %d after %.1f s (%d tries)" % (

@@ -5,12 +5,12 @@
  * directories it fsyncs). SQLite, sockets and logs are left alone.
  *
  * What fails is read from the file named by $COFFRE_FAULT_CONTROL when a blob is opened (and,
- * for rename, when it is called), one line:
+ * for link, when it is called), one line:
  *     off
  *     write ENOSPC [AFTER]   write(2) fails once AFTER bytes (default 0) went to this blob
  *     fsync EIO              fsync(2)/fdatasync(2) of the blob fails
- *     rename EIO             rename(2) of a blob out of tmp/ fails
- *     dirfsync EIO           fsync(2) of a shard directory fails (the blob is already renamed)
+ *     link EIO               link(2) of a blob out of tmp/ into its shard fails
+ *     dirfsync EIO           fsync(2) of a shard directory fails (the blob is already linked)
  * The error is any of ENOSPC, EDQUOT, EIO, EROFS. Each injected failure appends a line to
  * $COFFRE_FAULT_CONTROL.log.
  *
@@ -167,14 +167,14 @@ int fdatasync(int fd) {
     return real(fd);
 }
 
-int rename(const char *from, const char *to) {
+int link(const char *from, const char *to) {
     static int (*real)(const char *, const char *);
-    if (!real) real = dlsym(RTLD_NEXT, "rename");
+    if (!real) real = dlsym(RTLD_NEXT, "link");
     if (from && strstr(from, "/blobs/tmp/")) {
         struct fault f;
         read_fault(&f);
-        if (strcmp(f.op, "rename") == 0) {
-            note("rename failed", -1);
+        if (strcmp(f.op, "link") == 0) {
+            note("link failed", -1);
             errno = f.err;
             return -1;
         }

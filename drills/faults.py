@@ -6,7 +6,7 @@ Usage: drills/faults.py BIN_DIR [--repeat N] [--disk-mib 16]
 
 Part 1, injected errors. coffred runs with drills/faultinject.so preloaded (built here with cc),
 which fails the blob store's own system calls on demand: write (at once, or after part of the
-blob), fsync of the blob, rename into place, fsync of the shard directory; with ENOSPC, EDQUOT,
+blob), fsync of the blob, link into place, fsync of the shard directory; with ENOSPC, EDQUOT,
 EIO. For each: the store must answer the documented problem (`507 insufficient_storage` for
 ENOSPC/EDQUOT, `500 storage_failure` for I/O errors), leave no temporary file and no orphan blob,
 and the earlier documents must still be served byte-exact; then the fault is switched off and a
@@ -41,7 +41,7 @@ FAULTS = [
     ("write EIO 70000", 200_000, 500, "storage_failure"),
     ("fsync EIO", 5000, 500, "storage_failure"),
     ("fsync ENOSPC", 5000, 507, "insufficient_storage"),
-    ("rename EIO", 5000, 500, "storage_failure"),
+    ("link EIO", 5000, 500, "storage_failure"),
     ("dirfsync EIO", 5000, 500, "storage_failure"),
 ]
 
