@@ -21,7 +21,7 @@ public enum KeyWrap {
         out.withUnsafeMutableBufferPointer { buffer in
             let base = buffer.baseAddress!
             base[0] = version
-            randombytes_buf(base + 1, nonceBytes)
+            NonceSource.fill(base + 1, count: nonceBytes)
             var written: UInt64 = 0
             _ = crypto_aead_xchacha20poly1305_ietf_encrypt(
                 base + 1 + nonceBytes, &written,

@@ -1,5 +1,6 @@
 import CoffreCrypto
 import CoffreDomain
+import Dispatch
 import Foundation
 import GRDB
 import Logging
@@ -96,24 +97,39 @@ extension Vault {
             let rows = try Row.fetchAll(
                 db, sql: "SELECT rowid, id, master_version, wrapped_key FROM dossier WHERE rowid > ? ORDER BY rowid LIMIT ?",
                 arguments: [rotation.cursor, limit])
+            let work: [(rowid: Int64, id: String, from: UInt32, wrapped: Data)] = rows.compactMap { row in
+                let version: Int64 = row[2]
+                guard version != Int64(target), version > 0 else { return nil }
+                return (row[0], row[1], UInt32(truncatingIfNeeded: version), row[3])
+            }
+            // The unwrap and wrap of a batch run on every core while this transaction holds the
+            // writer; the updates then go in one after the other.
+            var rewrapped = [Data?](repeating: nil, count: work.count)
+            let lanes = max(1, min(ProcessInfo.processInfo.activeProcessorCount, work.count))
+            rewrapped.withUnsafeMutableBufferPointer { buffer in
+                // Each lane writes only its own indices (lane, lane + lanes, …) and
+                // concurrentPerform returns once every lane is done: no two threads touch one slot.
+                nonisolated(unsafe) let results = buffer
+                DispatchQueue.concurrentPerform(iterations: lanes) { lane in
+                    for index in stride(from: lane, to: work.count, by: lanes) {
+                        let item = work[index]
+                        let dossier = DossierID(unchecked: item.id)
+                        results[index] = Self.rewrap(
+                            item.wrapped, from: snapshot.key(version: item.from), Self.dossierKeyContext(dossier, item.from),
+                            to: targetKey, Self.dossierKeyContext(dossier, target), arena: arena)
+                    }
+                }
+            }
             let update = try db.cachedStatement(sql: "UPDATE dossier SET master_version = ?, wrapped_key = ? WHERE rowid = ?")
-            for row in rows {
-                let (rowid, id, version, wrapped): (Int64, String, Int64, Data) = (row[0], row[1], row[2], row[3])
-                guard version != Int64(target), version > 0 else { continue }
-                let from = UInt32(truncatingIfNeeded: version)
-                let dossier = DossierID(unchecked: id)
-                guard
-                    let rewrapped = Self.rewrap(
-                        wrapped, from: snapshot.key(version: from), Self.dossierKeyContext(dossier, from), to: targetKey,
-                        Self.dossierKeyContext(dossier, target), arena: arena)
-                else {
+            for (item, result) in zip(work, rewrapped) {
+                guard let result else {
                     step.failed += 1
                     logger.error(
                         "a dossier key does not unwrap; left under its old master key",
-                        metadata: CoffreEvent.integrityFailure.metadata(["dossier.id": "\(id)", "key.version": "\(from)"]))
+                        metadata: CoffreEvent.integrityFailure.metadata(["dossier.id": "\(item.id)", "key.version": "\(item.from)"]))
                     continue
                 }
-                try update.execute(arguments: [Int64(target), rewrapped, rowid])
+                try update.execute(arguments: [Int64(target), result, item.rowid])
                 step.rewrapped += 1
             }
             rotation.done += Int64(step.rewrapped)
