@@ -1,6 +1,7 @@
 import CoffreCrypto
 public import CoffreDomain
 import Foundation
+import GRDB
 import Logging
 public import NIOCore
 
@@ -192,8 +193,17 @@ extension Vault {
         guard let row = try await index.document(id: id.value, dossierID: dossier.id.value) else {
             throw StoreError(.documentNotFound, "no document \(id) in this dossier")
         }
-        guard row.keyGeneration == Int64(dossier.keyGeneration) else {
-            throw StoreError(.conflict, "the dossier was given a new key while this request ran; retry")
+        if row.keyGeneration != Int64(dossier.keyGeneration) {
+            // A rekey that committed after this request opened the dossier moves the dossier
+            // and its rows together; a row that differs from its dossier as it is now was
+            // changed behind Coffre's back.
+            let current = try await index.read("read a dossier's key generation") { db in
+                try Int64.fetchOne(db, sql: "SELECT key_generation FROM dossier WHERE id = ?", arguments: [dossier.id.value])
+            }
+            if current == row.keyGeneration {
+                throw StoreError(.conflict, "the dossier was given a new key while this request ran; retry")
+            }
+            throw StoreError(.integrity, "document \(id): its row names another key generation than its dossier")
         }
         return (row, key)
     }
