@@ -64,7 +64,8 @@
             var blobs: [String: [UInt8]] = [:]
             for (name, size) in [("empty", 0), ("one-record", 100), ("three-records", 2 * 1024 + 10)] {
                 var encryptor = try BlobEncryptor(
-                    key: FuzzTarget.blobKey, associatedData: FuzzTarget.blobAssociatedData, chunkSize: 1024, arena: FuzzTarget.arena)
+                    key: FuzzTarget.publicTestBlobKey, associatedData: FuzzTarget.blobAssociatedData, chunkSize: 1024,
+                    arena: FuzzTarget.arena)
                 var output = encryptor.header.encoded
                 let plaintext = [UInt8](repeating: 0x42, count: size)
                 plaintext.withUnsafeBytes { encryptor.append($0, to: &output) }
@@ -76,7 +77,7 @@
                 let folder = directory + "/" + target.rawValue
                 try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
                 for (name, bytes) in files {
-                    try Data(bytes).write(to: URL(fileURLWithPath: folder + "/seed-" + name))
+                    try Data(bytes).write(to: URL(fileURLWithPath: folder + "/public-test-input-" + name))
                 }
             }
             print("wrote \(seeds.values.reduce(0) { $0 + $1.count }) seeds under \(directory)")

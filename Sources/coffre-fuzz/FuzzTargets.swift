@@ -33,10 +33,10 @@ enum FuzzTarget: String, CaseIterable {
     // MARK: Fixed, public test keys
 
     static let arena = try! SecureArena(slotCount: 16)
-    static let issuerSeed = [UInt8](repeating: 0x5A, count: 32)
-    static let issuer = try! Ed25519SigningKey(seed: issuerSeed, in: arena)
+    static let publicTestIssuerSeed = [UInt8](repeating: 0x5A, count: 32)
+    static let issuer = try! Ed25519SigningKey(seed: publicTestIssuerSeed, in: arena)
     static let trust = TrustStore(keys: ["fuzz": issuer.publicKey])
-    static let blobKey = try! SymmetricKey.copying([UInt8](repeating: 0xA5, count: 32), in: arena)
+    static let publicTestBlobKey = try! SymmetricKey.copying([UInt8](repeating: 0xA5, count: 32), in: arena)
     static let blobAssociatedData = Array("0123456789abcdef0123456789abcdef".utf8)
     /// Assertion times are checked against this fixed "now", so the corpus never expires.
     static let now: Int64 = 1_800_000_000
@@ -86,7 +86,7 @@ enum FuzzTarget: String, CaseIterable {
         let headerCount = BlobHeader.byteCount
         guard
             var decryptor = try? BlobDecryptor(
-                header: bytes.prefix(headerCount), key: blobKey, associatedData: blobAssociatedData, arena: arena)
+                header: bytes.prefix(headerCount), key: publicTestBlobKey, associatedData: blobAssociatedData, arena: arena)
         else { return }
         var offset = headerCount
         var output: [UInt8] = []

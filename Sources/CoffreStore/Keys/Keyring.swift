@@ -8,7 +8,7 @@ public import CoffreCrypto
 /// Master keys are provisioned by operators as files named `coffre-master-<version>` holding
 /// exactly 32 random bytes, in a key directory readable only by the daemon or in systemd's
 /// `$CREDENTIALS_DIRECTORY` (`LoadCredential=` / `LoadCredentialEncrypted=`). Which version is
-/// active is the index's to say (`Vault+MasterKeys`); a new file becomes active only through
+/// active is the index's to say (`Vault+KeyVersions`); a new file becomes active only through
 /// `coffre admin keys rotate`. A file that is group- or world-readable, of the wrong size, or
 /// badly named stops the start: there is never a silent fallback.
 public struct MasterKeyring: Sendable {

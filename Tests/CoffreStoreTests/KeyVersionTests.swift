@@ -7,7 +7,7 @@ import NIOCore
 import Testing
 
 /// Master key versions, rotation in batches, retirement and rekeying, on a real vault.
-@Suite struct MasterKeyTests {
+@Suite struct KeyVersionTests {
     /// `count` dossiers for distinct patients (INS built from 1…count).
     static func makeDossiers(_ fixture: VaultFixture, count: Int) async throws -> [INS] {
         var patients: [INS] = []
