@@ -144,6 +144,7 @@ let package = Package(
         ),
 
         .testTarget(name: "CoffreCryptoTests", dependencies: ["CoffreCrypto"], swiftSettings: swiftSettings),
+        .testTarget(name: "CoffreAPITests", dependencies: ["CoffreAPI", "CoffreDomain"], swiftSettings: swiftSettings),
         .testTarget(name: "CoffreDomainTests", dependencies: ["CoffreDomain", "CoffreClient"], swiftSettings: swiftSettings),
         .testTarget(
             name: "CoffreStoreTests",

@@ -179,7 +179,7 @@ def request(sock_path: str, method: str, path: str, headers: dict | None = None,
     try:
         conn.putrequest(method, path, skip_accept_encoding=True)
         for name, value in (headers or {}).items():
-            conn.putheader(name, value)
+            conn.putheader(name, value.fresh() if isinstance(value, FreshAssertion) else value)
         if chunked:
             conn.putheader("Transfer-Encoding", "chunked")
         elif content_length is not None:
@@ -237,7 +237,22 @@ class Issuer:
         return self.sign_claims(self.claims(sub, **kwargs))
 
     def auth(self, sub: str, **kwargs) -> dict:
-        return {"Authorization": "Coffre-Assertion " + self.token(sub, **kwargs)}
+        """An Authorization header for `sub` that `request` signs afresh each time it is sent:
+        the daemon accepts each assertion (each jti) once."""
+        return {"Authorization": FreshAssertion(self, sub, kwargs)}
+
+
+class FreshAssertion(str):
+    """An Authorization value standing for "a new assertion with these claims": it survives
+    dict merges as a string, and `request` replaces it with a newly signed token (new jti)."""
+
+    def __new__(cls, issuer: "Issuer", sub: str, kwargs: dict):
+        value = super().__new__(cls, "Coffre-Assertion " + issuer.token(sub, **kwargs))
+        value.issuer, value.sub, value.kwargs = issuer, sub, kwargs
+        return value
+
+    def fresh(self) -> str:
+        return "Coffre-Assertion " + self.issuer.token(self.sub, **self.kwargs)
 
 
 # --------------------------------------------------------------------------------------------
@@ -688,6 +703,14 @@ def exercise(checker: Checker, bin_dir: Path, state: Path, sock: str, tmp: Path)
     for label, headers, code in assertion_cases:
         status = {"access_denied": 403, None: 200}.get(code, 401)
         checker.case("getDossier: " + label, DOSSIER_GET, send("GET", dossier % INS1, headers=headers), status, code)
+
+    # Single-use: the same token a second time is a replay.
+    replayed = auth(issuer.token(INS1))
+    request(sock, "GET", dossier % INS1, headers=replayed)
+    checker.case("getDossier: the same assertion twice -> 401 assertion_replayed", DOSSIER_GET,
+                 send("GET", dossier % INS1, headers=replayed), 401, "assertion_replayed")
+    checker.case("getDossier: a 40 KiB header block -> 431 headers_too_large", DOSSIER_GET,
+                 send("GET", dossier % INS1, headers={**p1, "X-Padding": "a" * 40_000}), 431, "headers_too_large")
 
     # The AssertionClaims schema accepts what the daemon accepts and refuses a claim set without mode.
     accepted = issuer.claims(INS1, specialty="SM26", organization="750000001", reason="r")

@@ -54,11 +54,12 @@ public enum ExitStatus {
     static func forServer(_ code: ErrorCode) -> Int32 {
         switch code {
         case .malformedRequest, .malformedJSON, .invalidINS, .invalidIdentifier, .unknownClass, .invalidMetadata,
-            .payloadTooLarge, .uploadIncomplete, .dossierExists, .documentConflict, .illegalTransition, .methodNotAllowed, .routeNotFound,
+            .payloadTooLarge, .headersTooLarge, .uploadIncomplete, .dossierExists, .documentConflict, .illegalTransition, .methodNotAllowed,
+            .routeNotFound,
             .keyInUse, .noNewerKey:
             invalidRequest
         case .assertionMissing, .assertionMalformed, .assertionBadSignature, .assertionExpired,
-            .assertionUnknownIssuer, .notOperator, .accessDenied, .developmentOnly:
+            .assertionUnknownIssuer, .assertionReplayed, .notOperator, .accessDenied, .developmentOnly:
             notPermitted
         case .dossierNotFound, .documentNotFound, .keyVersionNotFound: notFound
         case .integrityError: integrity

@@ -13,10 +13,12 @@ import NIOHTTP1
 /// `ClientError`s. Content streams both ways in bounded memory.
 public struct VaultClient: Sendable {
     let socketPath: String
-    let assertion: String?
+    let assertion: AssertionSource?
     let http: HTTPClient
 
-    public init(socketPath: String, assertion: String?) {
+    /// A client for the daemon at `socketPath`; `assertion` gives each person-level request its
+    /// assertion (none for operator calls, which the kernel identifies).
+    public init(socketPath: String, assertion: AssertionSource?) {
         self.socketPath = socketPath
         self.assertion = assertion
         self.http = Self.sharedHTTP
@@ -134,7 +136,7 @@ public struct VaultClient: Sendable {
     ) async throws(ClientError) -> VerifyReport {
         let path = "/v1/admin/verify" + (sample.map { "?sample=\($0)" } ?? "")
         guard let progress else { return try await json(.POST, path) }
-        var request = makeRequest(.POST, path)
+        var request = try makeRequest(.POST, path)
         request.headers.add(name: "Accept", value: "application/x-ndjson")
         let response = try await send(request)
         guard response.status == .ok else { throw await problem(from: response) }
@@ -252,7 +254,7 @@ public struct VaultClient: Sendable {
             throw ClientError(code: "input_unreadable", message: "\(path) is not a regular file", exitCode: ExitStatus.notFound)
         }
         let route = replacing.map { "/v1/patients/\(ins.value)/documents/\($0.value)/replace" } ?? "/v1/patients/\(ins.value)/documents"
-        var request = makeRequest(.POST, route)
+        var request = try makeRequest(.POST, route)
         if let mediaType = upload.mediaType { request.headers.replaceOrAdd(name: "Content-Type", value: mediaType) }
         if let documentClass = upload.documentClass { request.headers.add(name: CoffreHeader.documentClass, value: documentClass.rawValue) }
         if let title = upload.title {
@@ -272,13 +274,17 @@ public struct VaultClient: Sendable {
 
     /// Streams a document's content into `sink`, checking its length and SHA-256 against what
     /// the daemon recorded. Returns the document's id, size and hash.
+    /// `progress`, if given, is called once the answer's head arrives, with the content's length,
+    /// and returns what to call with each chunk's size (one request: no metadata call first).
     public func fetchContent(
-        _ ins: INS, id: DocumentID, into sink: (ByteBuffer) throws -> Void, progress: (@Sendable (Int) -> Void)? = nil
+        _ ins: INS, id: DocumentID, into sink: (ByteBuffer) throws -> Void,
+        progress: ((_ expectedLength: Int64?) -> (@Sendable (Int) -> Void)?)? = nil
     ) async throws(ClientError) -> (size: Int64, sha256: String) {
-        let response = try await send(makeRequest(.GET, "/v1/patients/\(ins.value)/documents/\(id.value)/content"))
+        let response = try await send(try makeRequest(.GET, "/v1/patients/\(ins.value)/documents/\(id.value)/content"))
         guard response.status == .ok else { throw await problem(from: response) }
         let expectedHash = response.headers.first(name: CoffreHeader.contentSHA256) ?? ""
         let expectedLength = response.headers.first(name: "Content-Length").flatMap(Int64.init)
+        let progress = progress?(expectedLength)
         let hasher = SHA256Hasher()
         var received: Int64 = 0
         do {
@@ -315,12 +321,12 @@ public struct VaultClient: Sendable {
     /// header stays ASCII whatever the title's language.
     static let unreservedASCII = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
-    func makeRequest(_ method: HTTPMethod, _ path: String) -> HTTPClientRequest {
+    func makeRequest(_ method: HTTPMethod, _ path: String) throws(ClientError) -> HTTPClientRequest {
         let url = URL(httpURLWithSocketPath: socketPath, uri: path)!
         var request = HTTPClientRequest(url: url.absoluteString)
         request.method = method
         if let assertion {
-            request.headers.add(name: "Authorization", value: "\(CoffreHeader.authorizationScheme) \(assertion)")
+            request.headers.add(name: "Authorization", value: "\(CoffreHeader.authorizationScheme) \(try assertion.next())")
         }
         return request
     }
@@ -367,7 +373,7 @@ public struct VaultClient: Sendable {
     }
 
     func json<T: Decodable>(_ method: HTTPMethod, _ path: String, body: [UInt8]? = nil) async throws(ClientError) -> T {
-        var request = makeRequest(method, path)
+        var request = try makeRequest(method, path)
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(body)

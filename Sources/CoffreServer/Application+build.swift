@@ -14,11 +14,13 @@ public import Logging
 /// - Parameters:
 ///   - trust: the trust store in force, read once per person-level request (a reload on SIGHUP
 ///     swaps it).
+///   - replayGuard: the assertions already used (one per daemon: each assertion is single-use).
 ///   - keyRotation: the background job `coffre admin keys rotate` wakes.
 public func buildRouter(
     configuration: ServerConfiguration,
     vault: Vault,
     trust: @escaping @Sendable () -> TrustStore,
+    replayGuard: AssertionReplayGuard,
     matrix: HabilitationMatrix,
     clock: any VaultClock,
     developmentClock: SettableClock? = nil,
@@ -36,7 +38,7 @@ public func buildRouter(
     let policy = AccessPolicy(matrix: matrix)
     let notifier = Notifier(vault: vault, delays: policy.delays)
     let gatekeeper = Gatekeeper(policy: policy, vault: vault, notifier: notifier, clock: clock, logger: logger)
-    let patients = router.group("v1/patients/:ins").add(middleware: AssertionMiddleware(trust: trust))
+    let patients = router.group("v1/patients/:ins").add(middleware: AssertionMiddleware(trust: trust, replayGuard: replayGuard))
     DossierRoutes(vault: vault, gatekeeper: gatekeeper).add(to: patients)
     DocumentRoutes(vault: vault, gatekeeper: gatekeeper).add(to: patients)
     TraceRoutes(vault: vault, gatekeeper: gatekeeper).add(to: patients)

@@ -90,7 +90,8 @@ public enum CoffreDaemon {
         let keyRotation = KeyRotationService(
             vault: vault, batchSize: configuration.rotationBatchSize, pause: configuration.rotationPause, logger: logger)
         let router = buildRouter(
-            configuration: configuration, vault: vault, trust: { trust.current }, matrix: matrix, clock: clock,
+            configuration: configuration, vault: vault, trust: { trust.current },
+            replayGuard: AssertionReplayGuard(startedAt: Int64(time(nil))), matrix: matrix, clock: clock,
             developmentClock: developmentClock, keyRotation: keyRotation, logger: logger)
 
         let listening = Latch()
@@ -98,7 +99,7 @@ public enum CoffreDaemon {
         let forced = Latch()
         let server = SocketServer(
             responder: router.buildResponder(), socket: socket, socketMode: configuration.socketMode,
-            gracePeriod: configuration.shutdownGracePeriod, logger: logger,
+            gracePeriod: configuration.shutdownGracePeriod, idleTimeout: configuration.idleTimeout, logger: logger,
             events: SocketServerEvents(
                 listening: { socket in
                     listening.set()
@@ -113,6 +114,20 @@ public enum CoffreDaemon {
                 forced: {
                     forced.set()
                     notifier.status("stopping: aborting requests still in flight")
+                },
+                refused: { problem in
+                    // Refused before any route: traced like the router's anonymous refusals.
+                    logger.notice(
+                        "request refused", metadata: CoffreEvent.requestRefused.metadata(["error.code": "\(problem.code.rawValue)"]))
+                    Task {
+                        var detail = TraceDetail()
+                        detail.errorCode = problem.code.rawValue
+                        do {
+                            try await vault.recordTrace(action: "HTTP framing", outcome: .refused, detail: detail, dossier: nil)
+                        } catch {
+                            logger.error("trace write failed for a refusal", metadata: ["error.code": "\(problem.code.rawValue)"])
+                        }
+                    }
                 }))
 
         // Graceful shutdown runs in reverse order: the server drains first, the watchdog last.

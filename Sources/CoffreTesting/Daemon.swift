@@ -49,7 +49,13 @@ public final class Daemon: @unchecked Sendable {
         let environment = ProcessInfo.processInfo.environment.merging(launch.environment) { _, new in new }
         let process = try ChildProcess(command, environment: environment, logPath: logPath)
         self.process = process
-        guard waitUntilReady else { return }
+        guard waitUntilReady else {
+            // Socket activation: the socket appears before the daemon exists; wait for it only.
+            for _ in 0..<200 where access(socketPath, F_OK) != 0 && process.isRunning {
+                try await Task.sleep(for: .milliseconds(25))
+            }
+            return
+        }
         for _ in 0..<200 {
             if let response = try? RawHTTP.exchange(socketPath: socketPath, request: RawHTTP.request("GET", "/v1/health")),
                 response.status == 200

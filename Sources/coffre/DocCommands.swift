@@ -73,11 +73,10 @@ struct DocCommand: AsyncParsableCommand {
             let file = try PartialFile(destination: output)
             do {
                 var bar: ProgressBar? = nil
-                if isatty(STDERR_FILENO) == 1 {
-                    let metadata = try await client.document(ins, id: documentID)
-                    bar = ProgressBar.make(total: metadata.size, label: "fetching")
+                let result = try await client.fetchContent(ins, id: documentID, into: file.write) { length in
+                    bar = length.flatMap { ProgressBar.make(total: $0, label: "fetching") }
+                    return ProgressBar.callback(bar)
                 }
-                let result = try await client.fetchContent(ins, id: documentID, into: file.write, progress: ProgressBar.callback(bar))
                 bar?.finish()
                 try file.commit()
                 if global.json {

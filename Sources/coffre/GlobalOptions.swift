@@ -39,18 +39,19 @@ struct GlobalOptions: ParsableArguments {
         socket ?? ProcessInfo.processInfo.environment["COFFRE_SOCKET"] ?? "/run/coffre/coffred.sock"
     }
 
-    /// A client with the right assertion for this invocation.
+    /// A client with the right assertions for this invocation: the file's token, or one minted
+    /// per request with the development issuer key.
     func client() throws(ClientError) -> VaultClient {
-        VaultClient(socketPath: socketPath, assertion: try assertionToken())
+        VaultClient(socketPath: socketPath, assertion: try assertionSource())
     }
 
-    private func assertionToken() throws(ClientError) -> String? {
+    private func assertionSource() throws(ClientError) -> AssertionSource? {
         if let assertion {
             guard let text = try? String(contentsOfFile: assertion, encoding: .utf8) else {
                 throw ClientError(
                     code: "assertion_unreadable", message: "cannot read the assertion file \(assertion)", exitCode: ExitStatus.notFound)
             }
-            return text.trimmingCharacters(in: .whitespacesAndNewlines)
+            return .token(text.trimmingCharacters(in: .whitespacesAndNewlines))
         }
         guard let spec = try actorSpec() else { return nil }
         let arena: SecureArena
@@ -72,11 +73,7 @@ struct GlobalOptions: ParsableArguments {
             throw error
         }
         let issuer = ProcessInfo.processInfo.environment["COFFRE_ISSUER_ID"] ?? "dev"
-        do {
-            return try spec.mint(mode: try accessMode(), reason: reason, issuer: issuer, key: key)
-        } catch {
-            throw ClientError(code: "assertion_failed", message: "cannot sign the assertion: \(error)", exitCode: ExitStatus.serverFailure)
-        }
+        return .minting(for: spec, mode: try accessMode(), reason: reason, issuer: issuer, key: key)
     }
 
     /// With `--assertion FILE` and no `--patient`: the patient the assertion names (its subject

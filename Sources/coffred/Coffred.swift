@@ -41,6 +41,9 @@ struct Coffred: AsyncParsableCommand {
     @Option(help: "Milliseconds of rest between two rotation batches, to spare a busy disk (default 0).")
     var rotationPauseMs: Int?
 
+    @Option(help: "Seconds a connection may go without a complete request before it is closed (default 30).")
+    var idleTimeoutSeconds: Int?
+
     func run() async throws {
         // Everything the daemon creates (index, WAL, blobs, keys) is for its own user only; the
         // socket is opened up explicitly to its group after binding.
@@ -66,7 +69,8 @@ struct Coffred: AsyncParsableCommand {
                 retention: (file.retentionDays ?? 3_652.5).milliseconds, deletionDelay: (file.deletionDelayDays ?? 90).milliseconds,
                 oppositionWindow: (file.oppositionDays ?? 30).milliseconds),
             rotationBatchSize: rotationBatchSize ?? file.rotationBatchSize ?? 1_000,
-            rotationPause: .milliseconds(rotationPauseMs ?? file.rotationPauseMilliseconds ?? 0))
+            rotationPause: .milliseconds(rotationPauseMs ?? file.rotationPauseMilliseconds ?? 0),
+            idleTimeout: .seconds(max(1, idleTimeoutSeconds ?? file.idleTimeoutSeconds ?? 30)))
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw ValidationError("unknown log level \(logLevel)")
         }
@@ -102,7 +106,8 @@ struct Coffred: AsyncParsableCommand {
 /// `habilitationMatrix` (a path), `retentionUser` (a user name or uid: the retention job's),
 /// `retentionDays` (3652.5), `deletionDelayDays` (90), `oppositionDays` (30; current
 /// regulation says 42), `rotationBatchSize` (1000 dossier keys per transaction),
-/// `rotationPauseMilliseconds` (0: the rest between two rotation batches).
+/// `rotationPauseMilliseconds` (0: the rest between two rotation batches), `idleTimeoutSeconds`
+/// (30: a connection without a complete request for that long is closed).
 struct ConfigurationFile: Decodable {
     var stateDirectory: String?
     var socket: String?
@@ -118,6 +123,7 @@ struct ConfigurationFile: Decodable {
     var oppositionDays: Double?
     var rotationBatchSize: Int?
     var rotationPauseMilliseconds: Int?
+    var idleTimeoutSeconds: Int?
 
     static func load(_ path: String) throws -> ConfigurationFile {
         try JSONDecoder().decode(ConfigurationFile.self, from: Data(contentsOf: URL(fileURLWithPath: path)))

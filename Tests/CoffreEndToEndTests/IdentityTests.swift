@@ -76,6 +76,41 @@ import Testing
         #expect(refused.stderr.contains("assertion_bad_signature"))
     }
 
+    /// An assertion is single-use: a copy (from a log, a proxy, a core dump) is refused, also
+    /// after a restart, while the client, which mints one per request, keeps working.
+    @Test func assertionsAreSingleUse() async throws {
+        let session = try await Session()
+        let path = "/v1/patients/\(session.patient)/dossier"
+        let token = try session.assertion()
+        #expect(try session.raw("POST", path, assertion: token).status == 201)
+        #expect(try session.raw("GET", path, assertion: token).problemCode == "assertion_replayed")
+        // The same jti from another issuer is another assertion; the same one re-signed is not.
+        #expect(try session.raw("GET", path, assertion: session.assertion { $0.jti = "fixed-jti" }).status == 200)
+        #expect(try session.raw("GET", path, assertion: session.assertion { $0.jti = "fixed-jti" }).problemCode == "assertion_replayed")
+        #expect(try session.raw("GET", path, assertion: session.assertion { $0.jti = "" }).problemCode == "assertion_malformed")
+
+        // Several requests in one command: each gets its own assertion.
+        let file = try session.file("report.pdf", Array(repeating: 7, count: 3 << 20))
+        let put = try await session.asPatient(["doc", "put", file, "--class", "AUTR_DOC"])
+        #expect(put.status == 0, "\(put.stderr)")
+        let fetched = try await session.asPatient(["doc", "get", put.firstLine, "-o", session.files.path + "/copy"])
+        #expect(fetched.status == 0, "\(fetched.stderr)")
+
+        // What was used before a restart cannot be told apart from a fresh one afterwards: an
+        // assertion issued before the daemon started is refused; a new one passes.
+        let beforeRestart = try session.assertion { $0.iat -= 2 }
+        await session.daemon.stop()
+        try await session.daemon.start()
+        #expect(try session.raw("GET", path, assertion: beforeRestart).problemCode == "assertion_replayed")
+        #expect(try session.raw("GET", path).status == 200)
+        // A token file from real software is good for one request.
+        let tokenFile = try session.file("assertion", Array(try session.assertion().utf8))
+        #expect(try await session.daemon.coffre(["--assertion", tokenFile, "dossier", "show"]).status == 0)
+        let again = try await session.daemon.coffre(["--assertion", tokenFile, "dossier", "show"])
+        #expect(again.status == 77)
+        #expect(again.stderr.contains("assertion_replayed"))
+    }
+
     @Test func aPatientCannotReachAnotherPatientsDossier() async throws {
         let session = try await Session()
         _ = try await session.asPatient(["dossier", "create"])

@@ -159,9 +159,9 @@ import Testing
         #expect(try await session.daemon.coffre(["admin", "clock", "set", "2030-01-01"]).status == 0)
         for index in 0..<count {
             let ins = Identities.ins(1000 + index)
-            let claims = try session.assertion(patient: ins)
-            #expect(try session.raw("POST", "/v1/patients/\(ins)/dossier", assertion: claims).status == 201)
-            let close = try session.raw("POST", "/v1/patients/\(ins)/dossier/close", body: Data("{}".utf8), assertion: claims)
+            #expect(try session.raw("POST", "/v1/patients/\(ins)/dossier", assertion: session.assertion(patient: ins)).status == 201)
+            let close = try session.raw(
+                "POST", "/v1/patients/\(ins)/dossier/close", body: Data("{}".utf8), assertion: session.assertion(patient: ins))
             #expect(close.status == 200)
         }
         let keep = Identities.ins(999)

@@ -90,6 +90,40 @@ import Testing
         #expect(small.status == 0)
     }
 
+    /// What the HTTP decoder refuses gets a problem document too; a connection that sends no
+    /// complete request is closed after the idle timeout, and others are served meanwhile.
+    @Test func framingErrorsAndSlowClientsAreRefused() async throws {
+        let session = try await Session(arguments: ["--idle-timeout-seconds", "1"])
+        let base = "/v1/patients/\(session.patient)"
+        let huge = try session.raw("GET", base + "/dossier", headers: ["X-Padding": String(repeating: "a", count: 40_000)])
+        #expect(huge.status == 431)
+        #expect(huge.problemCode == "headers_too_large")
+        #expect(huge.headers["content-type"] == "application/problem+json")
+        let many = Dictionary(uniqueKeysWithValues: (0..<300).map { ("X-H\($0)", "v") })
+        #expect(try session.raw("GET", "/v1/health", headers: many).problemCode == "headers_too_large")
+        let garbage = try RawHTTP.exchange(socketPath: session.daemon.socketPath, request: Data("GET /v1/health HTTP/9.9\r\n\r\n".utf8))
+        #expect(garbage.status == 400)
+        #expect(garbage.problemCode == "malformed_request")
+        let badLength = try RawHTTP.exchange(
+            socketPath: session.daemon.socketPath, request: Data("POST \(base)/dossier HTTP/1.1\r\nContent-Length: -5\r\n\r\n".utf8))
+        #expect(badLength.problemCode == "malformed_request")
+
+        // Slowloris: a request line, then silence. The daemon hangs up after the idle timeout.
+        let slow = try RawHTTP.connect(socketPath: session.daemon.socketPath)
+        defer { close(slow) }
+        _ = "GET /v1/health HTTP/1.1\r\nHost: x\r\n".withCString { send(slow, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+        #expect(try RawHTTP.exchange(socketPath: session.daemon.socketPath, request: RawHTTP.request("GET", "/v1/health")).status == 200)
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(slow, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let started = ContinuousClock.now
+        var byte: UInt8 = 0
+        let received = recv(slow, &byte, 1, 0)
+        #expect(received == 0, "the daemon closes the connection (EOF), it does not answer or wait for ever")
+        #expect(ContinuousClock.now - started < .seconds(8))
+        // The daemon is still serving.
+        #expect(try session.raw("POST", base + "/dossier").status == 201)
+    }
+
     @Test func theClientChecksIdentifiersBeforeSending() async throws {
         let session = try await Session()
         let badINS = try await session.daemon.coffre(["--as", "patient:184056312345659", "dossier", "show"])

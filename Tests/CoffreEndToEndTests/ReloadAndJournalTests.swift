@@ -17,9 +17,10 @@ import Testing
         let key = try Ed25519SigningKey(seed: seed, in: arena)
         try (Hex.encode(seed) + "\n").write(toFile: seedPath, atomically: true, encoding: .utf8)
         secureZero(&seed)
-        let other = try session.assertion(seedPath: seedPath) { $0.iss = "other" }
+        // Each request needs its own assertion (single-use).
+        func other() throws -> String { try session.assertion(seedPath: seedPath) { $0.iss = "other" } }
         let path = "/v1/patients/\(session.patient)/dossier"
-        #expect(try session.raw("GET", path, assertion: other).problemCode == "assertion_unknown_issuer")
+        #expect(try session.raw("GET", path, assertion: other()).problemCode == "assertion_unknown_issuer")
 
         let trust = session.daemon.state.path + "/trust"
         try (Hex.encode(key.publicKey.bytes) + "\n").write(toFile: trust + "/other.pub", atomically: true, encoding: .utf8)
@@ -29,14 +30,14 @@ import Testing
                 $0.contains("RELOADING=1") && $0.last(where: { $0.hasPrefix("STATUS=") })?.contains("reloaded") == true
             })
         #expect(notify.lines().contains { $0.hasPrefix("MONOTONIC_USEC=") })
-        #expect(try session.raw("GET", path, assertion: other).status == 200)
+        #expect(try session.raw("GET", path, assertion: other()).status == 200)
 
         // A malformed file: the reload is refused and the issuers in force stay trusted.
         try "not a key\n".write(toFile: trust + "/broken.pub", atomically: true, encoding: .utf8)
         session.daemon.send(SIGHUP)
         #expect(await notify.waitUntil { $0.last(where: { $0.hasPrefix("STATUS=") })?.contains("the last reload failed") == true })
         #expect(session.daemon.log.contains("trust directory not reloaded"))
-        #expect(try session.raw("GET", path, assertion: other).status == 200)
+        #expect(try session.raw("GET", path, assertion: other()).status == 200)
         #expect(try session.raw("GET", path).status == 200)
         await session.daemon.stop()
     }

@@ -14,6 +14,8 @@ public enum SignedAssertion {
     public static let maximumLength = 4096
     /// Longest lifetime (`exp - iat`) accepted: assertions are meant to live minutes.
     public static let maximumLifetime: Int64 = 60 * 60
+    /// Longest `jti` accepted (the `coffre` client sends 32 hex digits).
+    public static let maximumIdentifierLength = 128
     /// Tolerated clock difference between the issuer and the daemon.
     public static let clockSkew: Int64 = 60
 
@@ -54,6 +56,10 @@ public enum SignedAssertion {
         guard !overflow, lifetime > 0, lifetime <= maximumLifetime else {
             throw Problem(
                 .assertionMalformed, detail: "an assertion must expire after it is issued and live at most \(maximumLifetime / 60) minutes")
+        }
+        guard (1...maximumIdentifierLength).contains(claims.jti.utf8.count) else {
+            throw Problem(
+                .assertionMalformed, detail: "an assertion's jti is 1 to \(maximumIdentifierLength) characters, unique per assertion")
         }
         guard claims.iat <= now + clockSkew else {
             throw Problem(.assertionExpired, detail: "the assertion is issued in the future; check the issuer's clock")

@@ -14,12 +14,14 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
     case uploadIncomplete = "upload_incomplete"
     case routeNotFound = "route_not_found"
     case methodNotAllowed = "method_not_allowed"
+    case headersTooLarge = "headers_too_large"
     // Who is calling
     case assertionMissing = "assertion_missing"
     case assertionMalformed = "assertion_malformed"
     case assertionBadSignature = "assertion_bad_signature"
     case assertionExpired = "assertion_expired"
     case assertionUnknownIssuer = "assertion_unknown_issuer"
+    case assertionReplayed = "assertion_replayed"
     case notOperator = "not_operator"
     case developmentOnly = "development_only"
     case accessDenied = "access_denied"
@@ -47,13 +49,14 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
             .invalidMetadata, .uploadIncomplete:
             400
         case .assertionMissing, .assertionMalformed, .assertionBadSignature, .assertionExpired,
-            .assertionUnknownIssuer:
+            .assertionUnknownIssuer, .assertionReplayed:
             401
         case .notOperator, .accessDenied, .developmentOnly: 403
         case .routeNotFound, .dossierNotFound, .documentNotFound, .keyVersionNotFound: 404
         case .methodNotAllowed: 405
         case .dossierExists, .documentConflict, .illegalTransition, .keyInUse, .noNewerKey: 409
         case .payloadTooLarge: 413
+        case .headersTooLarge: 431
         case .integrityError, .storageFailure, .internalError: 500
         case .unavailable, .traceUnavailable: 503
         case .insufficientStorage: 507

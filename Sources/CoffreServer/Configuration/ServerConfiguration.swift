@@ -38,6 +38,9 @@ public struct ServerConfiguration: Sendable {
     /// Rest between two rotation batches (none by default), to leave the disk to stores and
     /// fetches on a busy site.
     public var rotationPause: Duration
+    /// How long a connection may go without sending a complete request head (idle between
+    /// requests, or trickling its headers) before the daemon closes it.
+    public var idleTimeout: Duration
 
     /// Defaults for a production host (`/var/lib/coffre`, `/run/coffre/coffred.sock`).
     public init(
@@ -55,8 +58,10 @@ public struct ServerConfiguration: Sendable {
         retentionUserID: UInt32? = nil,
         retention: RetentionRules = .legal,
         rotationBatchSize: Int = 1_000,
-        rotationPause: Duration = .zero
+        rotationPause: Duration = .zero,
+        idleTimeout: Duration = .seconds(30)
     ) {
+        self.idleTimeout = idleTimeout
         self.rotationBatchSize = rotationBatchSize
         self.rotationPause = rotationPause
         self.habilitationMatrixPath = habilitationMatrixPath

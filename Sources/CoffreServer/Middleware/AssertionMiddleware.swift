@@ -4,11 +4,12 @@ import Foundation
 import Hummingbird
 
 /// Verifies the signed actor assertion of a person-level request and puts the actor in the
-/// context. Missing, malformed, forged, expired or unknown-issuer assertions are refused here,
-/// before any route runs.
+/// context. Missing, malformed, forged, expired, unknown-issuer and replayed assertions are
+/// refused here, before any route runs.
 struct AssertionMiddleware: RouterMiddleware {
     typealias Context = CoffreRequestContext
     let trust: @Sendable () -> TrustStore
+    let replayGuard: AssertionReplayGuard
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let header = request.headers[.authorization] else {
@@ -20,7 +21,9 @@ struct AssertionMiddleware: RouterMiddleware {
         }
         // Lifetimes are checked against the real clock, never the development clock.
         let now = Int64(Date().timeIntervalSince1970)
-        let (actor, _) = try SignedAssertion.verify(String(header.dropFirst(prefix.count)), trust: trust(), now: now)
+        let (actor, claims) = try SignedAssertion.verify(String(header.dropFirst(prefix.count)), trust: trust(), now: now)
+        // Only an assertion that verified is remembered: forged ones cannot fill the memory.
+        try replayGuard.admit(claims, now: now)
         var context = context
         context.actor = actor
         return try await next(request, context)

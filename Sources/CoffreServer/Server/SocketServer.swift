@@ -9,6 +9,7 @@ import NIOExtras
 public import NIOPosix
 public import ServiceLifecycle
 import Synchronization
+public import CoffreAPI
 import CoffreStore
 
 /// The daemon's HTTP server: Hummingbird's HTTP/1.1 channel and Coffre's router, on a Unix
@@ -28,6 +29,7 @@ public struct SocketServer<Responder: HTTPResponder>: Service where Responder.Co
     let socket: ListenSocket
     let socketMode: UInt32
     let gracePeriod: Duration
+    let idleTimeout: Duration
     let eventLoopGroup: any EventLoopGroup
     let logger: Logger
     let events: SocketServerEvents
@@ -36,11 +38,14 @@ public struct SocketServer<Responder: HTTPResponder>: Service where Responder.Co
     /// - Parameters:
     ///   - socketMode: permissions given to a socket the server binds itself (systemd sets its own).
     ///   - gracePeriod: how long requests in flight may run after SIGTERM before they are aborted.
+    ///   - idleTimeout: how long a connection may go without a complete request head (idle
+    ///     between requests, or trickling its headers) before it is closed.
     public init(
         responder: Responder,
         socket: ListenSocket,
         socketMode: UInt32,
         gracePeriod: Duration,
+        idleTimeout: Duration,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger,
         events: SocketServerEvents
@@ -49,6 +54,7 @@ public struct SocketServer<Responder: HTTPResponder>: Service where Responder.Co
         self.socket = socket
         self.socketMode = socketMode
         self.gracePeriod = gracePeriod
+        self.idleTimeout = idleTimeout
         self.eventLoopGroup = eventLoopGroup
         self.logger = logger
         self.events = events
@@ -58,9 +64,20 @@ public struct SocketServer<Responder: HTTPResponder>: Service where Responder.Co
     public func run() async throws {
         let quiescing = ServerQuiescingHelper(group: eventLoopGroup)
         let adapter = HTTPResponderAdapter(responder: responder, logger: logger)
-        let connection = HTTP1Channel(responder: { request, writer, channel in
-            try await adapter.respond(to: request, writer: writer, channel: channel)
-        })
+        let refused = events.refused
+        // Hummingbird's idle timeout closes a connection with no request in progress once it has
+        // been quiet that long: a client trickling its headers never completes a request head,
+        // so it is closed too (slowloris), while a long upload or download is never cut.
+        let connection = HTTP1Channel(
+            responder: { request, writer, channel in
+                try await adapter.respond(to: request, writer: writer, channel: channel)
+            },
+            configuration: .init(
+                additionalChannelHandlers: [FramingErrorHandler(onRefusal: refused)],
+                idleTimeout: TimeAmount(idleTimeout),
+                httpDecoderConfiguration: .init(
+                    maxHeaderFieldSize: SocketServerLimits.headerBytes, maxHeaderListSize: SocketServerLimits.headerBytes,
+                    maxHeaderFieldCount: SocketServerLimits.headerFields)))
         let server = try await bind(connection, quiescing: quiescing)
         await events.listening(socket)
 
@@ -145,15 +162,19 @@ public struct SocketServerEvents: Sendable {
     public var stopping: @Sendable () -> Void
     /// The grace period ran out and requests in flight were cancelled.
     public var forced: @Sendable () -> Void
+    /// A request was refused before it reached the router (HTTP framing, header limits).
+    public var refused: @Sendable (Problem) -> Void
 
     /// Events with the given reactions.
     public init(
         listening: @escaping @Sendable (ListenSocket) async -> Void,
         stopping: @escaping @Sendable () -> Void,
-        forced: @escaping @Sendable () -> Void
+        forced: @escaping @Sendable () -> Void,
+        refused: @escaping @Sendable (Problem) -> Void = { _ in }
     ) {
         self.listening = listening
         self.stopping = stopping
         self.forced = forced
+        self.refused = refused
     }
 }
