@@ -122,7 +122,7 @@ bench-deps:
 bench-tools: bench-deps
 	@mkdir -p $(BENCH_OUT)
 	cc -O2 -Wall -o $(BENCH_OUT)/limit bench/limit.c $$(pkg-config --cflags --libs libsodium) -lpthread
-	cc -O2 -Wall -o $(BENCH_OUT)/loadgen bench/loadgen.c -lpthread
+	cc -O2 -Wall -o $(BENCH_OUT)/loadgen bench/loadgen.c $$(pkg-config --cflags --libs libsodium) -lpthread
 	cc -O2 -Wall -o $(BENCH_OUT)/primitives bench/primitives.c $$(pkg-config --cflags --libs libsodium)
 	cc -O2 -Wall -o $(BENCH_OUT)/pgload bench/pgload.c -I$$(pg_config --includedir) -lpq -lpthread
 
