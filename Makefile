@@ -116,8 +116,6 @@ bench-deps:
 	  SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
-	@python3 -c "import cryptography" 2>/dev/null || python3 -m pip install -q cryptography || \
-	  apt-get install -y -qq python3-cryptography
 
 bench-tools: bench-deps
 	@mkdir -p $(BENCH_OUT)
