@@ -116,13 +116,11 @@ bench-deps:
 	  SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
-	@python3 -c "import cryptography" 2>/dev/null || python3 -m pip install -q cryptography || \
-	  apt-get install -y -qq python3-cryptography
 
 bench-tools: bench-deps
 	@mkdir -p $(BENCH_OUT)
 	cc -O2 -Wall -o $(BENCH_OUT)/limit bench/limit.c $$(pkg-config --cflags --libs libsodium) -lpthread
-	cc -O2 -Wall -o $(BENCH_OUT)/loadgen bench/loadgen.c -lpthread
+	cc -O2 -Wall -o $(BENCH_OUT)/loadgen bench/loadgen.c $$(pkg-config --cflags --libs libsodium) -lpthread
 	cc -O2 -Wall -o $(BENCH_OUT)/primitives bench/primitives.c $$(pkg-config --cflags --libs libsodium)
 	cc -O2 -Wall -o $(BENCH_OUT)/pgload bench/pgload.c -I$$(pg_config --includedir) -lpq -lpthread
 

@@ -1,6 +1,7 @@
 """Coffre's side of the benchmarks: a real `coffred --dev` (release build), driven by the real
 `coffre` client for large documents and by `loadgen` (C, HTTP/1.1 keep-alive on the Unix
-socket) for many small ones.
+socket) for many small ones. Both mint a fresh actor assertion for every request, with the
+development issuer key the daemon wrote in its state directory: assertions are single-use.
 
 Start-to-READY is read the way systemd reads it: the daemon gets a `NOTIFY_SOCKET` (a datagram
 socket bound here) and the time is taken from spawning `coffred` to its `READY=1`.
@@ -8,16 +9,12 @@ socket bound here) and the time is taken from spawning `coffred` to its `READY=1
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
-
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from common import run_json
 
@@ -30,24 +27,6 @@ def ins_of(n: int) -> str:
     """A valid INS (key = 97 - NIR mod 97) for patient number n."""
     nir = "1%012d" % n
     return nir + "%02d" % (97 - int(nir) % 97)
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-class Issuer:
-    """Signs actor assertions with the development issuer key, as scripts/openapi_check.py does."""
-
-    def __init__(self, seed_path: Path):
-        self.key = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(seed_path.read_text().strip()))
-
-    def token(self, ins: str, lifetime: int = 3600) -> str:
-        now = int(time.time())
-        claims = {"iss": "dev", "sub": ins, "role": "patient", "mode": "normal", "software": "coffre-bench",
-                  "iat": now, "exp": now + lifetime, "jti": os.urandom(16).hex()}
-        payload = b64url(json.dumps(claims, sort_keys=True, separators=(",", ":")).encode())
-        return "v1.%s.%s" % (payload, b64url(self.key.sign(("coffre-assertion.v1." + payload).encode("ascii"))))
 
 
 class Daemon:
@@ -123,9 +102,10 @@ class Daemon:
 class Coffre:
     """The client and the load generator against one daemon."""
 
+    ISSUER = "dev"  # the development issuer; its secret seed is STATE/dev-issuer.key
+
     def __init__(self, daemon: Daemon, loadgen: Path, work: Path):
         self.daemon, self.loadgen, self.work = daemon, loadgen, work
-        self.issuer = Issuer(daemon.state / "dev-issuer.key")
         self.next_patient = 0
 
     def cli(self, ins: str, *args: str, stdout=subprocess.PIPE) -> str:
@@ -146,14 +126,15 @@ class Coffre:
         return patients
 
     def targets(self, patients: list[str], name: str = "targets") -> Path:
+        """A targets file for loadgen: one INS a line (it mints each request's assertion)."""
         path = self.work / name
-        path.write_text("".join("%s %s\n" % (ins, self.issuer.token(ins)) for ins in patients))
+        path.write_text("".join("%s\n" % ins for ins in patients))
         return path
 
     def load(self, mode: str, targets: Path, clients: int, seconds: float = 0, count: int = 0, size: int = SMALL,
              out: Path | None = None) -> dict:
         command = [str(self.loadgen), "-s", str(self.daemon.socket), "-m", mode, "-c", str(clients), "-i",
-                   str(targets), "-b", str(size)]
+                   str(targets), "-k", str(self.daemon.state / "dev-issuer.key"), "-I", self.ISSUER, "-b", str(size)]
         command += ["-n", str(count)] if count else ["-t", str(seconds)]
         if out:
             command += ["-o", str(out)]
@@ -184,7 +165,10 @@ class Coffre:
         results = {}
         for mode, targets in (("store", self.targets(patients)), ("fetch", stored)):
             cpu = self.daemon.cpu_seconds()
-            result = self.load(mode, targets, clients, seconds=seconds, out=stored if mode == "store" else None)["result"]
+            answer = self.load(mode, targets, clients, seconds=seconds, out=stored if mode == "store" else None)
+            result = answer["result"]
+            # What minting each request's assertion costs the client (Ed25519), in µs.
+            result["client_mint_us_per_op"] = answer.get("mint_us_per_op")
             # What one request costs the daemon in CPU, whatever the clients and peers do meanwhile.
             result["daemon_cpu_ms_per_op"] = round((self.daemon.cpu_seconds() - cpu) * 1e3 / max(result["ops"], 1), 3)
             results[mode] = result
@@ -192,11 +176,11 @@ class Coffre:
 
     def seed(self, documents: int, size: int, clients: int = 32) -> dict:
         """Adds `documents` documents of `size` bytes in new dossiers of DOCS_PER_DOSSIER each;
-        returns the stored list (INS TOKEN DOCID lines) and the rate."""
+        returns the stored list (INS DOCID lines) and the rate."""
         out = self.work / ("seed-%d" % self.next_patient)
         t0 = time.monotonic()
         added, errors = 0, 0
-        batch = 100_000  # fresh assertions per batch: they live an hour at most
+        batch = 100_000  # each batch in new dossiers; requests lost to errors are made up by the next
         while added < documents:
             n = min(batch, documents - added)
             patients = self.new_patients(max(1, n // DOCS_PER_DOSSIER))
@@ -211,14 +195,9 @@ class Coffre:
 
     def probe(self, listing: Path, seconds: float) -> dict:
         """One client lists the probe dossiers, then fetches their documents, at random."""
-        lines = listing.read_text().splitlines()
-        patients = sorted({line.split()[0] for line in lines})
-        fresh = self.targets(patients, "probe-list")  # fresh assertions
-        tokens = dict(line.split() for line in fresh.read_text().splitlines())
-        docs = self.work / "probe-docs"
-        docs.write_text("".join("%s %s %s\n" % (ins, tokens[ins], doc) for ins, _, doc in (l.split() for l in lines)))
-        listed = self.load("list", fresh, 1, seconds=seconds)["result"]
-        fetched = self.load("fetch", docs, 1, seconds=seconds)["result"]
+        patients = sorted({line.split()[0] for line in listing.read_text().splitlines()})
+        listed = self.load("list", self.targets(patients, "probe-list"), 1, seconds=seconds)["result"]
+        fetched = self.load("fetch", listing, 1, seconds=seconds)["result"]
         return {"list": listed, "fetch": fetched}
 
     def peak_memory(self, size_mib: int, source: Path) -> dict:
