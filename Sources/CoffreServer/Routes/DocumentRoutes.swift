@@ -111,10 +111,11 @@ struct DocumentRoutes: Sendable {
         let ins = try context.patientINS()
         let id = try context.documentID()
         let dossier = try await vault.dossier(for: ins)
-        let metadata = try await vault.document(id, in: dossier)
+        let document = try await vault.openDocument(id, in: dossier)
+        let metadata = document.record
         try await gatekeeper.authorize(context, .readDocumentContent, owner: ins, dossier: dossier, document: metadata)
         guard metadata.status != .deleted else { throw Problem(.documentNotFound, detail: "this document was deleted") }
-        let content = try await vault.openContent(id, in: dossier)
+        let content = try await vault.openContent(of: document)
         let record = content.record
         var headers = HTTPFields()
         headers[.contentType] = record.mediaType

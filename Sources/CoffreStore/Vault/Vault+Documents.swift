@@ -166,20 +166,45 @@ extension Vault {
 
     /// Opens a document's content in a dossier the caller has opened already.
     public func openContent(_ id: DocumentID, in dossier: DossierRecord) async throws(StoreError) -> DocumentContent {
-        let (row, dossierKey) = try await documentRow(id, in: dossier)
-        let record = try record(from: row, dossierKey: dossierKey)
+        try await openContent(of: try await openDocument(id, in: dossier))
+    }
+
+    /// A document of an opened dossier: its metadata for the access decision, and what opening
+    /// its content needs, so that a fetch reads and decodes the row once.
+    public struct OpenedDocument: Sendable {
+        public let record: DocumentRecord
+        let row: DocumentRow
+        let dossierKey: SymmetricKey
+    }
+
+    /// Reads one document of an opened dossier, for a decision and then perhaps its content.
+    public func openDocument(_ id: DocumentID, in dossier: DossierRecord) async throws(StoreError) -> OpenedDocument {
+        let (row, key) = try await documentRow(id, in: dossier)
+        return OpenedDocument(record: try record(from: row, dossierKey: key), row: row, dossierKey: key)
+    }
+
+    /// Opens the content of a document read with `openDocument`.
+    public func openContent(of document: OpenedDocument) async throws(StoreError) -> DocumentContent {
+        let (row, dossierKey, record, id) = (document.row, document.dossierKey, document.record, document.record.id)
         let dossierID = DossierID(unchecked: row.dossierId)
         let documentKey = try Self.crypto { () throws(CryptoError) in
             try KeyWrap.unwrap(
                 Array(row.wrappedKey), with: dossierKey,
                 context: Self.documentKeyContext(dossierID, id, UInt32(truncatingIfNeeded: row.keyGeneration)), in: arena)
         }
-        let reader = try await blobs.openReader(for: BlobName(id, version: UInt32(truncatingIfNeeded: row.blobVersion)))
+        let reader: any BlobReader
+        do {
+            reader = try await blobs.openReader(for: BlobName(id, version: UInt32(truncatingIfNeeded: row.blobVersion)))
+        } catch {
+            try rekeyedMeanwhile(row)
+            throw error
+        }
         do {
             let content = try await DocumentContent.open(record: record, reader: reader, key: documentKey, arena: arena)
             return content
         } catch {
             await reader.close()
+            try rekeyedMeanwhile(row)
             logger.error(
                 "integrity failure on read",
                 metadata: CoffreEvent.integrityFailure.metadata(["dossier.id": "\(dossierID)", "document.id": "\(id)"]))
@@ -187,10 +212,19 @@ extension Vault {
         }
     }
 
+    /// A rekey with re-encryption that committed between `openDocument` and `openContent`
+    /// moved the blob: a conflict to retry, not damage.
+    private func rekeyedMeanwhile(_ row: DocumentRow) throws(StoreError) {
+        let now = try? index.document(id: row.id, dossierID: row.dossierId)
+        if let now, now.keyGeneration != row.keyGeneration || now.blobVersion != row.blobVersion {
+            throw StoreError(.conflict, "the dossier was given a new key while this request ran; retry")
+        }
+    }
+
     /// A document row of an opened dossier, with the dossier key that opens it.
     private func documentRow(_ id: DocumentID, in dossier: DossierRecord) async throws(StoreError) -> (DocumentRow, SymmetricKey) {
         guard let key = dossier.key else { throw StoreError(.keys, "the dossier key is not open") }
-        guard let row = try await index.document(id: id.value, dossierID: dossier.id.value) else {
+        guard let row = try index.document(id: id.value, dossierID: dossier.id.value) else {
             throw StoreError(.documentNotFound, "no document \(id) in this dossier")
         }
         if row.keyGeneration != Int64(dossier.keyGeneration) {

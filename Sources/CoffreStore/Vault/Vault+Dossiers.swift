@@ -75,7 +75,7 @@ extension Vault {
 
     /// The dossier row for `ins`, its unwrapped key and its opened sealed fields.
     func openDossier(_ ins: INS) async throws(StoreError) -> (row: DossierRow, key: SymmetricKey, fields: SealedDossierFields) {
-        guard let row = try await index.dossier(insHash: insHash(ins)), row.state != "purging" else {
+        guard let row = try index.dossier(insHash: insHash(ins)), row.state != "purging" else {
             throw StoreError(.dossierNotFound, "this patient has no dossier")
         }
         let (key, fields) = try openDossierRow(row, ins: ins)
