@@ -35,6 +35,8 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         case unknownKeyVersion
         /// Rotation asked for with no newer master key installed.
         case noNewerKey
+        /// The trace entry allowing a change could not be written, so the change was not made.
+        case traceUnavailable
     }
 
     public var code: Code

@@ -53,6 +53,49 @@ import Testing
         #expect(try await fixture.vault.documents(in: VaultFixture.patient, includeSuperseded: true).isEmpty)
     }
 
+    /// A store's decision is traced with the document row, in one transaction; a store that
+    /// fails, before or in that transaction, still leaves its decision in the trace, once.
+    @Test func aStoreAndItsTraceEntryCommitTogether() async throws {
+        let fixture = try await VaultFixture(maxDocumentSize: 10_000)
+        let dossier = try await fixture.vault.createDossier(for: VaultFixture.patient)
+        func store(_ bytes: [UInt8], failAfter: Int? = nil, replacing: DocumentID? = nil, tag: String) async throws -> DocumentRecord {
+            var detail = TraceDetail()
+            detail.rule = tag
+            return try await fixture.vault.storeDocument(
+                in: dossier, NewDocument(documentClass: .compteRendu, title: "t", author: VaultFixture.author),
+                content: VaultFixture.content(bytes, failAfter: failAfter), declaredLength: Int64(bytes.count), replacing: replacing,
+                tracing: TraceIntent(action: "document.add", detail: detail))
+        }
+        // Concurrent stores share commits; each has exactly one entry.
+        let stored = try await withThrowingTaskGroup(of: DocumentRecord.self) { group in
+            for index in 0..<8 { group.addTask { try await store(SecureRandom.bytes(3_000), tag: "ok-\(index)") } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(stored.count == 8)
+        await #expect(throws: StoreError.self) { try await store(SecureRandom.bytes(20_000), tag: "too-large") }
+        await #expect(throws: StoreError.self) { try await store(SecureRandom.bytes(8_000), failAfter: 3_000, tag: "cut-off") }
+        // Replacing a version that is no longer current fails inside the transaction: its row is
+        // rolled back, its entry stays.
+        _ = try await store(SecureRandom.bytes(100), replacing: stored[0].id, tag: "replace")
+        let conflict = await #expect(throws: StoreError.self) {
+            try await store(SecureRandom.bytes(100), replacing: stored[0].id, tag: "replace-again")
+        }
+        #expect(conflict?.code == .conflict)
+
+        let entries = try await fixture.vault.traceEntries(for: dossier)
+        let tags = entries.compactMap { $0.detail?.rule }
+        #expect(Set(tags.filter { $0.hasPrefix("ok-") }).count == 8)
+        for tag in ["too-large", "cut-off", "replace", "replace-again"] {
+            #expect(tags.filter { $0 == tag }.count == 1, "\(tag): \(tags)")
+        }
+        #expect(entries.allSatisfy { $0.outcome == "allowed" && $0.action == "document.add" })
+        let documents = try await fixture.vault.documents(in: VaultFixture.patient, includeSuperseded: true)
+        #expect(documents.count == 9)
+        #expect(fixture.blobFiles().committed.count == 9)
+        #expect(fixture.blobFiles().temporary.isEmpty)
+        #expect(try await fixture.vault.verifyTrace().problems.isEmpty)
+    }
+
     @Test func damagedBlobsAreNeverServed() async throws {
         let fixture = try await VaultFixture()
         _ = try await fixture.vault.createDossier(for: VaultFixture.patient)

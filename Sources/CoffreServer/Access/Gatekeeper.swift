@@ -29,6 +29,48 @@ struct Gatekeeper: Sendable {
     func authorize(
         _ context: CoffreRequestContext, _ action: DossierAction, owner: INS, dossier: DossierRecord?, document: DocumentRecord? = nil
     ) async throws -> Actor {
+        let (actor, allowed, detail) = try decide(context, action, owner: owner, dossier: dossier, document: document)
+        try await trace(action, allowed: allowed, detail: detail, dossier: dossier)
+        guard allowed else { throw Self.denied(detail) }
+        if let dossier {
+            try await notifier.accessed(by: actor, dossier: dossier)
+        }
+        return actor
+    }
+
+    /// For a change the vault records in the same transaction as its decision's trace entry (a
+    /// store): a denial is traced and thrown here, as by `authorize`; an allowed decision comes
+    /// back as the entry the vault writes with the change, so that the two are durable together.
+    func authorizeChange(
+        _ context: CoffreRequestContext, _ action: DossierAction, owner: INS, dossier: DossierRecord, document: DocumentRecord? = nil
+    ) async throws -> (Actor, TraceIntent) {
+        let (actor, allowed, detail) = try decide(context, action, owner: owner, dossier: dossier, document: document)
+        guard allowed else {
+            try await trace(action, allowed: false, detail: detail, dossier: dossier)
+            throw Self.denied(detail)
+        }
+        try await notifier.accessed(by: actor, dossier: dossier)
+        return (actor, TraceIntent(action: action.rawValue, detail: detail))
+    }
+
+    /// Writes the decision to the trace; throws `trace_unavailable` (fail closed) if it cannot.
+    private func trace(_ action: DossierAction, allowed: Bool, detail: TraceDetail, dossier: DossierRecord?) async throws {
+        do {
+            try await vault.recordTrace(action: action.rawValue, outcome: allowed ? .allowed : .denied, detail: detail, dossier: dossier)
+        } catch {
+            logger.error("trace write failed: access refused", metadata: ["access.action": "\(action.rawValue)", "error": "\(error)"])
+            throw Traced(Problem(.traceUnavailable, detail: "the access could not be traced, so it was refused; retry shortly"))
+        }
+    }
+
+    private static func denied(_ detail: TraceDetail) -> Traced {
+        Traced(Problem(.accessDenied, detail: "this actor may not do this on this dossier (rule \(detail.rule ?? "-"))"))
+    }
+
+    /// Asks the access policy and logs the answer; writes nothing.
+    private func decide(
+        _ context: CoffreRequestContext, _ action: DossierAction, owner: INS, dossier: DossierRecord?, document: DocumentRecord?
+    ) throws(Problem) -> (Actor, allowed: Bool, TraceDetail) {
         let actor = try actor(context)
         let facts = dossier?.facts ?? DossierFacts(owner: owner)
         let decision = policy.decide(actor: actor, action: action, dossier: facts, document: document?.facts, now: clock.now())
@@ -44,20 +86,7 @@ struct Gatekeeper: Sendable {
         detail.rule = decision.rule
         detail.matrixVersion = decision.matrixVersion
         if !decision.isAllowed { detail.errorCode = ErrorCode.accessDenied.rawValue }
-        do {
-            try await vault.recordTrace(
-                action: action.rawValue, outcome: decision.isAllowed ? .allowed : .denied, detail: detail, dossier: dossier)
-        } catch {
-            logger.error("trace write failed: access refused", metadata: ["access.action": "\(action.rawValue)", "error": "\(error)"])
-            throw Traced(Problem(.traceUnavailable, detail: "the access could not be traced, so it was refused; retry shortly"))
-        }
-        guard decision.isAllowed else {
-            throw Traced(Problem(.accessDenied, detail: "this actor may not do this on this dossier (rule \(decision.rule))"))
-        }
-        if let dossier {
-            try await notifier.accessed(by: actor, dossier: dossier)
-        }
-        return actor
+        return (actor, decision.isAllowed, detail)
     }
 
     /// Whether `actor` may see `document` in a listing; listings show only what may be read

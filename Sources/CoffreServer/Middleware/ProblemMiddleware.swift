@@ -105,6 +105,7 @@ struct ProblemMiddleware: RouterMiddleware {
         case .keyInUse: Problem(.keyInUse, detail: error.message)
         case .unknownKeyVersion: Problem(.keyVersionNotFound, detail: error.message)
         case .noNewerKey: Problem(.noNewerKey, detail: error.message)
+        case .traceUnavailable: Problem(.traceUnavailable, detail: "the access could not be traced, so it was refused; retry shortly")
         }
     }
 

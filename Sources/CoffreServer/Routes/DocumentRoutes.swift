@@ -30,11 +30,21 @@ struct DocumentRoutes: Sendable {
     @Sendable func store(_ request: Request, context: CoffreRequestContext) async throws -> Response {
         let ins = try context.patientINS()
         let dossier = try await vault.dossier(for: ins)
-        let actor = try await gatekeeper.authorize(context, .addDocument, owner: ins, dossier: dossier)
-        var metadata = try NewDocument(headers: request.headers, author: DocumentAuthor(actor), defaults: nil)
-        metadata.masked = dossier.settings.maskNewDocuments
+        // The decision's trace entry is written with the document row, in one transaction.
+        let (actor, decision) = try await gatekeeper.authorizeChange(context, .addDocument, owner: ins, dossier: dossier)
+        let metadata: NewDocument
+        let length: Int64?
+        do {
+            var parsed = try NewDocument(headers: request.headers, author: DocumentAuthor(actor), defaults: nil)
+            parsed.masked = dossier.settings.maskNewDocuments
+            (metadata, length) = (parsed, try declaredLength(request))
+        } catch {
+            // Refused before the vault was asked: the allowed decision is still traced.
+            try await vault.recordTrace(action: decision.action, outcome: .allowed, detail: decision.detail, dossier: dossier)
+            throw error
+        }
         let record = try await vault.storeDocument(
-            in: dossier, metadata, content: request.body, declaredLength: try declaredLength(request))
+            in: dossier, metadata, content: request.body, declaredLength: length, tracing: decision)
         try await gatekeeper.notifier.stored(record, by: actor, in: dossier, replacing: false)
         return try json(DocumentView(record), status: .created)
     }
@@ -44,9 +54,17 @@ struct DocumentRoutes: Sendable {
         let id = try context.documentID()
         let dossier = try await vault.dossier(for: ins)
         let old = try await vault.document(id, in: dossier)
-        let actor = try await gatekeeper.authorize(context, .replaceDocument, owner: ins, dossier: dossier, document: old)
-        // Metadata not sent again is carried over from the version replaced.
-        var metadata = try NewDocument(headers: request.headers, author: DocumentAuthor(actor), defaults: old)
+        let (actor, decision) = try await gatekeeper.authorizeChange(context, .replaceDocument, owner: ins, dossier: dossier, document: old)
+        var metadata: NewDocument
+        let length: Int64?
+        do {
+            // Metadata not sent again is carried over from the version replaced.
+            metadata = try NewDocument(headers: request.headers, author: DocumentAuthor(actor), defaults: old)
+            length = try declaredLength(request)
+        } catch {
+            try await vault.recordTrace(action: decision.action, outcome: .allowed, detail: decision.detail, dossier: dossier)
+            throw error
+        }
         metadata.masked = old.masked
         // A version replacing one the patient may already read must not hide it again.
         if request.headers[HTTPField.Name(CoffreHeader.hiddenFrom)!] == nil {
@@ -57,7 +75,7 @@ struct DocumentRoutes: Sendable {
             metadata.hiddenSince = old.hiddenSince ?? old.uploadedAt
         }
         let record = try await vault.storeDocument(
-            in: dossier, metadata, content: request.body, declaredLength: try declaredLength(request), replacing: id)
+            in: dossier, metadata, content: request.body, declaredLength: length, replacing: id, tracing: decision)
         try await gatekeeper.notifier.stored(record, by: actor, in: dossier, replacing: true)
         return try json(DocumentView(record), status: .created)
     }

@@ -273,19 +273,21 @@ struct VaultIndex: Sendable {
     func insertReplacement(
         _ row: DocumentRow, supersede transform: @Sendable @escaping (DocumentRow) throws -> DocumentRow
     ) async throws(StoreError) {
-        try await write("record a new version") { db in
-            try Self.requireLiveDossier(row.dossierId, keyGeneration: row.keyGeneration, db)
-            guard let replaced = row.replaces,
-                let old = try DocumentRow.filter(Column("id") == replaced && Column("dossier_id") == row.dossierId).fetchOne(db)
-            else {
-                throw StoreError(.documentNotFound, "the replaced document is gone")
-            }
-            guard old.status == "current" else {
-                throw StoreError(.conflict, "document \(replaced) is \(old.status); only the current version can be replaced")
-            }
-            try transform(old).update(db)
-            try row.insert(db)
+        try await write("record a new version") { db in try Self.insertReplacement(row, supersede: transform, db) }
+    }
+
+    static func insertReplacement(_ row: DocumentRow, supersede transform: (DocumentRow) throws -> DocumentRow, _ db: Database) throws {
+        try requireLiveDossier(row.dossierId, keyGeneration: row.keyGeneration, db)
+        guard let replaced = row.replaces,
+            let old = try DocumentRow.filter(Column("id") == replaced && Column("dossier_id") == row.dossierId).fetchOne(db)
+        else {
+            throw StoreError(.documentNotFound, "the replaced document is gone")
         }
+        guard old.status == "current" else {
+            throw StoreError(.conflict, "document \(replaced) is \(old.status); only the current version can be replaced")
+        }
+        try transform(old).update(db)
+        try row.insert(db)
     }
 
     func dossier(insHash: Data) throws(StoreError) -> DossierRow? {
@@ -295,10 +297,12 @@ struct VaultIndex: Sendable {
     }
 
     func insertDocument(_ row: DocumentRow) async throws(StoreError) {
-        try await write("record a document") { db in
-            try Self.requireLiveDossier(row.dossierId, keyGeneration: row.keyGeneration, db)
-            try row.insert(db)
-        }
+        try await write("record a document") { db in try Self.insertDocument(row, db) }
+    }
+
+    static func insertDocument(_ row: DocumentRow, _ db: Database) throws {
+        try requireLiveDossier(row.dossierId, keyGeneration: row.keyGeneration, db)
+        try row.insert(db)
     }
 
     /// A store racing a purge must not add a row under a destroyed key, nor one racing a rekey
@@ -430,9 +434,33 @@ struct VaultIndex: Sendable {
 
     /// Appends trace entries (and a checkpoint) in one transaction: one fsync for the batch.
     func appendTrace(_ entries: [TraceEntryRow], checkpoint: TraceCheckpointRow?) async throws(StoreError) {
+        _ = try await appendTrace(entries, checkpoint: checkpoint, changes: [])
+    }
+
+    /// Appends trace entries and, in the same transaction, the change each one allows (if
+    /// any), each change in a savepoint of its own: one that fails is rolled back alone and its
+    /// error returned at its index, while its entry (the decision) stays in the trace.
+    func appendTrace(
+        _ entries: [TraceEntryRow], checkpoint: TraceCheckpointRow?, changes: [(@Sendable (Database) throws -> Void)?]
+    ) async throws(StoreError) -> [Int: any Error] {
         try await write("write the trace") { db in
             for entry in entries { try entry.insert(db) }
             try checkpoint?.insert(db)
+            var failures: [Int: any Error] = [:]
+            for (index, change) in changes.enumerated() {
+                guard let change else { continue }
+                do {
+                    try db.inSavepoint {
+                        try change(db)
+                        return .commit
+                    }
+                } catch let error as DatabaseError where error.resultCode == .SQLITE_FULL || error.resultCode == .SQLITE_IOERR {
+                    throw error  // the transaction itself is failing: nothing commits
+                } catch {
+                    failures[index] = error
+                }
+            }
+            return failures
         }
     }
 

@@ -1,6 +1,7 @@
 import CoffreCrypto
 import CoffreDomain
 import Foundation
+import GRDB
 
 /// Appends to the trace, batching concurrent appends into one transaction (group commit), and
 /// signs a checkpoint every `checkpointInterval` entries.
@@ -18,6 +19,8 @@ actor TraceWriter {
         var detail: String?
         /// Seals the personal detail once the sequence number (part of its associated data) is known.
         var seal: @Sendable (Int64) throws(StoreError) -> Data?
+        /// The change this entry allows, written in the entry's transaction (see `append`).
+        var change: (@Sendable (Database) throws -> Void)?
         var continuation: CheckedContinuation<Int64, any Error>
     }
 
@@ -44,15 +47,22 @@ actor TraceWriter {
     }
 
     /// Appends an entry and returns its sequence number once it is durable.
+    ///
+    /// With `change`, the change the entry allows is written in the same transaction (and so
+    /// group-committed with other appends): the decision and what it allowed become durable
+    /// together, or neither does. A change that fails (a conflict) is rolled back alone and
+    /// its error thrown; its entry is kept, as a decision traced before an action that failed.
     func append(
         dossierID: String?, action: String, outcome: String, detail: String?,
-        seal: @Sendable @escaping (Int64) throws(StoreError) -> Data?
+        seal: @Sendable @escaping (Int64) throws(StoreError) -> Data?,
+        change: (@Sendable (Database) throws -> Void)? = nil
     ) async throws -> Int64 {
         let at = clock.now()
         return try await withCheckedThrowingContinuation { continuation in
             pending.append(
                 Pending(
-                    at: at, dossierID: dossierID, action: action, outcome: outcome, detail: detail, seal: seal, continuation: continuation))
+                    at: at, dossierID: dossierID, action: action, outcome: outcome, detail: detail, seal: seal, change: change,
+                    continuation: continuation))
             if !flushing {
                 flushing = true
                 Task { await self.flush() }
@@ -98,9 +108,10 @@ actor TraceWriter {
             if failure == nil, seq - lastCheckpointSeq >= Self.checkpointInterval {
                 checkpoint = makeCheckpoint(seq: seq, hash: hash)
             }
+            var changeFailures: [Int: any Error] = [:]
             if failure == nil {
                 do {
-                    try await index.appendTrace(rows, checkpoint: checkpoint)
+                    changeFailures = try await index.appendTrace(rows, checkpoint: checkpoint, changes: batch.map(\.change))
                 } catch {
                     failure = error
                 }
@@ -112,9 +123,20 @@ actor TraceWriter {
             lastSeq = seq
             lastHash = hash
             if let checkpoint { lastCheckpointSeq = checkpoint.seq }
-            for (item, row) in zip(batch, rows) { item.continuation.resume(returning: row.seq) }
+            for (index, (item, row)) in zip(batch, rows).enumerated() {
+                if let changeFailure = changeFailures[index] {
+                    item.continuation.resume(throwing: ChangeFailed(error: changeFailure))
+                } else {
+                    item.continuation.resume(returning: row.seq)
+                }
+            }
         }
         flushing = false
+    }
+
+    /// The change an appended entry allowed failed; the entry itself was written.
+    struct ChangeFailed: Error {
+        let error: any Error
     }
 
     private func makeCheckpoint(seq: Int64, hash: Data) -> TraceCheckpointRow {

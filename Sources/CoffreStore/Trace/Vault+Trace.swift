@@ -1,6 +1,8 @@
 import CoffreCrypto
 import CoffreDomain
 import Foundation
+import GRDB
+import Logging
 
 /// What a trace entry says, in full. Stored encrypted under the dossier key when the entry
 /// belongs to a dossier; without one (a refused assertion, an unknown patient), only the
@@ -82,6 +84,18 @@ public struct TraceVerification: Sendable, Equatable {
     public var signingKey: String
 }
 
+/// An allowed decision whose trace entry is written with the change it allows, in one
+/// transaction (a store: the entry and the document row become durable together).
+public struct TraceIntent: Sendable {
+    public var action: String
+    public var detail: TraceDetail
+
+    public init(action: String, detail: TraceDetail) {
+        self.action = action
+        self.detail = detail
+    }
+}
+
 extension Vault {
     /// Writes a trace entry and returns its sequence number once it is durable. Callers write
     /// it before they act, and refuse the access if this throws.
@@ -89,24 +103,54 @@ extension Vault {
     public func recordTrace(
         action: String, outcome: TraceOutcome, detail: TraceDetail, dossier: DossierRecord?
     ) async throws(StoreError) -> Int64 {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
         do {
-            if let dossier, let key = dossier.key {
-                let dossierID = dossier.id.value
-                let plaintext = Array(try encoder.encode(detail))
-                return try await trace.append(
-                    dossierID: dossierID, action: action, outcome: outcome.rawValue, detail: nil,
-                    seal: { seq in Data(SealedBox.seal(plaintext, with: key, associatedData: Self.traceAD(seq: seq, dossierID: dossierID)))
-                    })
-            }
-            let clear = String(decoding: try encoder.encode(detail.anonymous), as: UTF8.self)
-            return try await trace.append(dossierID: nil, action: action, outcome: outcome.rawValue, detail: clear, seal: { _ in nil })
+            return try await appendTrace(action: action, outcome: outcome, detail: detail, dossier: dossier, change: nil)
         } catch let error as StoreError {
             throw error
         } catch {
             throw StoreError(.io, "cannot write the trace: \(error)")
         }
+    }
+
+    /// Writes an allowed decision's entry and, in the same transaction, the change it allows.
+    /// Throws the change's own error if it failed (the entry is written all the same), or
+    /// `traceUnavailable` if nothing could be written.
+    func recordTrace(_ intent: TraceIntent, dossier: DossierRecord, change: @Sendable @escaping (Database) throws -> Void)
+        async throws(StoreError)
+    {
+        do {
+            try await appendTrace(action: intent.action, outcome: .allowed, detail: intent.detail, dossier: dossier, change: change)
+        } catch let failed as TraceWriter.ChangeFailed {
+            // The entry is in the trace; the change it allowed is not.
+            if let error = failed.error as? StoreError { throw error }
+            if let error = failed.error as? DatabaseError, error.resultCode == .SQLITE_FULL {
+                throw StoreError(.noSpace, "the disk is full: cannot record the document")
+            }
+            throw StoreError(.io, "cannot record the change: \(failed.error)")
+        } catch {
+            logger.error("trace write failed: the change it allowed was not made", metadata: ["trace.action": "\(intent.action)"])
+            throw StoreError(.traceUnavailable, "the access could not be traced, so nothing was changed")
+        }
+    }
+
+    @discardableResult
+    private func appendTrace(
+        action: String, outcome: TraceOutcome, detail: TraceDetail, dossier: DossierRecord?,
+        change: (@Sendable (Database) throws -> Void)?
+    ) async throws -> Int64 {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        if let dossier, let key = dossier.key {
+            let dossierID = dossier.id.value
+            let plaintext = Array(try encoder.encode(detail))
+            return try await trace.append(
+                dossierID: dossierID, action: action, outcome: outcome.rawValue, detail: nil,
+                seal: { seq in Data(SealedBox.seal(plaintext, with: key, associatedData: Self.traceAD(seq: seq, dossierID: dossierID))) },
+                change: change)
+        }
+        let clear = String(decoding: try encoder.encode(detail.anonymous), as: UTF8.self)
+        return try await trace.append(
+            dossierID: nil, action: action, outcome: outcome.rawValue, detail: clear, seal: { _ in nil }, change: change)
     }
 
     /// The dossier's trace after `seq`, oldest first, with its detail opened.

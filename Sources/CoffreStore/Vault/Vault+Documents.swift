@@ -35,13 +35,110 @@ extension Vault {
     /// Stores a document in a dossier the caller has opened already (the request's route has,
     /// to decide the access): the dossier is not opened again. A rekey in between makes the
     /// store fail with `conflict` rather than seal under the replaced key.
+    ///
+    /// With `tracing`, the allowed decision's trace entry is written in the transaction that
+    /// records the document (one durable commit, shared with concurrent stores, instead of two);
+    /// if the store fails before that, the entry is written alone. Either way the decision is in
+    /// the trace before the document can be seen, and exactly once.
     public func storeDocument<Content: AsyncSequence<ByteBuffer, any Error>>(
         in dossier: DossierRecord,
         _ metadata: NewDocument,
         content: Content,
         declaredLength: Int64?,
-        replacing: DocumentID? = nil
+        replacing: DocumentID? = nil,
+        tracing intent: TraceIntent? = nil
     ) async throws(StoreError) -> DocumentRecord {
+        do {
+            return try await storeDocumentTracing(
+                in: dossier, metadata, content: content, declaredLength: declaredLength, replacing: replacing, intent: intent)
+        } catch {
+            let failure = error
+            if failure.traceStillOwed, let intent {
+                do {
+                    try await recordTrace(action: intent.action, outcome: .allowed, detail: intent.detail, dossier: dossier)
+                } catch {
+                    logger.error("trace write failed after a failed store", metadata: ["trace.action": "\(intent.action)"])
+                }
+            }
+            throw failure.error
+        }
+    }
+
+    /// A store that failed, and whether its decision still has to be traced.
+    private struct StoreFailure: Error {
+        var error: StoreError
+        var traceStillOwed: Bool
+    }
+
+    private func storeDocumentTracing<Content: AsyncSequence<ByteBuffer, any Error>>(
+        in dossier: DossierRecord,
+        _ metadata: NewDocument,
+        content: Content,
+        declaredLength: Int64?,
+        replacing: DocumentID?,
+        intent: TraceIntent?
+    ) async throws(StoreFailure) -> DocumentRecord {
+        do {
+            let (row, dossierKey) = try await writeBlob(
+                in: dossier, metadata, content: content, declaredLength: declaredLength, replacing: replacing)
+            do {
+                try await recordRow(row, in: dossier, key: dossierKey, intent: intent)
+            } catch {
+                // The blob is durable but unacknowledged: remove it now rather than at the next start.
+                try? await blobs.remove(BlobName(DocumentID(unchecked: row.id)))
+                throw StoreFailure(error: error, traceStillOwed: false)
+            }
+            logger.info(
+                "document stored",
+                metadata: ["dossier.id": "\(dossier.id)", "document.id": "\(row.id)", "document.size": "\(row.size)"])
+            do {
+                return try record(from: row, dossierKey: dossierKey)
+            } catch {
+                throw StoreFailure(error: error, traceStillOwed: false)
+            }
+        } catch let failure as StoreFailure {
+            throw failure
+        } catch let error as StoreError {
+            throw StoreFailure(error: error, traceStillOwed: intent != nil)
+        } catch {
+            throw StoreFailure(error: StoreError(.io, "cannot store the document: \(error)"), traceStillOwed: intent != nil)
+        }
+    }
+
+    /// Records a stored blob's row, with the decision's trace entry when there is one.
+    private func recordRow(_ row: DocumentRow, in dossier: DossierRecord, key dossierKey: SymmetricKey, intent: TraceIntent?)
+        async throws(StoreError)
+    {
+        let vault = self
+        let supersede: @Sendable (DocumentRow) throws -> DocumentRow = { old in
+            try vault.resealed(old, key: dossierKey) { row, _ in row.status = DocumentStatus.superseded.rawValue }
+        }
+        let isReplacement = row.replaces != nil
+        guard let intent else {
+            if isReplacement {
+                try await index.insertReplacement(row, supersede: supersede)
+            } else {
+                try await index.insertDocument(row)
+            }
+            return
+        }
+        try await recordTrace(intent, dossier: dossier) { db in
+            if isReplacement {
+                try VaultIndex.insertReplacement(row, supersede: supersede, db)
+            } else {
+                try VaultIndex.insertDocument(row, db)
+            }
+        }
+    }
+
+    /// Encrypts the content into a durable blob and returns the row that will name it.
+    private func writeBlob<Content: AsyncSequence<ByteBuffer, any Error>>(
+        in dossier: DossierRecord,
+        _ metadata: NewDocument,
+        content: Content,
+        declaredLength: Int64?,
+        replacing: DocumentID?
+    ) async throws(StoreError) -> (DocumentRow, SymmetricKey) {
         if let declaredLength, declaredLength > configuration.maxDocumentSize {
             throw StoreError(.tooLarge, "the document is \(declaredLength) bytes; the limit is \(configuration.maxDocumentSize)")
         }
@@ -72,25 +169,13 @@ extension Vault {
             status: DocumentStatus.current.rawValue, mediaType: metadata.mediaType, size: written.size,
             uploadedAt: clock.now(), replaces: replacing?.value, keyGeneration: Int64(generation), wrappedKey: Data(wrappedKey),
             sealed: Data())
-        row.sealed = Data(try Self.seal(fields, key: dossierKey, associatedData: row.associatedData))
         do {
-            if replacing != nil {
-                let vault = self
-                try await index.insertReplacement(row) { old in
-                    try vault.resealed(old, key: dossierKey) { row, _ in row.status = DocumentStatus.superseded.rawValue }
-                }
-            } else {
-                try await index.insertDocument(row)
-            }
+            row.sealed = Data(try Self.seal(fields, key: dossierKey, associatedData: row.associatedData))
         } catch {
-            // The blob is durable but unacknowledged: remove it now rather than at the next start.
             try? await blobs.remove(BlobName(id))
             throw error
         }
-        logger.info(
-            "document stored",
-            metadata: ["dossier.id": "\(dossierID)", "document.id": "\(id)", "document.size": "\(written.size)"])
-        return try record(from: row, dossierKey: dossierKey)
+        return (row, dossierKey)
     }
 
     func encrypt<Content: AsyncSequence<ByteBuffer, any Error>>(
