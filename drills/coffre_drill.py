@@ -1,12 +1,14 @@
 """What the drills share: a real `coffred --dev` on a private socket, HTTP over that socket,
-signed assertions, and the checks every drill ends with (every acknowledged document byte-exact,
-`coffre admin verify` clean, nothing left behind in the state directory).
+signed assertions, the checks
+every drill ends with (every acknowledged document byte-exact, `coffre admin verify` clean,
+nothing left behind in the state directory), and the way each drill winds down.
 
 The HTTP, assertion and identifier helpers are scripts/openapi_check.py's, imported from there.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -18,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 import urllib.parse
 from pathlib import Path
 
@@ -37,6 +40,14 @@ from openapi_check import (  # noqa: E402,F401  (the path above must come first)
     with_luhn,
 )
 
+
+# What the drills import from here (the re-exports above included, which pyflakes would
+# otherwise report as unused).
+__all__ = [
+    "INS1", "INS2", "Issuer", "Reply", "UnixHTTPConnection", "ins_of", "request", "wait_for_socket", "with_luhn",
+    "REPO", "RPPS", "CLASSES", "sha256", "percentile", "bin_dir_from_argv", "Daemon", "Vault", "index_document_ids",
+    "leftovers", "Figures", "winding_down", "temporary_directory", "remove_tree", "random_document",
+]
 
 RPPS = "10003123451"
 CLASSES = ["BIOLOGIE", "RADIO_SC", "CPT_REND", "ORD_SOIN"]
@@ -256,6 +267,38 @@ class Figures:
         passed = 0 if self.failures else 1
         print("%s: %d passed, %d failed" % (self.name, passed, 1 - passed))
         return 0 if passed else 1
+
+
+@contextlib.contextmanager
+def winding_down(figures: Figures, tmp: Path, *daemons: Daemon, graceful: bool = False, kept: str = "state"):
+    """The end every drill shares. Runs the drill's body; an exception out of it is printed with
+    its traceback and counted as a failure (so that the figures are still printed). Then stops
+    the daemons (SIGTERM with `graceful`, else SIGKILL; the body may add daemons it starts later
+    to the list this yields), and removes `tmp` if every check passed, or else prints the last
+    lines of each daemon's log and keeps `tmp` for inspection, saying where.
+
+        with winding_down(figures, tmp, daemon) as daemons:
+            ...
+        return figures.report()
+    """
+    stopping = list(daemons)
+    try:
+        yield stopping
+    except Exception as error:  # noqa: BLE001 - reported as the drill's failure, figures still printed
+        traceback.print_exc()
+        figures.fail("the drill stopped on an unexpected error: %r" % error)
+    finally:
+        for daemon in stopping:
+            if graceful:
+                daemon.stop()
+            else:
+                daemon.kill()
+        if figures.ok():
+            remove_tree(tmp)
+        else:
+            for daemon in stopping:
+                print("--- last lines of the daemon's log (%s):\n%s" % (daemon.log, daemon.tail()))
+            print("%s kept for inspection in %s" % (kept, tmp))
 
 
 def temporary_directory(prefix: str) -> Path:
