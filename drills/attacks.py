@@ -10,8 +10,8 @@ INS; an unauthorised and a blocked professional; path traversal and odd bytes in
 huge headers and tokens; a body shorter than its Content-Length. For each it checks the status
 and the problem's `code`, and that a new trace entry records the refusal (in the dossier's trace
 for access decisions, read back with `coffre trace`; in the dossier-less part of the trace for
-refusals before any access decision, read from the index). Replay is reported as it is: the
-daemon has no replay cache yet (docs/security.md, Known limits).
+refusals before any access decision, read from the index). Every other request carries an
+assertion of its own (a fresh `jti`): the daemon accepts each assertion once.
 
 Then slow clients: N connections that send a request line and trickle one header line per
 second; meanwhile a fresh client must still get answers fast. Then, with the daemon's descriptor
@@ -92,6 +92,18 @@ def status_and_code(raw: bytes) -> tuple[int | None, str | None]:
         return status, json.loads(body).get("code")
     except ValueError:
         return status, None
+
+
+def traced_refusal(state: Path, seq: int, code: str, wait: float = 3.0) -> bool:
+    """Whether a dossier-less `refused` entry naming `code` was traced after `seq`. Refusals of
+    HTTP framing are traced just after the answer: wait for it a moment."""
+    deadline = time.monotonic() + wait
+    while True:
+        if any(r[1] is None and r[3] == "refused" and code in (r[4] or "") for r in trace_since(state, seq)):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
 
 
 class Table:
@@ -228,12 +240,13 @@ def attack_table(daemon: Daemon, table: Table, figures: Figures):
     check("another patient's INS (content)", "GET", content, vault.auth(INS2), 403, "access_denied", "dossier")
     check("another patient's INS (store)", "POST", docs, vault.auth(INS2) | {"Coffre-Class": "BIOLOGIE"}, 403,
           "access_denied", "dossier", body=b"intrus")
-    pro = issuer.auth(STRANGER, role="professional", profession="10")
-    check("unauthorised professional", "GET", docs, pro, 403, "access_denied", "dossier")
-    blocked = issuer.auth(RPPS, role="professional", profession="10")
-    check("blocked professional", "GET", content, blocked, 403, "access_denied", "dossier")
-    blocked_emergency = issuer.auth(RPPS, role="professional", profession="10", mode="bris_de_glace", reason="urgence")
-    check("blocked professional in bris_de_glace", "GET", content, blocked_emergency, 403, "access_denied", "dossier")
+    check("unauthorised professional", "GET", docs, vault.auth(STRANGER, role="professional", profession="10"), 403,
+          "access_denied", "dossier")
+    check("blocked professional", "GET", content, vault.auth(RPPS, role="professional", profession="10"), 403,
+          "access_denied", "dossier")
+    check("blocked professional in bris_de_glace", "GET", content,
+          vault.auth(RPPS, role="professional", profession="10", mode="bris_de_glace", reason="urgence"), 403,
+          "access_denied", "dossier")
     # The patient reads their own trace with the real client: the refusals above are there.
     result = daemon.client("--as", "patient:" + INS1, "--json", "trace")
     try:  # one JSON object a line
@@ -248,32 +261,33 @@ def attack_table(daemon: Daemon, table: Table, figures: Figures):
     else:
         table.row("the patient reads those denials (coffre trace)", "6 denied, with the actors",
                   "exit %d, %d denied, actors %s" % (result.returncode, len(denied), sorted(a for a in actors if a)), "NOT TRACED")
-    # Identifiers: path traversal and odd bytes.
-    p1 = vault.auth(INS1)
+    # Identifiers: path traversal and odd bytes (each request with an assertion of its own).
     for label, raw_id in [("../../etc/passwd", "..%2F..%2F..%2Fetc%2Fpasswd"), ("../ in the path", "../../../../etc/passwd"),
                           ("upper-case id", doc_id.upper()), ("33 hex digits", doc_id + "0"),
                           ("NUL byte", doc_id[:31] + "%00"), ("dot-dot id", ".." + doc_id[2:])]:
         before = last_seq(state)
-        reply = vault.send("GET", "%s/%s/content" % (docs, raw_id), headers=p1)
+        reply = vault.send("GET", "%s/%s/content" % (docs, raw_id), headers=vault.auth(INS1))
         rows = trace_since(state, before)
         ok = (reply.status, reply.code) in ((400, "invalid_identifier"), (404, "route_not_found"))
         traced = any(r[3] == "refused" for r in rows)
         table.row("document id: " + label, "400 invalid_identifier or 404 route_not_found",
                   "%d %s" % (reply.status, reply.code),
                   ("refused, traced" if traced else "refused but NOT TRACED") if ok else "NOT REFUSED AS EXPECTED")
-    check("INS path traversal", "GET", "/v1/patients/..%2F..%2Fetc/documents", p1, 400, "invalid_ins", "anonymous")
-    check("INS with a wrong key", "GET", "/v1/patients/%s/documents" % (INS1[:-2] + "00"), p1, 400, "invalid_ins", "anonymous")
-    # Replay: the same token twice. There is no replay cache yet: the second use is accepted.
+    check("INS path traversal", "GET", "/v1/patients/..%2F..%2Fetc/documents", vault.auth(INS1), 400, "invalid_ins", "anonymous")
+    check("INS with a wrong key", "GET", "/v1/patients/%s/documents" % (INS1[:-2] + "00"), vault.auth(INS1), 400, "invalid_ins",
+          "anonymous")
+    # Replay: the same assertion twice. Each is single-use: the second is refused and traced.
     token = issuer.token(INS1)
     first = vault.send("GET", docs, headers={"Authorization": "Coffre-Assertion " + token})
-    second = vault.send("GET", docs, headers={"Authorization": "Coffre-Assertion " + token})
-    figures["replayed assertion, second use"] = second.status
-    if second.status == 200:
-        table.row("replayed assertion (same jti twice)", "401 (a replay cache)", "%d then %d" % (first.status, second.status),
-                  "KNOWN LIMIT: accepted, no replay cache (docs/security.md)")
+    before = last_seq(state)
+    second = vault.send("GET", docs, headers={"Authorization": "Coffre-Assertion " + token}, replay=True)
+    figures["replayed assertion: first use, second use"] = "%d, %d %s" % (first.status, second.status, second.code)
+    got = "%d then %d %s" % (first.status, second.status, second.code)
+    if first.status != 200 or (second.status, second.code) != (401, "assertion_replayed"):
+        table.row("replayed assertion (same jti twice)", "200 then 401 assertion_replayed", got, "NOT REFUSED AS EXPECTED")
     else:
-        table.row("replayed assertion (same jti twice)", "401", "%d then %d %s" % (first.status, second.status, second.code),
-                  "refused")
+        table.row("replayed assertion (same jti twice)", "200 then 401 assertion_replayed", got,
+                  "refused, traced" if traced_refusal(state, before, "assertion_replayed") else "refused but NOT TRACED")
     # Huge headers and a lying Content-Length, on raw sockets.
     huge_value = b"GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (1 << 20) + b"\r\n\r\n"
     many = b"GET /v1/health HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-H%d: v\r\n" % i for i in range(20000)) + b"\r\n"
@@ -299,7 +313,7 @@ def attack_table(daemon: Daemon, table: Table, figures: Figures):
     table.row("declared body of 10 TB (Content-Length)", "413 payload_too_large", "%s %s" % (status, code),
               "refused" if (status, code) == (413, "payload_too_large") else "NOT REFUSED AS EXPECTED")
     head = ("POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\nCoffre-Class: BIOLOGIE\r\nContent-Length: 100000\r\n\r\n"
-            % (docs, p1["Authorization"])).encode()
+            % (docs, vault.auth(INS1)["Authorization"])).encode()
     raw = raw_exchange(daemon.socket, head + b"short")
     status, code = status_and_code(raw)
     ok = (status, code) in ((400, "upload_incomplete"), (None, None))
