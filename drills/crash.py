@@ -52,9 +52,10 @@ class Ledger:
             return dict(self.documents)
 
 
-def http_client(vault: Vault, ledger: Ledger, figures: Figures, stop: threading.Event, ins: str, rng: random.Random):
-    """Stores until told to stop or the daemon goes away."""
-    while not stop.is_set():
+def http_client(vault: Vault, ledger: Ledger, figures: Figures, stop: threading.Event, ins: str, rng: random.Random,
+                pause: float = 0.0):
+    """Stores until told to stop or the daemon goes away (resting `pause` seconds between two)."""
+    while not stop.wait(pause):
         data = random_document(rng, 300_000)
         try:
             reply = vault.store(ins, data, document_class=rng.choice(["BIOLOGIE", "RADIO_SC"]), title="crash drill")
