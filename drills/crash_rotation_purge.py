@@ -9,8 +9,8 @@ ahead, ones closed with a deletion request not yet due), each with documents who
 SHA-256 were recorded when the daemon acknowledged them. Rounds alternate:
 
 Rotation round: `coffre admin keys rotate --no-wait` (in --dev the daemon writes the next key
-version itself) while clients store documents and create dossiers; SIGKILL at a random moment
-of the rotation; restart. Then:
+version itself) while clients store documents and create dossiers (at most --dossiers new ones
+over the run); SIGKILL at a random moment of the rotation; restart. Then:
   - every acknowledged document is in the index and is fetched byte-exact (all of them, or those
     acknowledged since the last kill plus a sample; see --fetch-all-every), `coffre admin verify`
     is clean, no temporary or orphan blob (the crash drill's checks, reused);
@@ -21,8 +21,9 @@ of the rotation; restart. Then:
 
 Purge round: new dossiers get documents and are closed with a deletion request; the development
 clock moves past their purge date; `coffre retention run --batch B` starts (and, one round in
-two, a rotation with it) while clients store into the dossiers that stay; SIGKILL at a random
-moment; restart. Then, for every dossier due for purge, from the index and the blob directory
+two, a rotation with it) while clients store into the dossiers that stay; SIGKILL once a random
+number of the due dossiers have left the `closed` state (one round in five: at a random time);
+restart. Then, for every dossier due for purge, from the index and the blob directory
 read while the daemon was down, and from the API after the restart: it is entirely intact (the
 row closed with its key, every row and blob there, every document fetched byte-exact) or
 entirely unreadable (gone, or `purging` with its key destroyed: every document and the dossier
@@ -88,6 +89,7 @@ class Run:
         self.ledger = Ledger()
         self.lock = threading.Lock()
         self.writable: list[str] = []  # active dossiers that stay: stores go there
+        self.due_documents: set[str] = set()  # documents of the dossiers due for purge (all rounds)
         self.next_patient = 0
         self.kill_no = 0
         self.restarted_at = 0.0
@@ -198,9 +200,12 @@ def store_one(run: Run, ins: str):
 
 def dossier_creator(run: Run, stop: threading.Event):
     """Creates dossiers (each with one document, four a second) until told to stop: new keys
-    while keys rotate."""
+    while keys rotate. At most --dossiers over the whole run, so that rotations do not grow
+    longer round after round."""
     rng = random.Random(run.rng.random())
     while not stop.wait(0.25):
+        if run.figures["dossiers created during the rounds"] >= run.args.dossiers:
+            return
         ins = run.new_patient(due=False)
         try:
             reply = run.vault.create_dossier(ins)
@@ -263,7 +268,7 @@ def kill_and_restart(run: Run, stop: threading.Event, threads: list[threading.Th
     run.daemon.start()
     run.restarted_at = time.monotonic()
     run.figures["restart seconds (last)"] = round(run.restarted_at - began, 2)
-    check_index_holds(run.daemon, run.ledger, run.figures, run.kill_no)
+    check_index_holds(run.daemon, run.ledger, run.figures, run.kill_no, frozenset(run.due_documents))
     everything = run.kill_no % run.args.fetch_all_every == 0 or run.kill_no == run.args.rotation_kills + run.args.purge_kills
     check_everything(run.daemon, run.vault, run.ledger, run.figures, run.kill_no, set(run.ledger.snapshot()) - before,
                      everything, run.rng, run.args.sample)
@@ -388,6 +393,7 @@ def make_due(run: Run) -> list[DueDossier]:
             if reply.status != 201:
                 raise RuntimeError("store answered %d %s" % (reply.status, reply.body[:200]))
             dossier.documents[reply.json()["id"]] = (sha256(data), len(data), data)
+            run.due_documents.add(reply.json()["id"])
         reply = vault.close_dossier(ins, delete=True)
         if reply.status != 200:
             raise RuntimeError("dossier close answered %d %s" % (reply.status, reply.body[:200]))
@@ -477,15 +483,17 @@ def purge_round(run: Run):
 
 
 def wait_to_kill_mid_purge(run: Run, due: list[DueDossier], retention: subprocess.Popen):
-    """Most rounds: waits until the first due dossier is being purged (the job's start-up varies
-    more than its pace), then a random part of the time the rest should take. One round in
-    five: a random time from the job's start, which may land before its first purge."""
-    expected = len(due) * run.purge_seconds_per_dossier
+    """Most rounds: waits until a random number of the due dossiers (at least one, not all) have
+    left the `closed` state, watching the index every 10 ms, so that the kill lands in the
+    middle of the run whatever its pace, at whatever step of a dossier's purge the daemon is
+    then. One round in five: a random time from the job's start, which may land before its
+    first purge or after its last."""
     if run.rng.random() < 0.2:
-        time.sleep(run.rng.uniform(0.05, 0.2 + expected))
+        time.sleep(run.rng.uniform(0.05, 0.2 + len(due) * run.purge_seconds_per_dossier))
         return
     ids = [d.id for d in due]
-    deadline = time.monotonic() + 30
+    leave = len(ids) - run.rng.randint(1, max(1, len(ids) - 1))  # still closed when the kill comes
+    deadline = time.monotonic() + 60
     while retention.poll() is None and time.monotonic() < deadline:
         db = run.index()
         try:
@@ -493,10 +501,9 @@ def wait_to_kill_mid_purge(run: Run, due: list[DueDossier], retention: subproces
                                       % ",".join("?" * len(ids)), ids).fetchone()
         finally:
             db.close()
-        if untouched < len(ids):
-            break
+        if untouched <= leave:
+            return
         time.sleep(0.01)
-    time.sleep(run.rng.uniform(0, expected))
 
 
 def check_due_dossier(run: Run, dossier: DueDossier, readable: bool, when: str):
