@@ -6,7 +6,7 @@ Usage: drills/crash_rotation_purge.py BIN_DIR [--rotation-kills N] [--purge-kill
 coffred --dev runs with `--rotation-batch-size 1 --rotation-pause-ms P`, so that a rotation
 takes a few seconds. The vault holds dossiers that stay (active ones, ones closed ten years
 ahead, ones closed with a deletion request not yet due), each with documents whose id and
-SHA-256 were recorded when the daemon acknowledged them. Rounds alternate:
+SHA-256 were recorded when the daemon acknowledged them. Rounds of two kinds, in a random order:
 
 Rotation round: `coffre admin keys rotate --no-wait` (in --dev the daemon writes the next key
 version itself) while clients store documents and create dossiers (at most --dossiers new ones
