@@ -61,15 +61,16 @@ drill-deps:
 	  apt-get install -y -qq python3-yaml python3-jsonschema python3-cryptography
 	@python3 -c "import schemathesis" 2>/dev/null || python3 -m pip install -q schemathesis
 
-## The drills' short versions (part of `make test`, about 3 minutes): crash, corruption, attacks,
-## load, faults, API fuzz. Each prints its figures.
+## The drills' short versions (part of `make test`, about 3 minutes): crash, crash during key
+## rotations and purges, corruption, attacks, load, faults, API fuzz. Each prints its figures.
 drills-fast: build drill-deps
 	drills/run.sh fast "$$($(SWIFT) build --show-bin-path)"
 
 ## Long versions of the drills (not part of `make test`): a 1 GiB document through the daemon
 ## in bounded memory, 10,000 expired dossiers purged in one retention run, then the full
-## reliability and security drills (200 kills, 20 rounds of corruption, the attack table with 512
-## slow clients, 5 minutes of load, 10 rounds of faults, a long API fuzz run; docs/reliability.md).
+## reliability and security drills (200 kills, 100 more during key rotations and purges, 20 rounds
+## of corruption, the attack table with 512 slow clients, 5 minutes of load, 10 rounds of faults,
+## a long API fuzz run; docs/reliability.md).
 drills: build drill-deps
 	COFFRE_BIN_DIR="$$($(SWIFT) build --show-bin-path)" COFFRE_LARGE_DOCUMENT_MIB=1024 COFFRE_RETENTION_DOSSIERS=10000 \
 	  $(SWIFT) test --filter "aLargeDocumentStreamsInBoundedMemory|manyExpiredDossiersArePurgedInOneRun"

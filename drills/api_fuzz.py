@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from coffre_drill import (INS1, INS2, REPO, RPPS, Daemon, Figures, Vault, remove_tree, temporary_directory)
+from coffre_drill import (INS1, INS2, REPO, RPPS, Daemon, Figures, Vault, temporary_directory, winding_down)
 
 HERE = Path(__file__).resolve().parent
 
@@ -56,6 +56,13 @@ def main() -> int:
         return figures.report()
     tmp = temporary_directory("coffre-fuzz-")
     daemon = Daemon(args.bin_dir.resolve(), tmp / "state", args=("--max-document-bytes", "1000000"))
+    with winding_down(figures, tmp, daemon, graceful=True, kept="state, log and schemathesis output"):
+        fuzz(daemon, figures, args, tmp, st)
+    return figures.report()
+
+
+def fuzz(daemon: Daemon, figures: Figures, args, tmp: Path, st: str):
+    """Documents to aim at, the socat bridge, schemathesis, and the checks after it."""
     bridge = None
     try:
         daemon.start()
@@ -124,12 +131,6 @@ def main() -> int:
         if bridge is not None:
             bridge.terminate()
             bridge.wait(timeout=10)
-        daemon.stop()
-        if figures.ok():
-            remove_tree(tmp)
-        else:
-            print("state, log and schemathesis output kept in %s" % tmp)
-    return figures.report()
 
 
 def count_cases(report_dir: Path) -> int | None:

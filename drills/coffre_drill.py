@@ -1,12 +1,15 @@
 """What the drills share: a real `coffred --dev` on a private socket, HTTP over that socket,
-signed assertions, and the checks every drill ends with (every acknowledged document byte-exact,
-`coffre admin verify` clean, nothing left behind in the state directory).
+signed assertions (a fresh one for every request: the daemon accepts each `jti` once), the checks
+every drill ends with (every acknowledged document byte-exact, `coffre admin verify` clean,
+nothing left behind in the state directory), and the way each drill winds down.
 
 The HTTP, assertion and identifier helpers are scripts/openapi_check.py's, imported from there.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -17,7 +20,9 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import traceback
 import urllib.parse
 from pathlib import Path
 
@@ -37,6 +42,15 @@ from openapi_check import (  # noqa: E402,F401  (the path above must come first)
     with_luhn,
 )
 
+
+# What the drills import from here (the re-exports above included, which pyflakes would
+# otherwise report as unused).
+__all__ = [
+    "INS1", "INS2", "Issuer", "Reply", "UnixHTTPConnection", "ins_of", "request", "wait_for_socket", "with_luhn",
+    "REPO", "RPPS", "CLASSES", "sha256", "percentile", "bin_dir_from_argv", "Daemon", "assertion_jti", "AssertionReused",
+    "Vault", "index_document_ids", "leftovers", "Figures", "winding_down", "temporary_directory", "remove_tree",
+    "random_document",
+]
 
 RPPS = "10003123451"
 CLASSES = ["BIOLOGIE", "RADIO_SC", "CPT_REND", "ORD_SOIN"]
@@ -155,26 +169,65 @@ class Daemon:
         return report
 
 
+def assertion_jti(authorization: str) -> str | None:
+    """The `jti` of a `Coffre-Assertion` header value, or None if it does not parse."""
+    try:
+        payload = authorization.split(" ", 1)[1].split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return claims.get("jti") if isinstance(claims, dict) else None
+    except (IndexError, ValueError, TypeError):
+        return None
+
+
+class AssertionReused(AssertionError):
+    """A drill was about to send an assertion it had sent before: a bug in the drill, since the
+    daemon refuses the second use (`401 assertion_replayed`)."""
+
+
 class Vault:
     """Person-level calls over raw HTTP, each on a fresh connection, with assertions signed by the
-    development issuer found in the state directory."""
+    development issuer found in the state directory.
+
+    Every request must carry an assertion of its own: `auth()` signs a new one (new `jti`) each
+    time it is called, so call it for each request, never keep its answer for a second one.
+    `send` checks this for every Vault of the process (the drill, not the daemon, is then at
+    fault) unless told `replay=True`, as the replay attack is."""
+
+    _sent_lock = threading.Lock()
+    _sent_jtis: set[str] = set()
 
     def __init__(self, daemon: Daemon):
         self.daemon = daemon
         self.issuer = Issuer((daemon.state / "dev-issuer.key").read_text())
 
-    def auth(self, ins: str, **kwargs) -> dict:
-        return self.issuer.auth(ins, **kwargs)
+    def auth(self, sub: str, **kwargs) -> dict:
+        """An Authorization header with a newly signed assertion (for one request)."""
+        return {"Authorization": "Coffre-Assertion " + self.issuer.token(sub, **kwargs)}
 
-    def send(self, method: str, path: str, **kwargs) -> Reply:
+    def send(self, method: str, path: str, replay: bool = False, **kwargs) -> Reply:
+        jti = assertion_jti(str((kwargs.get("headers") or {}).get("Authorization", "")))
+        if jti is not None and not replay:
+            with Vault._sent_lock:
+                if jti in Vault._sent_jtis:
+                    raise AssertionReused("the drill sent assertion %s twice (%s %s); call auth() for every request"
+                                          % (jti, method, path))
+                Vault._sent_jtis.add(jti)
         return request(self.daemon.socket, method, path, **kwargs)
 
     def create_dossier(self, ins: str) -> Reply:
         return self.send("POST", "/v1/patients/%s/dossier" % ins, headers=self.auth(ins))
 
+    def close_dossier(self, ins: str, delete: bool = False) -> Reply:
+        body = json.dumps({"delete": True} if delete else {}).encode()
+        return self.send("POST", "/v1/patients/%s/dossier/close" % ins, headers=self.auth(ins) | {"Content-Type": "application/json"},
+                         body=body)
+
+    def show_dossier(self, ins: str) -> Reply:
+        return self.send("GET", "/v1/patients/%s/dossier" % ins, headers=self.auth(ins))
+
     def store(self, ins: str, data: bytes, document_class: str = "BIOLOGIE", title: str | None = None,
               media_type: str = "application/octet-stream") -> Reply:
-        headers = dict(self.auth(ins))
+        headers = self.auth(ins)
         headers["Coffre-Class"] = document_class
         headers["Content-Type"] = media_type
         if title:
@@ -256,6 +309,38 @@ class Figures:
         passed = 0 if self.failures else 1
         print("%s: %d passed, %d failed" % (self.name, passed, 1 - passed))
         return 0 if passed else 1
+
+
+@contextlib.contextmanager
+def winding_down(figures: Figures, tmp: Path, *daemons: Daemon, graceful: bool = False, kept: str = "state"):
+    """The end every drill shares. Runs the drill's body; an exception out of it is printed with
+    its traceback and counted as a failure (so that the figures are still printed). Then stops
+    the daemons (SIGTERM with `graceful`, else SIGKILL; the body may add daemons it starts later
+    to the list this yields), and removes `tmp` if every check passed, or else prints the last
+    lines of each daemon's log and keeps `tmp` for inspection, saying where.
+
+        with winding_down(figures, tmp, daemon) as daemons:
+            ...
+        return figures.report()
+    """
+    stopping = list(daemons)
+    try:
+        yield stopping
+    except Exception as error:  # noqa: BLE001 - reported as the drill's failure, figures still printed
+        traceback.print_exc()
+        figures.fail("the drill stopped on an unexpected error: %r" % error)
+    finally:
+        for daemon in stopping:
+            if graceful:
+                daemon.stop()
+            else:
+                daemon.kill()
+        if figures.ok():
+            remove_tree(tmp)
+        else:
+            for daemon in stopping:
+                print("--- last lines of the daemon's log (%s):\n%s" % (daemon.log, daemon.tail()))
+            print("%s kept for inspection in %s" % (kept, tmp))
 
 
 def temporary_directory(prefix: str) -> Path:

@@ -37,8 +37,8 @@ import sqlite3
 import time
 from pathlib import Path
 
-from coffre_drill import (Daemon, Figures, Vault, ins_of, random_document, remove_tree, sha256,
-                          temporary_directory)
+from coffre_drill import (Daemon, Figures, Vault, ins_of, random_document, sha256, temporary_directory,
+                          winding_down)
 
 PATIENTS = [ins_of("2%02d0175%06d" % (50 + n, 300 + n)) for n in range(3)]
 SACRIFICE = ins_of("2990175000999")  # its dossier key is damaged once, taking all its documents with it
@@ -175,104 +175,103 @@ def main() -> int:
     figures["seed"] = args.seed
     tmp = temporary_directory("coffre-corrupt-")
     daemon = Daemon(args.bin_dir.resolve(), tmp / "state")
+    with winding_down(figures, tmp, daemon, graceful=True):
+        damage_rounds(daemon, figures, rng, args, tmp)
+    return figures.report()
+
+
+def damage_rounds(daemon: Daemon, figures: Figures, rng: random.Random, args, tmp: Path):
+    """Store, stop, damage, start, check: `args.rounds` times."""
     documents: dict[str, Document] = {}
     dossiers: dict[str, str] = {}
     damaged_dossiers: set[str] = set()
     damaged_trace: set[int] = set()
     orphans: set[str] = set()
     kinds = BLOB_DAMAGE + ROW_DAMAGE
-    try:
-        daemon.start()
-        vault = Vault(daemon)
-        for ins in PATIENTS + [SACRIFICE]:
-            reply = vault.create_dossier(ins)
+    daemon.start()
+    vault = Vault(daemon)
+    for ins in PATIENTS + [SACRIFICE]:
+        reply = vault.create_dossier(ins)
+        if reply.status != 201:
+            figures.fail("dossier create answered %d" % reply.status)
+            return
+        dossiers[ins] = reply.json()["id"]
+    for round_no in range(1, args.rounds + 1):
+        for n in range(args.documents):
+            ins = SACRIFICE if (round_no == 1 and n < 3) else rng.choice(PATIENTS)
+            data = random_document(rng, 200_000)
+            reply = vault.store(ins, data, document_class=rng.choice(["BIOLOGIE", "RADIO_SC"]))
             if reply.status != 201:
-                figures.fail("dossier create answered %d" % reply.status)
-                return figures.report()
-            dossiers[ins] = reply.json()["id"]
-        for round_no in range(1, args.rounds + 1):
-            for n in range(args.documents):
-                ins = SACRIFICE if (round_no == 1 and n < 3) else rng.choice(PATIENTS)
-                data = random_document(rng, 200_000)
-                reply = vault.store(ins, data, document_class=rng.choice(["BIOLOGIE", "RADIO_SC"]))
-                if reply.status != 201:
-                    figures.fail("store answered %d %s" % (reply.status, reply.body[:200]))
-                    return figures.report()
-                documents[reply.json()["id"]] = Document(reply.json()["id"], ins, data, dossiers[ins])
+                figures.fail("store answered %d %s" % (reply.status, reply.body[:200]))
+                return
+            documents[reply.json()["id"]] = Document(reply.json()["id"], ins, data, dossiers[ins])
+            figures.add("documents stored")
+        targeted = []
+        if round_no == 1:
+            # Sizes that are whole multiples of the 64 KiB record: the last record is an
+            # empty FINAL one that comes after every byte of content has been sent.
+            for size in (65536, 131072, 1000):
+                data = rng.randbytes(size)
+                reply = vault.store(PATIENTS[0], data)
+                doc = Document(reply.json()["id"], PATIENTS[0], data, dossiers[PATIENTS[0]])
+                documents[doc.id] = doc
+                targeted.append(doc)
                 figures.add("documents stored")
-            targeted = []
-            if round_no == 1:
-                # Sizes that are whole multiples of the 64 KiB record: the last record is an
-                # empty FINAL one that comes after every byte of content has been sent.
-                for size in (65536, 131072, 1000):
-                    data = rng.randbytes(size)
-                    reply = vault.store(PATIENTS[0], data)
-                    doc = Document(reply.json()["id"], PATIENTS[0], data, dossiers[PATIENTS[0]])
-                    documents[doc.id] = doc
-                    targeted.append(doc)
-                    figures.add("documents stored")
-            daemon.stop()
-            db = sqlite3.connect(str(daemon.state / "index.sqlite"), isolation_level=None)
-            db.execute("PRAGMA foreign_keys = OFF")
-            for doc, kind in zip(targeted, ("append", "flip-final-record", "flip-chunk-size")):
-                damage_one(daemon.state, db, rng, kind, doc, None, documents)
-                doc.damage = kind
-                figures.add("damages applied")
-                figures.add("damage: %s (%d-byte document)" % (kind, len(doc.data)))
-            intact = [d for d in documents.values() if d.damage is None and d.ins != SACRIFICE]
-            rng.shuffle(intact)
-            for _ in range(min(args.damage, len(intact) // 2)):
-                if len(intact) < 2:
-                    break
-                doc = intact.pop()
-                kind = kinds[(figures["damages applied"]) % len(kinds)] if round_no == 1 else rng.choice(kinds)
-                if kind in ("flip", "truncate-last-record", "flip-header", "truncate") and not doc.data and kind != "truncate":
-                    kind = "flip-header"
-                other = next((d for d in intact if d.ins != doc.ins), None) if kind == "other-dossier" else intact.pop()
-                if kind == "other-dossier" and other is None:
-                    kind, other = "size", None
-                if kind not in ("swap", "copy-over", "other-dossier", "swap-wrapped-keys", "swap-sealed") and other is not None:
-                    intact.append(other)
-                for hit in damage_one(daemon.state, db, rng, kind, doc, other, documents):
-                    hit.damage = kind
-                if kind == "delete-row":
-                    orphans.add(doc.id)
-                figures.add("damages applied")
-                figures.add("damage: " + kind)
-            if round_no == 1:
-                (value,) = db.execute("SELECT wrapped_key FROM dossier WHERE id = ?", (dossiers[SACRIFICE],)).fetchone()
-                db.execute("UPDATE dossier SET wrapped_key = ? WHERE id = ?", (flip_byte(value, rng), dossiers[SACRIFICE]))
-                damaged_dossiers.add(dossiers[SACRIFICE])
-                for d in documents.values():
-                    if d.ins == SACRIFICE:
-                        d.damage = d.damage or "dossier-key"
-                figures.add("damages applied")
-                figures.add("damage: dossier-key")
-                seq = db.execute("SELECT seq FROM trace_entry ORDER BY random() LIMIT 1").fetchone()[0]
-                db.execute("UPDATE trace_entry SET at = at + 1 WHERE seq = ?", (seq,))
-                damaged_trace.add(seq)
-                figures.add("damages applied")
-                figures.add("damage: trace-entry")
-            db.close()
-            past = time.time() - 120
-            for root, _, files in os.walk(daemon.state / "blobs"):
-                for name in files:
-                    os.utime(os.path.join(root, name), (past, past))
-            daemon.start()
-            check_round(daemon, vault, documents, damaged_dossiers, damaged_trace, orphans, figures, args.cli_sample, rng, tmp)
-            print("  round %d/%d: %d documents, %d damaged, all checks %s" % (
-                round_no, args.rounds, len(documents), sum(1 for d in documents.values() if d.damage),
-                "passed" if figures.ok() else "NOT passed (%d regression failures)" % sum(
-                    f.startswith("REGRESSION") for f in figures.failures)), flush=True)
-            if any(not f.startswith("REGRESSION") for f in figures.failures):
-                break  # a new failure: stop here and keep the state (regressions of fixed bugs do not stop the rounds)
-    finally:
         daemon.stop()
-        if figures.ok():
-            remove_tree(tmp)
-        else:
-            print("state kept for inspection in %s" % tmp)
-    return figures.report()
+        db = sqlite3.connect(str(daemon.state / "index.sqlite"), isolation_level=None)
+        db.execute("PRAGMA foreign_keys = OFF")
+        for doc, kind in zip(targeted, ("append", "flip-final-record", "flip-chunk-size")):
+            damage_one(daemon.state, db, rng, kind, doc, None, documents)
+            doc.damage = kind
+            figures.add("damages applied")
+            figures.add("damage: %s (%d-byte document)" % (kind, len(doc.data)))
+        intact = [d for d in documents.values() if d.damage is None and d.ins != SACRIFICE]
+        rng.shuffle(intact)
+        for _ in range(min(args.damage, len(intact) // 2)):
+            if len(intact) < 2:
+                break
+            doc = intact.pop()
+            kind = kinds[(figures["damages applied"]) % len(kinds)] if round_no == 1 else rng.choice(kinds)
+            if kind in ("flip", "truncate-last-record", "flip-header", "truncate") and not doc.data and kind != "truncate":
+                kind = "flip-header"
+            other = next((d for d in intact if d.ins != doc.ins), None) if kind == "other-dossier" else intact.pop()
+            if kind == "other-dossier" and other is None:
+                kind, other = "size", None
+            if kind not in ("swap", "copy-over", "other-dossier", "swap-wrapped-keys", "swap-sealed") and other is not None:
+                intact.append(other)
+            for hit in damage_one(daemon.state, db, rng, kind, doc, other, documents):
+                hit.damage = kind
+            if kind == "delete-row":
+                orphans.add(doc.id)
+            figures.add("damages applied")
+            figures.add("damage: " + kind)
+        if round_no == 1:
+            (value,) = db.execute("SELECT wrapped_key FROM dossier WHERE id = ?", (dossiers[SACRIFICE],)).fetchone()
+            db.execute("UPDATE dossier SET wrapped_key = ? WHERE id = ?", (flip_byte(value, rng), dossiers[SACRIFICE]))
+            damaged_dossiers.add(dossiers[SACRIFICE])
+            for d in documents.values():
+                if d.ins == SACRIFICE:
+                    d.damage = d.damage or "dossier-key"
+            figures.add("damages applied")
+            figures.add("damage: dossier-key")
+            seq = db.execute("SELECT seq FROM trace_entry ORDER BY random() LIMIT 1").fetchone()[0]
+            db.execute("UPDATE trace_entry SET at = at + 1 WHERE seq = ?", (seq,))
+            damaged_trace.add(seq)
+            figures.add("damages applied")
+            figures.add("damage: trace-entry")
+        db.close()
+        past = time.time() - 120
+        for root, _, files in os.walk(daemon.state / "blobs"):
+            for name in files:
+                os.utime(os.path.join(root, name), (past, past))
+        daemon.start()
+        check_round(daemon, vault, documents, damaged_dossiers, damaged_trace, orphans, figures, args.cli_sample, rng, tmp)
+        print("  round %d/%d: %d documents, %d damaged, all checks %s" % (
+            round_no, args.rounds, len(documents), sum(1 for d in documents.values() if d.damage),
+            "passed" if figures.ok() else "NOT passed (%d regression failures)" % sum(
+                f.startswith("REGRESSION") for f in figures.failures)), flush=True)
+        if any(not f.startswith("REGRESSION") for f in figures.failures):
+            break  # a new failure: stop here and keep the state (regressions of fixed bugs do not stop the rounds)
 
 
 def known_bug(doc: Document) -> str:

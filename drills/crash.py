@@ -30,8 +30,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from coffre_drill import (Daemon, Figures, Vault, ins_of, index_document_ids, leftovers, random_document,
-                          remove_tree, sha256, temporary_directory)
+from coffre_drill import (Daemon, Figures, Vault, ins_of, index_document_ids, leftovers, random_document, sha256,
+                          temporary_directory, winding_down)
 
 PATIENTS = [ins_of("1%02d0575%06d" % (60 + n, 100 + n)) for n in range(4)]
 
@@ -52,9 +52,10 @@ class Ledger:
             return dict(self.documents)
 
 
-def http_client(vault: Vault, ledger: Ledger, figures: Figures, stop: threading.Event, ins: str, rng: random.Random):
-    """Stores until told to stop or the daemon goes away."""
-    while not stop.is_set():
+def http_client(vault: Vault, ledger: Ledger, figures: Figures, stop: threading.Event, ins: str, rng: random.Random,
+                pause: float = 0.0):
+    """Stores until told to stop or the daemon goes away (resting `pause` seconds between two)."""
+    while not stop.wait(pause):
         data = random_document(rng, 300_000)
         try:
             reply = vault.store(ins, data, document_class=rng.choice(["BIOLOGIE", "RADIO_SC"]), title="crash drill")
@@ -218,81 +219,90 @@ def main() -> int:
     figures["clients"] = args.clients
     tmp = temporary_directory("coffre-crash-")
     daemon = Daemon(args.bin_dir.resolve(), tmp / "state")
-    ledger = Ledger()
-    try:
-        daemon.start()
-        client_facing_a_dead_daemon(daemon, figures, tmp)
-        vault = Vault(daemon)
-        for ins in PATIENTS:
-            reply = vault.create_dossier(ins)
-            if reply.status != 201:
-                figures.fail("dossier create answered %d %s" % (reply.status, reply.body[:200]))
-                return figures.report()
-        for round_no in range(1, args.kills + 1):
-            before = set(ledger.snapshot())
-            stop = threading.Event()
-            threads = []
-            for n in range(args.clients):
-                ins = PATIENTS[n % len(PATIENTS)]
-                client_rng = random.Random(rng.random())
-                if n == 0:
-                    target, extra = cli_client, (daemon, ledger, figures, stop, ins, client_rng, tmp)
-                else:
-                    target, extra = http_client, (vault, ledger, figures, stop, ins, client_rng)
-                threads.append(threading.Thread(target=target, args=extra, daemon=True,
-                                                name="%s client %d" % ("coffre CLI" if n == 0 else "HTTP", n)))
-            for thread in threads:
-                thread.start()
-            time.sleep(rng.uniform(0.05, args.longest))
-            stop.set()  # first, so that a client seeing its connection cut knows why
-            daemon.kill()
-            began = time.monotonic()
-            slow = []
-            for thread in threads:
-                thread.join(timeout=120)
-                if time.monotonic() - began > 10:
-                    slow.append("%s after %.0f s" % (thread.name, time.monotonic() - began))
-            figures["client wind-down seconds (max)"] = max(figures["client wind-down seconds (max)"],
-                                                            round(time.monotonic() - began, 2))
-            if slow:
-                # Not a failure by itself (see docs/reliability.md, Findings); printed to help
-                # explain what follows.
-                figures.add("slow client wind-downs (a client still running 10 s after the kill)")
-                print("  kill %d: slow client wind-down: %s; holders of the state directory: %s" % (
-                    round_no, ", ".join(slow), holders(daemon.state) or "none"), flush=True)
-            for holder in holders(daemon.state):
-                figures.fail("after kill %d the daemon was reaped, yet %s" % (round_no, holder))
-            figures.add("kills survived")
-            began = time.monotonic()
-            daemon.start()
-            figures["restart seconds (last)"] = round(time.monotonic() - began, 2)
-            in_index = index_document_ids(daemon.state)
-            lost = set(ledger.snapshot()) - in_index
-            if lost:
-                figures.fail("after kill %d: %d acknowledged documents are not in the index: %s" % (round_no, len(lost), sorted(lost)[:5]))
-            figures["documents committed, answer cut by a kill"] = len(in_index - set(ledger.snapshot()))
-            began = time.monotonic()
-            everything = round_no % args.fetch_all_every == 0 or round_no == args.kills
-            check_everything(daemon, vault, ledger, figures, round_no, set(ledger.snapshot()) - before, everything,
-                             rng, args.sample)
-            if everything:
-                figures.add("full checks (every acknowledged document)")
-            figures["check seconds (last)"] = round(time.monotonic() - began, 2)
-            if round_no % 10 == 0 or round_no == args.kills:
-                print("  kill %d/%d: %d documents acknowledged, all intact so far" % (
-                    round_no, args.kills, len(ledger.documents)), flush=True)
-            if not figures.ok():
-                print("--- last lines of the daemon's log:\n" + daemon.tail())
-                break
-        figures["documents acknowledged"] = len(ledger.documents)
-        figures["daemon starts"] = daemon.starts
-    finally:
-        daemon.kill()
-        if figures.ok():
-            remove_tree(tmp)
-        else:
-            print("state kept for inspection in %s" % tmp)
+    with winding_down(figures, tmp, daemon):
+        kill_while_storing(daemon, figures, tmp, rng, args)
     return figures.report()
+
+
+def kill_while_storing(daemon: Daemon, figures: Figures, tmp: Path, rng: random.Random, args):
+    ledger = Ledger()
+    daemon.start()
+    client_facing_a_dead_daemon(daemon, figures, tmp)
+    vault = Vault(daemon)
+    for ins in PATIENTS:
+        reply = vault.create_dossier(ins)
+        if reply.status != 201:
+            figures.fail("dossier create answered %d %s" % (reply.status, reply.body[:200]))
+            return
+    for round_no in range(1, args.kills + 1):
+        before = set(ledger.snapshot())
+        stop = threading.Event()
+        threads = []
+        for n in range(args.clients):
+            ins = PATIENTS[n % len(PATIENTS)]
+            client_rng = random.Random(rng.random())
+            if n == 0:
+                target, extra = cli_client, (daemon, ledger, figures, stop, ins, client_rng, tmp)
+            else:
+                target, extra = http_client, (vault, ledger, figures, stop, ins, client_rng)
+            threads.append(threading.Thread(target=target, args=extra, daemon=True,
+                                            name="%s client %d" % ("coffre CLI" if n == 0 else "HTTP", n)))
+        for thread in threads:
+            thread.start()
+        time.sleep(rng.uniform(0.05, args.longest))
+        stop.set()  # first, so that a client seeing its connection cut knows why
+        daemon.kill()
+        wind_down_clients(daemon, figures, threads, round_no)
+        figures.add("kills survived")
+        began = time.monotonic()
+        daemon.start()
+        figures["restart seconds (last)"] = round(time.monotonic() - began, 2)
+        check_index_holds(daemon, ledger, figures, round_no)
+        began = time.monotonic()
+        everything = round_no % args.fetch_all_every == 0 or round_no == args.kills
+        check_everything(daemon, vault, ledger, figures, round_no, set(ledger.snapshot()) - before, everything,
+                         rng, args.sample)
+        if everything:
+            figures.add("full checks (every acknowledged document)")
+        figures["check seconds (last)"] = round(time.monotonic() - began, 2)
+        if round_no % 10 == 0 or round_no == args.kills:
+            print("  kill %d/%d: %d documents acknowledged, all intact so far" % (
+                round_no, args.kills, len(ledger.documents)), flush=True)
+        if not figures.ok():
+            break
+    figures["documents acknowledged"] = len(ledger.documents)
+    figures["daemon starts"] = daemon.starts
+
+
+def wind_down_clients(daemon: Daemon, figures: Figures, threads: list[threading.Thread], round_no: int):
+    """After a kill: the clients must notice and stop, and nothing may hold the state directory."""
+    began = time.monotonic()
+    slow = []
+    for thread in threads:
+        thread.join(timeout=120)
+        if time.monotonic() - began > 10:
+            slow.append("%s after %.0f s" % (thread.name, time.monotonic() - began))
+    figures["client wind-down seconds (max)"] = max(figures["client wind-down seconds (max)"],
+                                                    round(time.monotonic() - began, 2))
+    if slow:
+        # Not a failure by itself (see docs/reliability.md, Findings); printed to help
+        # explain what follows.
+        figures.add("slow client wind-downs (a client still running 10 s after the kill)")
+        print("  kill %d: slow client wind-down: %s; holders of the state directory: %s" % (
+            round_no, ", ".join(slow), holders(daemon.state) or "none"), flush=True)
+    for holder in holders(daemon.state):
+        figures.fail("after kill %d the daemon was reaped, yet %s" % (round_no, holder))
+
+
+def check_index_holds(daemon: Daemon, ledger: Ledger, figures: Figures, round_no: int,
+                      elsewhere: frozenset[str] = frozenset()):
+    """Right after a restart: every acknowledged id is in the index. `elsewhere`: ids the
+    caller accounts for otherwise (not counted as answers cut by a kill)."""
+    in_index = index_document_ids(daemon.state) - elsewhere
+    lost = set(ledger.snapshot()) - in_index
+    if lost:
+        figures.fail("after kill %d: %d acknowledged documents are not in the index: %s" % (round_no, len(lost), sorted(lost)[:5]))
+    figures["documents committed, answer cut by a kill"] = len(in_index - set(ledger.snapshot()))
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from coffre_drill import (INS1, Daemon, Figures, Vault, leftovers, remove_tree, temporary_directory)
+from coffre_drill import (INS1, Daemon, Figures, Vault, leftovers, temporary_directory, winding_down)
 
 HERE = Path(__file__).resolve().parent
 
@@ -224,14 +224,9 @@ def main() -> int:
     args = parser.parse_args()
     figures = Figures("faults")
     tmp = temporary_directory("coffre-fault-")
-    try:
+    with winding_down(figures, tmp):  # each part stops its own daemon
         injected(args.bin_dir.resolve(), tmp, figures, args.repeat)
         full_disk(args.bin_dir.resolve(), tmp, figures, args.disk_mib)
-    finally:
-        if figures.ok():
-            remove_tree(tmp)
-        else:
-            print("state kept for inspection in %s" % tmp)
     return figures.report()
 
 

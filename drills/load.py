@@ -22,7 +22,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from coffre_drill import (Daemon, Figures, Vault, ins_of, percentile, remove_tree, sha256, temporary_directory)
+from coffre_drill import (Daemon, Figures, Vault, ins_of, percentile, sha256, temporary_directory, winding_down)
 
 PATIENTS = [ins_of("1%02d0275%06d" % (70 + n, 500 + n)) for n in range(8)]
 SIZES = [1, 100, 1024, 4096, 16384, 65536, 65537, 131072, 262144]
@@ -98,7 +98,7 @@ def main() -> int:
     figures["duration (s)"] = args.seconds
     tmp = temporary_directory("coffre-load-")
     daemon = Daemon(args.bin_dir.resolve(), tmp / "state")
-    try:
+    with winding_down(figures, tmp, daemon, graceful=True):
         daemon.start()
         vault = Vault(daemon)
         for ins in PATIENTS:
@@ -163,12 +163,6 @@ def main() -> int:
         figures["verify: documents checked"] = report.get("documentsChecked")
         if not report.get("ok"):
             figures.fail("coffre admin verify after the load: %s" % report.get("problems"))
-    finally:
-        daemon.stop()
-        if figures.ok():
-            remove_tree(tmp)
-        else:
-            print("state kept for inspection in %s" % tmp)
     return figures.report()
 
 

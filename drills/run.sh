@@ -3,7 +3,8 @@
 # closing line, "drills: N passed, M failed". Every drill runs even if one before it failed.
 #   drills/run.sh fast BIN_DIR   the short versions, part of `make test` (about 3 minutes)
 #   drills/run.sh full BIN_DIR   the long versions, `make drills` (about an hour)
-# One drill alone: drills/run.sh fast BIN_DIR crash   (names: crash corruption attacks load faults api-fuzz)
+# One drill alone: drills/run.sh fast BIN_DIR crash
+#   (names: crash crash-rotation-purge corruption attacks load faults api-fuzz)
 set -uo pipefail
 mode="${1:?usage: drills/run.sh fast|full BIN_DIR [DRILL...]}"
 bin="${2:?usage: drills/run.sh fast|full BIN_DIR [DRILL...]}"
@@ -12,16 +13,18 @@ here="$(cd "$(dirname "$0")" && pwd)"
 case "$mode" in
   fast)
     crash=(--kills 5 --longest 1.5)
+    crash_jobs=(--rotation-kills 2 --purge-kills 2)
     corruption=(--rounds 2 --documents 25 --damage 8)
-    attacks=(--slow-connections 64 --slow-seconds 3 --fd-limit 256)
+    attacks=(--slow-connections 64 --slow-seconds 5 --idle-timeout 2 --fd-limit 256)
     load=(--seconds 15)
     faults=(--repeat 1)
     fuzz=(--max-examples 5 --seed 1)
     ;;
   full)
     crash=(--kills 200 --longest 0.6 --fetch-all-every 20)
+    crash_jobs=(--rotation-kills 50 --purge-kills 50 --dossiers 60 --due 40 --rotation-pause-ms 30 --fetch-all-every 10)
     corruption=(--rounds 20 --documents 40 --damage 12 --cli-sample 6)
-    attacks=(--slow-connections 512 --slow-seconds 30 --fd-limit 512)
+    attacks=(--slow-connections 512 --slow-seconds 30 --idle-timeout 5 --fd-limit 512)
     load=(--seconds 300)
     faults=(--repeat 10)
     fuzz=(--max-examples 400 --phases examples,coverage,fuzzing,stateful)
@@ -29,13 +32,14 @@ case "$mode" in
   *) echo "mode is fast or full" >&2; exit 64 ;;
 esac
 wanted=("$@")
-[ ${#wanted[@]} -eq 0 ] && wanted=(crash corruption attacks load faults api-fuzz)
+[ ${#wanted[@]} -eq 0 ] && wanted=(crash crash-rotation-purge corruption attacks load faults api-fuzz)
 passed=0
 failed=0
 failures=""
 for drill in "${wanted[@]}"; do
   case "$drill" in
     crash) args=("${crash[@]}") ;;
+    crash-rotation-purge) args=("${crash_jobs[@]}") ;;
     corruption) args=("${corruption[@]}") ;;
     attacks) args=("${attacks[@]}") ;;
     load) args=("${load[@]}") ;;
