@@ -43,6 +43,12 @@ final class FramingErrorHandler: ChannelDuplexHandler, RemovableChannelHandler {
             context.fireErrorCaught(error)
             return
         }
+        if parserError == .invalidEOFState, responsesOwed == 0 {
+            // The connection closed inside a request head (the client gave up, or the idle
+            // timeout closed a client trickling its headers): no request was made, nobody is
+            // left to answer, and nothing is traced (else each slow connection adds an entry).
+            return
+        }
         guard responsesOwed == 0 else {
             // A request is in progress (an upload cut short of its length, say): its body
             // stream fails and the route answers, as it always does.
