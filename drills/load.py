@@ -113,13 +113,19 @@ def main() -> int:
         figures["descriptors at start (quiet, after warm-up)"] = fds_start
         figures["VmRSS at start (MiB)"] = round(rss_start / 1024, 1)
         peak = {"fd": 0, "rss": 0}
+        # VmRSS by tenth of the run: a cache fills and levels off, a leak keeps climbing.
+        series: list[int] = []
         stop = threading.Event()
 
         def sample():
+            began = time.monotonic()
             while not stop.wait(0.5):
                 try:
+                    rss = daemon.rss_kib()
                     peak["fd"] = max(peak["fd"], daemon.fd_count())
-                    peak["rss"] = max(peak["rss"], daemon.rss_kib())
+                    peak["rss"] = max(peak["rss"], rss)
+                    if time.monotonic() - began >= len(series) * args.seconds / 10:
+                        series.append(rss)
                 except OSError:
                     pass
 
@@ -147,6 +153,10 @@ def main() -> int:
         figures["descriptors at the end (quiet)"] = fds_end
         figures["VmRSS at the peak (MiB)"] = round(peak["rss"] / 1024, 1)
         figures["VmRSS at the end (MiB)"] = round(rss_end / 1024, 1)
+        figures["VmRSS by tenth of the run (MiB)"] = " ".join("%.0f" % (kib / 1024) for kib in series)
+        if len(series) >= 10:
+            figures["VmRSS growth, second half vs first half (MiB)"] = "%.1f vs %.1f" % (
+                (series[-1] - series[len(series) // 2]) / 1024, (series[len(series) // 2] - series[0]) / 1024)
         for error in errors[:10]:
             figures.fail(error)
         if len(errors) > 10:

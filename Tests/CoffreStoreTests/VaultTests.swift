@@ -3,6 +3,7 @@ import CoffreDomain
 import CoffreStore
 import CoffreTesting
 import Foundation
+import Synchronization
 import Testing
 
 @Suite struct VaultTests {
@@ -94,6 +95,33 @@ import Testing
         #expect(fixture.blobFiles().committed.count == 9)
         #expect(fixture.blobFiles().temporary.isEmpty)
         #expect(try await fixture.vault.verifyTrace().problems.isEmpty)
+    }
+
+    /// Synchronous look-ups share no connection with asynchronous reads, which give theirs back
+    /// only on the cooperative pool: with one shared pool, many of both at once left every
+    /// cooperative thread waiting for a connection that could never come back (the load drill
+    /// hung so). A watchdog on a Dispatch thread turns a hang into a failure.
+    @Test func lookUpsAndReadsNeverStarveEachOther() async throws {
+        let fixture = try await VaultFixture()
+        _ = try await fixture.vault.createDossier(for: VaultFixture.patient)
+        for _ in 0..<20 { _ = try await fixture.store(SecureRandom.bytes(100)) }
+        let finished = ManagedAtomicFlag()
+        DispatchQueue.global().asyncAfter(deadline: .now() + 120) {
+            if !finished.isSet { fatalError("look-ups and reads deadlocked") }
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<400 {
+                group.addTask {
+                    if index % 2 == 0 {
+                        _ = try await fixture.vault.dossier(for: VaultFixture.patient)
+                    } else {
+                        #expect(try await fixture.vault.documents(in: VaultFixture.patient).count == 20)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        finished.set()
     }
 
     @Test func damagedBlobsAreNeverServed() async throws {
@@ -199,4 +227,11 @@ import Testing
         let empty = try TemporaryDirectory(prefix: "coffre-keys")
         #expect(throws: StoreError.self) { try MasterKeyring.load(from: [empty.path], arena: fixture.arena) }
     }
+}
+
+/// A flag set once, read from any thread.
+final class ManagedAtomicFlag: Sendable {
+    private let value = Mutex(false)
+    var isSet: Bool { value.withLock { $0 } }
+    func set() { value.withLock { $0 = true } }
 }

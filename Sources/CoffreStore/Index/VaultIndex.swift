@@ -11,6 +11,12 @@ import GRDB
 /// are overwritten, so a destroyed key does not linger in free pages).
 struct VaultIndex: Sendable {
     let pool: DatabasePool
+    /// Read-only connections for `lookUp` alone. GRDB's asynchronous reads give their
+    /// connection back only once their continuation runs on the cooperative thread pool; a
+    /// synchronous read waiting for one of those connections on a cooperative thread could wait
+    /// for ever (the load drill saw every cooperative thread stuck so). Look-ups wait at most
+    /// for one another, and each gives its connection back without suspending.
+    let lookups: DatabasePool
 
     init(path: String) throws(StoreError) {
         var configuration = Configuration()
@@ -34,6 +40,12 @@ struct VaultIndex: Sendable {
                 throw StoreError(.io, "the index refused synchronous=FULL (got \(level.map(String.init) ?? "nothing"))")
             }
             try Self.migrator.migrate(pool)
+            var lookupConfiguration = Configuration()
+            lookupConfiguration.readonly = true
+            lookupConfiguration.label = "coffre.index.lookups"
+            lookupConfiguration.busyMode = .timeout(5)
+            lookupConfiguration.maximumReaderCount = 4
+            lookups = try DatabasePool(path: path, configuration: lookupConfiguration)
         } catch let error as StoreError {
             throw error
         } catch {
@@ -176,7 +188,7 @@ struct VaultIndex: Sendable {
     /// of a small request's CPU). Long reads (lists, scans) go through `read`.
     func lookUp<T>(_ what: String, _ body: (Database) throws -> T) throws(StoreError) -> T {
         do {
-            return try pool.read(body)
+            return try lookups.read(body)
         } catch {
             throw StoreError(.io, "cannot \(what): \(error.localizedDescription)")
         }

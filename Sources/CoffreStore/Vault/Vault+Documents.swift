@@ -79,7 +79,7 @@ extension Vault {
         intent: TraceIntent?
     ) async throws(StoreFailure) -> DocumentRecord {
         do {
-            let (row, dossierKey) = try await writeBlob(
+            let (row, dossierKey, fields) = try await writeBlob(
                 in: dossier, metadata, content: content, declaredLength: declaredLength, replacing: replacing)
             do {
                 try await recordRow(row, in: dossier, key: dossierKey, intent: intent)
@@ -92,7 +92,8 @@ extension Vault {
                 "document stored",
                 metadata: ["dossier.id": "\(dossier.id)", "document.id": "\(row.id)", "document.size": "\(row.size)"])
             do {
-                return try record(from: row, dossierKey: dossierKey)
+                // From the fields just sealed: no need to open them again.
+                return try record(from: row, fields: fields)
             } catch {
                 throw StoreFailure(error: error, traceStillOwed: false)
             }
@@ -138,7 +139,7 @@ extension Vault {
         content: Content,
         declaredLength: Int64?,
         replacing: DocumentID?
-    ) async throws(StoreError) -> (DocumentRow, SymmetricKey) {
+    ) async throws(StoreError) -> (DocumentRow, SymmetricKey, SealedDocumentFields) {
         if let declaredLength, declaredLength > configuration.maxDocumentSize {
             throw StoreError(.tooLarge, "the document is \(declaredLength) bytes; the limit is \(configuration.maxDocumentSize)")
         }
@@ -175,7 +176,7 @@ extension Vault {
             try? await blobs.remove(BlobName(id))
             throw error
         }
-        return (row, dossierKey)
+        return (row, dossierKey, fields)
     }
 
     func encrypt<Content: AsyncSequence<ByteBuffer, any Error>>(
@@ -328,8 +329,12 @@ extension Vault {
     }
 
     func record(from row: DocumentRow, dossierKey: SymmetricKey) throws(StoreError) -> DocumentRecord {
+        try record(from: row, fields: try Self.open(Array(row.sealed), key: dossierKey, associatedData: row.associatedData))
+    }
+
+    /// A row's record from its sealed fields, already opened.
+    func record(from row: DocumentRow, fields: SealedDocumentFields) throws(StoreError) -> DocumentRecord {
         let id = DocumentID(unchecked: row.id)
-        let fields: SealedDocumentFields = try Self.open(Array(row.sealed), key: dossierKey, associatedData: row.associatedData)
         guard let documentClass = DocumentClass(rawValue: row.documentClass),
             let status = DocumentStatus(rawValue: row.status),
             let sha256 = Hex.decode(fields.sha256)
