@@ -125,6 +125,10 @@ public struct Vault: Sendable {
                 orphans += 1
             }
             missing = known.subtracting(stored).count
+            // A purge killed between destroying a key and its checkpoint left the key's old
+            // page in the WAL (and in the database file, until a checkpoint copies the new one
+            // over it): nothing later is sure to checkpoint, so do it before serving.
+            try await index.checkpointTruncate()
         }
         logger.info(
             "vault recovered",
