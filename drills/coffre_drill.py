@@ -240,6 +240,9 @@ class Vault:
     def list(self, ins: str) -> Reply:
         return self.send("GET", "/v1/patients/%s/documents" % ins, headers=self.auth(ins))
 
+    def delete(self, ins: str, document_id: str) -> Reply:
+        return self.send("DELETE", "/v1/patients/%s/documents/%s" % (ins, document_id), headers=self.auth(ins))
+
     def health(self) -> Reply:
         return self.send("GET", "/v1/health")
 

@@ -28,8 +28,10 @@ PATIENTS = [ins_of("1%02d0275%06d" % (70 + n, 500 + n)) for n in range(8)]
 SIZES = [1, 100, 1024, 4096, 16384, 65536, 65537, 131072, 262144]
 
 
-def worker(state: str, bin_dir: str, patient: str, threads: int, seconds: float, seed: int) -> dict:
-    """One process: `threads` clients on one patient's dossier until the time is up."""
+def worker(state: str, bin_dir: str, patient: str, threads: int, seconds: float, seed: int, keep: int = 0) -> dict:
+    """One process: `threads` clients on one patient's dossier until the time is up. With
+    `keep`, a store beyond `keep` documents also deletes the oldest: the dossier's listing and
+    what is fetched stay the same size, so memory that still grows is not the working set."""
     daemon = Daemon(Path(bin_dir), Path(state))
     vault = Vault(daemon)
     lock = threading.Lock()
@@ -54,6 +56,11 @@ def worker(state: str, bin_dir: str, patient: str, threads: int, seconds: float,
                     if ok:
                         with lock:
                             stored.append((reply.json()["id"], sha256(data), len(data)))
+                            oldest = stored.pop(0)[0] if keep and len(stored) > keep else None
+                        if oldest:
+                            deleted = vault.delete(patient, oldest)
+                            ok = deleted.status == 200
+                            reply = deleted
                 elif kind == "fetch":
                     with lock:
                         document_id, digest, size = stored[rng.randrange(len(stored))]
@@ -81,7 +88,7 @@ def run_clients(daemon: Daemon, args, seconds: float, seed: int) -> list[dict]:
                    for n in range(args.processes)]
     with ProcessPoolExecutor(args.processes) as pool:
         futures = [pool.submit(worker, str(daemon.state), str(daemon.bin_dir), PATIENTS[n % len(PATIENTS)], threads,
-                               seconds, seed + n) for n, threads in enumerate(per_process)]
+                               seconds, seed + n, args.keep) for n, threads in enumerate(per_process)]
         return [f.result() for f in futures]
 
 
@@ -92,9 +99,13 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--processes", type=int, default=8)
     parser.add_argument("--seed", type=int, default=int(time.time()))
+    parser.add_argument("--keep", type=int, default=0,
+                        help="steady state: each client process keeps at most this many documents (a store deletes the oldest)")
     args = parser.parse_args()
     figures = Figures("load")
     figures["clients"] = args.clients
+    if args.keep:
+        figures["documents kept per client process (steady state)"] = args.keep
     figures["duration (s)"] = args.seconds
     tmp = temporary_directory("coffre-load-")
     daemon = Daemon(args.bin_dir.resolve(), tmp / "state")
