@@ -11,7 +11,7 @@ PY_PACKAGES  := pyyaml jsonschema cryptography
 # injection library, util-linux gives prlimit and setpriv, mount a tmpfs for the full disk.
 DRILL_DEB_PACKAGES := socat gcc libc6-dev util-linux mount
 
-.PHONY: deps build run test unit-tests openapi-check lint drills drill-deps drills-fast fuzz fuzz-fast fuzz-corpus bench bench-quick bench-profile bench-deps bench-tools bench-rotation clean
+.PHONY: deps build run test unit-tests openapi-check lint drills drill-deps drills-fast fuzz fuzz-fast fuzz-corpus asan tsan bench bench-quick bench-profile bench-deps bench-tools bench-rotation clean
 
 ## Install what building and testing need, only what is missing.
 deps:
@@ -92,6 +92,34 @@ fuzz-fast: deps
 
 fuzz-corpus: build
 	"$$($(SWIFT) build --show-bin-path)/coffre-fuzz" corpus fuzz/corpus
+
+## The unit and end-to-end tests under AddressSanitizer or ThreadSanitizer (not part of `make
+## test`; docs/reliability.md#sanitizers). Tests, daemon and client are all built with the
+## sanitizer (.build-asan, .build-tsan), so the daemons the tests start run under it too. Every
+## process writes its reports to $(SANITIZER_LOG)/asan|tsan/report.PID (world-writable: some
+## tests run the client as another uid); the target fails if there is one, or if a test fails
+## (a few time and memory bounds do not hold under a sanitizer's cost; see the doc).
+SANITIZER_LOG ?= /tmp/coffre-sanitizers
+SANITIZER_REPORTS = grep -lE '^(WARNING|ERROR): (Address|Thread)Sanitizer' $(1)/report.* 2>/dev/null | wc -l
+asan: deps
+	$(SWIFT) build --build-tests --sanitize=address --scratch-path .build-asan
+	@rm -rf $(SANITIZER_LOG)/asan && mkdir -p $(SANITIZER_LOG) && mkdir -m 1777 $(SANITIZER_LOG)/asan
+	@status=0; COFFRE_BIN_DIR=$(CURDIR)/.build-asan/debug \
+	  ASAN_OPTIONS="detect_leaks=0 log_path=$(SANITIZER_LOG)/asan/report" \
+	  $(SWIFT) test --skip-build --sanitize=address --scratch-path .build-asan || status=$$?; \
+	reports=$$($(call SANITIZER_REPORTS,$(SANITIZER_LOG)/asan)); \
+	echo "asan: $$reports process(es) with a report in $(SANITIZER_LOG)/asan; swift test exit status $$status"; \
+	[ "$$reports" -eq 0 ] && [ "$$status" -eq 0 ]
+
+tsan: deps
+	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan
+	@rm -rf $(SANITIZER_LOG)/tsan && mkdir -p $(SANITIZER_LOG) && mkdir -m 1777 $(SANITIZER_LOG)/tsan
+	@status=0; COFFRE_BIN_DIR=$(CURDIR)/.build-tsan/debug \
+	  TSAN_OPTIONS="log_path=$(SANITIZER_LOG)/tsan/report halt_on_error=0 second_deadlock_stack=1 suppressions=$(CURDIR)/scripts/tsan.supp" \
+	  $(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan || status=$$?; \
+	reports=$$($(call SANITIZER_REPORTS,$(SANITIZER_LOG)/tsan)); \
+	echo "tsan: $$reports process(es) with a report in $(SANITIZER_LOG)/tsan; swift test exit status $$status"; \
+	[ "$$reports" -eq 0 ] && [ "$$status" -eq 0 ]
 
 ## Master key rotation of ROTATION_DOSSIERS dossier keys against batched SQLite updates of the
 ## same rows, in one run (release build; figures in docs/benchmarks.md).
