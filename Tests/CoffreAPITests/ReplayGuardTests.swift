@@ -51,6 +51,17 @@ import Testing
         #expect(guard_.rememberedCount == 1)
     }
 
+    @Test func aClockSteppingBackLeavesNothingBehind() {
+        let guard_ = AssertionReplayGuard(startedAt: start)
+        #expect(code { () throws(Problem) in try guard_.admit(claims(jti: "a", issuedAt: start + 100), now: start + 100) } == nil)
+        // The clock steps back 90 s: this one could be forgotten at start + 10 + 20 + skew, a
+        // second the guard has already walked past.
+        #expect(code { () throws(Problem) in try guard_.admit(claims(jti: "b", lifetime: 20), now: start + 10) } == nil)
+        #expect(guard_.rememberedCount == 2)
+        #expect(code { () throws(Problem) in try guard_.admit(claims(jti: "c", issuedAt: start + 101), now: start + 101) } == nil)
+        #expect(guard_.rememberedCount == 2)  // "b" forgotten, "a" and "c" kept
+    }
+
     @Test func aFullGuardFailsClosed() {
         let guard_ = AssertionReplayGuard(startedAt: start, capacity: 2)
         #expect(code { () throws(Problem) in try guard_.admit(claims(jti: "a", lifetime: 10), now: start) } == nil)

@@ -65,7 +65,8 @@ public final class AssertionReplayGuard: Sendable {
                 return Problem(.unavailable, detail: "too many assertions in flight to remember; retry in a few seconds")
             }
             state.seen.insert(fingerprint)
-            state.forgettableAt[forgettableAt, default: []].append(fingerprint)
+            // Never in a second already walked past (the clock stepped back): it would stay.
+            state.forgettableAt[max(forgettableAt, state.forgottenThrough + 1), default: []].append(fingerprint)
             return nil
         }
         if let verdict { throw verdict }
