@@ -14,7 +14,7 @@ trap 'rm -rf "$scratch"' EXIT
 mkdir -p "$root/fuzz/crashes"
 status=0
 printf '%-12s %12s %10s %8s  %s\n' target executions exec/s corpus result
-for target in assertion identifiers json blob; do
+for target in assertion identifiers json blob metadata; do
   mkdir -p "$scratch/$target"
   log="$scratch/$target.log"
   # Swift's backtracer would hang on a crash instead of letting libFuzzer write the input.

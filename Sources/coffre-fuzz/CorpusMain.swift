@@ -61,6 +61,10 @@
                 "emergency": Array(#"{"brisDeGlace":false,"centre15":true,"masked":false}"#.utf8),
                 "clock": Array(#"{"now":"2036-01-01T08:00:00Z"}"#.utf8), "rekey": Array(#"{"reencrypt":true}"#.utf8),
             ]
+            seeds[.metadata] = [
+                "title": Array("Compte%20rendu%20op%C3%A9ratoire".utf8), "type-code": Array("11502-2".utf8),
+                "hidden-from": Array("patient, representatives".utf8), "media-type": Array("application/pdf".utf8),
+            ]
             var blobs: [String: [UInt8]] = [:]
             for (name, size) in [("empty", 0), ("one-record", 100), ("three-records", 2 * 1024 + 10)] {
                 var encryptor = try BlobEncryptor(

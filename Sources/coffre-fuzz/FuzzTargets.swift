@@ -20,6 +20,9 @@ enum FuzzTarget: String, CaseIterable {
     case json
     /// A blob as read from disk: the header, then every record through the stream decryptor.
     case blob
+    /// An upload's `Coffre-*` metadata headers: title (percent-encoded), type code, hidden-from
+    /// flags, media type (the rest are identifiers).
+    case metadata
 
     func run(_ bytes: [UInt8]) {
         switch self {
@@ -27,6 +30,7 @@ enum FuzzTarget: String, CaseIterable {
         case .identifiers: Self.identifiers(bytes)
         case .json: Self.json(bytes)
         case .blob: Self.blob(bytes)
+        case .metadata: Self.metadata(bytes)
         }
     }
 
@@ -49,6 +53,16 @@ enum FuzzTarget: String, CaseIterable {
         if let claims = try? JSONDecoder().decode(AssertionClaims.self, from: Data(bytes)) {
             _ = try? claims.actor()
         }
+    }
+
+    static func metadata(_ bytes: [UInt8]) {
+        let text = String(decoding: bytes, as: UTF8.self)
+        if let title = UploadFields.title(percentEncoded: text) {
+            precondition(title.utf8.count <= UploadFields.maxTitleBytes, "a title over the limit was accepted")
+        }
+        if UploadFields.isValidTypeCode(text) { precondition(!text.contains("/") && !text.contains(" ")) }
+        _ = UploadFields.hiddenFrom(text)
+        _ = UploadFields.isValidMediaType(text)
     }
 
     static func identifiers(_ bytes: [UInt8]) {

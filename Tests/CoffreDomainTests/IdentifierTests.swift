@@ -72,3 +72,25 @@ import Testing
         #expect(DocumentClass(rawValue: "biologie") == nil)
     }
 }
+
+/// What an upload's metadata headers may hold.
+@Suite struct UploadFieldsTests {
+    @Test func titlesAreDecodedAndBounded() {
+        #expect(UploadFields.title(percentEncoded: "Compte%20rendu%20op%C3%A9ratoire") == "Compte rendu opératoire")
+        #expect(UploadFields.title(percentEncoded: "%ZZ") == nil)
+        #expect(UploadFields.title(percentEncoded: "a%0Ab") == nil)  // a control character
+        #expect(UploadFields.title(percentEncoded: String(repeating: "a", count: 513)) == nil)
+        #expect(UploadFields.title(percentEncoded: String(repeating: "a", count: 512)) != nil)
+    }
+
+    @Test func typeCodesHiddenFlagsAndMediaTypes() {
+        #expect(UploadFields.isValidTypeCode("11502-2"))
+        #expect(!UploadFields.isValidTypeCode("11502 2"))
+        #expect(!UploadFields.isValidTypeCode(""))
+        #expect(UploadFields.hiddenFrom("patient, representatives")! == (true, true))
+        #expect(UploadFields.hiddenFrom(" ,patient")! == (true, false))
+        #expect(UploadFields.hiddenFrom("everyone") == nil)
+        #expect(UploadFields.isValidMediaType("application/pdf"))
+        #expect(!UploadFields.isValidMediaType("pdf"))
+    }
+}

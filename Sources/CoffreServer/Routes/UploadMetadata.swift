@@ -8,8 +8,6 @@ import CoffreCrypto
 
 /// Reads and checks the metadata headers of an upload. Refuses before a byte of content is read.
 enum UploadMetadata {
-    static let maxTitleBytes = 512
-    static let maxTypeCodeBytes = 64
 
     static func header(_ headers: HTTPFields, _ name: String) -> String? {
         headers[HTTPField.Name(name)!]
@@ -31,20 +29,15 @@ enum UploadMetadata {
         }
         var title: String? = defaults?.title
         if let encoded = header(headers, CoffreHeader.title) {
-            guard let decoded = encoded.removingPercentEncoding, decoded.utf8.count <= maxTitleBytes,
-                !decoded.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
-            else {
-                throw Problem(.invalidMetadata, detail: "the title must be percent-encoded UTF-8 text of at most \(maxTitleBytes) bytes")
+            guard let decoded = UploadFields.title(percentEncoded: encoded) else {
+                throw Problem(
+                    .invalidMetadata, detail: "the title must be percent-encoded UTF-8 text of at most \(UploadFields.maxTitleBytes) bytes")
             }
             title = decoded
         }
         var typeCode: String? = defaults?.typeCode
         if let code = header(headers, CoffreHeader.typeCode) {
-            guard (1...maxTypeCodeBytes).contains(code.utf8.count),
-                code.utf8.allSatisfy({
-                    (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) || $0 == 45 || $0 == 46 || $0 == 95
-                })
-            else {
+            guard UploadFields.isValidTypeCode(code) else {
                 throw Problem(.invalidMetadata, detail: "a type code is a LOINC or TRE_A05 code: letters, digits, '-', '.', '_'")
             }
             typeCode = code
@@ -61,18 +54,13 @@ enum UploadMetadata {
             guard author.role == .professional else {
                 throw Problem(.invalidMetadata, detail: "only a professional may hide a document from the patient or representatives")
             }
-            hiddenFromPatient = false
-            hiddenFromRepresentatives = false
-            for flag in flags.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !flag.isEmpty {
-                switch flag {
-                case "patient": hiddenFromPatient = true
-                case "representatives": hiddenFromRepresentatives = true
-                default: throw Problem(.invalidMetadata, detail: "\(CoffreHeader.hiddenFrom) takes 'patient' and/or 'representatives'")
-                }
+            guard let hidden = UploadFields.hiddenFrom(flags) else {
+                throw Problem(.invalidMetadata, detail: "\(CoffreHeader.hiddenFrom) takes 'patient' and/or 'representatives'")
             }
+            (hiddenFromPatient, hiddenFromRepresentatives) = (hidden.patient, hidden.representatives)
         }
         let mediaType = headers[.contentType] ?? defaults?.mediaType ?? "application/octet-stream"
-        guard mediaType.utf8.count <= 255, mediaType.contains("/") else {
+        guard UploadFields.isValidMediaType(mediaType) else {
             throw Problem(.invalidMetadata, detail: "Content-Type must be a media type such as application/pdf")
         }
         return NewDocument(
