@@ -32,16 +32,10 @@ struct DocumentRoutes: Sendable {
         let dossier = try await vault.dossier(for: ins)
         // The decision's trace entry is written with the document row, in one transaction.
         let (actor, decision) = try await gatekeeper.authorizeChange(context, .addDocument, owner: ins, dossier: dossier)
-        let metadata: NewDocument
-        let length: Int64?
-        do {
-            var parsed = try NewDocument(headers: request.headers, author: DocumentAuthor(actor), defaults: nil)
-            parsed.masked = dossier.settings.maskNewDocuments
-            (metadata, length) = (parsed, try declaredLength(request))
-        } catch {
-            // Refused before the vault was asked: the allowed decision is still traced.
-            try await vault.recordTrace(action: decision.action, outcome: .allowed, detail: decision.detail, dossier: dossier)
-            throw error
+        let (metadata, length) = try await beforeStoring(decision, in: dossier) {
+            var metadata = try NewDocument(headers: request.headers, author: DocumentAuthor(actor), defaults: nil)
+            metadata.masked = dossier.settings.maskNewDocuments
+            return (metadata, try declaredLength(request))
         }
         let record = try await vault.storeDocument(
             in: dossier, metadata, content: request.body, declaredLength: length, tracing: decision)
@@ -55,15 +49,9 @@ struct DocumentRoutes: Sendable {
         let dossier = try await vault.dossier(for: ins)
         let old = try await vault.document(id, in: dossier)
         let (actor, decision) = try await gatekeeper.authorizeChange(context, .replaceDocument, owner: ins, dossier: dossier, document: old)
-        var metadata: NewDocument
-        let length: Int64?
-        do {
-            // Metadata not sent again is carried over from the version replaced.
-            metadata = try NewDocument(headers: request.headers, author: DocumentAuthor(actor), defaults: old)
-            length = try declaredLength(request)
-        } catch {
-            try await vault.recordTrace(action: decision.action, outcome: .allowed, detail: decision.detail, dossier: dossier)
-            throw error
+        // Metadata not sent again is carried over from the version replaced.
+        var (metadata, length) = try await beforeStoring(decision, in: dossier) {
+            (try NewDocument(headers: request.headers, author: DocumentAuthor(actor), defaults: old), try declaredLength(request))
         }
         metadata.masked = old.masked
         // A version replacing one the patient may already read must not hide it again.
@@ -165,6 +153,18 @@ struct DocumentRoutes: Sendable {
             try await writer.finish(nil)
         }
         return Response(status: .ok, headers: headers, body: body)
+    }
+
+    /// Reads what a store needs from the request before the vault is asked. A refusal here
+    /// comes before the vault could write the allowed decision with the document: it is
+    /// written alone, then the refusal thrown.
+    private func beforeStoring<T>(_ decision: TraceIntent, in dossier: DossierRecord, _ read: () throws -> T) async throws -> T {
+        do {
+            return try read()
+        } catch {
+            try await vault.recordTrace(decision, dossier: dossier)
+            throw error
+        }
     }
 
     private func declaredLength(_ request: Request) throws(Problem) -> Int64? {

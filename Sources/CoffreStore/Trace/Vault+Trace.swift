@@ -112,6 +112,12 @@ extension Vault {
         }
     }
 
+    /// Writes an allowed decision's entry alone: the change it allowed failed before it could be
+    /// written with it.
+    public func recordTrace(_ intent: TraceIntent, dossier: DossierRecord) async throws(StoreError) {
+        try await recordTrace(action: intent.action, outcome: .allowed, detail: intent.detail, dossier: dossier)
+    }
+
     /// Writes an allowed decision's entry and, in the same transaction, the change it allows.
     /// Throws the change's own error if it failed (the entry is written all the same), or
     /// `traceUnavailable` if nothing could be written.

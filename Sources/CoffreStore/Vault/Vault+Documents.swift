@@ -55,7 +55,7 @@ extension Vault {
             let failure = error
             if failure.traceStillOwed, let intent {
                 do {
-                    try await recordTrace(action: intent.action, outcome: .allowed, detail: intent.detail, dossier: dossier)
+                    try await recordTrace(intent, dossier: dossier)
                 } catch {
                     logger.error("trace write failed after a failed store", metadata: ["trace.action": "\(intent.action)"])
                 }
