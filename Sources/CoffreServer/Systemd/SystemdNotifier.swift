@@ -2,12 +2,26 @@
     import Glibc
 #endif
 import CSystemd
+import Dispatch
+import Synchronization
 
 /// Tells systemd about the daemon's state through libsystemd's `sd_notify`. Without
 /// `NOTIFY_SOCKET` (not started by systemd) every call is a no-op.
 ///
+/// `sd_notify` blocks while the manager's socket has a full queue (ten datagrams by default,
+/// `net.unix.max_dgram_qlen`), and the daemon's tasks run on its event loops: a blocked send
+/// would stop every connection of that loop. So messages are handed to one serial queue of their
+/// own, in order, and the caller never waits; a watchdog ping is skipped while the previous one
+/// is still waiting to be sent.
+///
 /// The `STATUS=` texts are for people: `systemctl status coffred` shows the latest one.
 struct SystemdNotifier: Sendable {
+    /// The one thread that may wait on systemd's socket; a process-wide resource, like the
+    /// `NOTIFY_SOCKET` it writes to.
+    private static let sender = DispatchQueue(label: "coffred.sd-notify")
+    /// A watchdog ping is queued and not yet sent.
+    private static let watchdogQueued = Atomic<Bool>(false)
+
     /// Start-up is done: keys loaded, index open, recovery done, socket listening.
     func ready(status: String) { send("READY=1\nSTATUS=\(status)") }
     /// A new human-readable status line.
@@ -25,7 +39,15 @@ struct SystemdNotifier: Sendable {
     /// The reload is over (whether it succeeded or not, the daemon serves again).
     func reloaded(status: String) { send("READY=1\nSTATUS=\(status)") }
     /// The daemon is alive and healthy (`WatchdogSec=`).
-    func watchdog() { send("WATCHDOG=1") }
+    func watchdog() {
+        guard Self.watchdogQueued.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
+            return
+        }
+        Self.sender.async {
+            _ = sd_notify(0, "WATCHDOG=1")
+            Self.watchdogQueued.store(false, ordering: .releasing)
+        }
+    }
 
     /// The watchdog interval systemd expects pings within, if the watchdog is on for this
     /// process (`WATCHDOG_USEC`, and `WATCHDOG_PID` when set, names this process).
@@ -36,6 +58,6 @@ struct SystemdNotifier: Sendable {
     }
 
     private func send(_ message: String) {
-        _ = sd_notify(0, message)
+        Self.sender.async { _ = sd_notify(0, message) }
     }
 }
