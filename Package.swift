@@ -102,6 +102,8 @@ let package = Package(
             dependencies: [
                 "CoffreServer", "CoffreDomain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
