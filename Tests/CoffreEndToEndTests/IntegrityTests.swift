@@ -39,6 +39,15 @@ import Testing
             let toStdout = try await session.asPatient(["doc", "get", damaged])
             #expect(toStdout.status == 76)
         }
+        // A fetch opens the blob while its decision is traced, but a refusal wins over the
+        // damage: a caller who may not read a document learns nothing of its blob's state, and a
+        // deleted document is refused (rule document.deleted), whatever its blob holds.
+        _ = try await session.asPatient(["dossier", "create"], patient: session.otherPatient)
+        let stranger = try await session.asPatient(["doc", "get", flipped.id, "--patient", session.patient], patient: session.otherPatient)
+        #expect(stranger.status == 77 && stranger.stderr.contains("access_denied"), "\(stranger.stderr)")
+        #expect(try await session.asPatient(["doc", "delete", swapped.id]).status == 0)
+        let deleted = try await session.asPatient(["doc", "get", swapped.id])
+        #expect(deleted.status == 77 && deleted.stderr.contains("document.deleted"), "\(deleted.stderr)")
         // The truncated one had served whole, authenticated records before failing: the client
         // received a prefix of the true content, never a wrong byte, and still refused it.
         let prefix = try await session.asPatient(["doc", "get", truncated.id])

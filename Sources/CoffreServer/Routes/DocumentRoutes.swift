@@ -119,9 +119,21 @@ struct DocumentRoutes: Sendable {
         let dossier = try await vault.dossier(for: ins)
         let document = try await vault.openDocument(id, in: dossier)
         let metadata = document.record
-        try await gatekeeper.authorize(context, .readDocumentContent, owner: ins, dossier: dossier, document: metadata)
-        guard metadata.status != .deleted else { throw Problem(.documentNotFound, detail: "this document was deleted") }
-        let content = try await vault.openContent(of: document)
+        // The blob is opened and its first record decrypted while the decision is written to the
+        // trace (a durable commit): the two waits overlap. Nothing of it leaves the daemon before
+        // the decision is allowed and durable, and a refusal wins over any error of the opening.
+        let vault = self.vault
+        async let opening = { () async -> Result<DocumentContent, StoreError> in
+            do throws(StoreError) { return .success(try await vault.openContent(of: document)) } catch { return .failure(error) }
+        }()
+        do {
+            try await gatekeeper.authorize(context, .readDocumentContent, owner: ins, dossier: dossier, document: metadata)
+            guard metadata.status != .deleted else { throw Problem(.documentNotFound, detail: "this document was deleted") }
+        } catch {
+            if case .success(let content) = await opening { await content.close() }
+            throw error
+        }
+        let content = try await opening.get()
         let record = content.record
         var headers = HTTPFields()
         headers[.contentType] = record.mediaType
