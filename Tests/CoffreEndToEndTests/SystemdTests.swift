@@ -152,14 +152,15 @@ import Testing
     @Test func aStalledUploadIsAbortedAfterTheGracePeriodAndNothingIsKept() async throws {
         let session = try await Session(arguments: ["--shutdown-grace", "1"])
         #expect(try await session.asPatient(["dossier", "create"]).status == 0)
-        // Announce 1 MiB, send 600 KB (two write batches: the temporary file exists), then stall.
+        // Announce 4 MiB, send 2.5 MB (past the first two 1 MiB write batches: the temporary
+        // file exists), then stall.
         let fd = try RawHTTP.connect(socketPath: session.daemon.socketPath)
         defer { close(fd) }
         let head = RawHTTP.request(
             "POST", "/v1/patients/\(session.patient)/documents",
             headers: ["Authorization": "Coffre-Assertion " + (try session.assertion()), "Coffre-Class": "AUTR_DOC"],
-            contentLength: 1 << 20)
-        let partial = head + Data(SecureRandom.bytes(600_000))
+            contentLength: 4 << 20)
+        let partial = head + Data(SecureRandom.bytes(2_500_000))
         #expect(partial.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } == partial.count)
         for _ in 0..<400 where session.blobFiles().temporary.isEmpty {
             try await Task.sleep(for: .milliseconds(5))

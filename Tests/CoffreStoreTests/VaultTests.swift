@@ -10,7 +10,10 @@ import Testing
     @Test func storeAndReadBackAcrossChunkSizes() async throws {
         let fixture = try await VaultFixture()
         _ = try await fixture.vault.createDossier(for: VaultFixture.patient)
-        for size in [0, 1, 4095, 4096, 4097, 50_000] {
+        // Past 50,000 bytes: reads cross the reader's 128 KiB prefetch and its 1 MiB windows,
+        // and stores span several 1 MiB write batches, at record boundaries and inside records.
+        let sizes = [0, 1, 4095, 4096, 4097, 50_000, 140_000, 4096 * 400, 2_500_001]
+        for size in sizes {
             let bytes = SecureRandom.bytes(size)
             let record = try await fixture.store(bytes)
             #expect(record.size == Int64(size))
@@ -22,7 +25,7 @@ import Testing
             #expect(shown.careDate?.value == "2026-01-02")
             #expect(shown.author == VaultFixture.author)
         }
-        #expect(try await fixture.vault.documents(in: VaultFixture.patient).count == 6)
+        #expect(try await fixture.vault.documents(in: VaultFixture.patient).count == sizes.count)
     }
 
     @Test func oneDossierPerPatient() async throws {
