@@ -4,7 +4,8 @@
 `coffre`. valgrind 3.19 (Debian 12) cannot run the Swift runtime here (it crashes in
 libdispatch), so this uses `perf record -e cpu-clock` (a software event: works in a VM).
 
-Usage: bench/profile.py --bin-dir DIR --tools DIR [--seconds 8] [--out DIR]
+Usage: bench/profile.py --bin-dir DIR --tools DIR [--seconds 8] [--clients 8] [--phases store,fetch,large]
+                        [--out DIR]
 
 Prints, per phase, the share of the daemon's samples by library, the heaviest Coffre, GRDB and
 Foundation functions (inclusive), and libsodium's share split by the nearest exported symbol
@@ -93,6 +94,8 @@ def main() -> int:
     parser.add_argument("--bin-dir", required=True, type=Path)
     parser.add_argument("--tools", required=True, type=Path)
     parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--phases", default="store,fetch,large")
     parser.add_argument("--out", type=Path, default=Path(tempfile.mkdtemp(prefix="coffre-profile-")))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -100,11 +103,14 @@ def main() -> int:
     daemon = Daemon(args.bin_dir.resolve(), work / "coffre", work / "coffred.log")
     daemon.start()
     coffre = Coffre(daemon, args.tools.resolve() / "loadgen", work)
-    patients = coffre.new_patients(8)
+    clients = args.clients
+    patients = coffre.new_patients(clients)
     targets, stored = coffre.targets(patients), work / "stored"
-    coffre.load("store", targets, 8, count=200, out=stored)  # warm up
+    coffre.load("store", targets, clients, count=200, out=stored)  # warm up
 
     def phase(name: str, action) -> None:
+        if name not in args.phases.split(","):
+            return
         data = args.out / ("perf.%s.data" % name)
         perf = subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-F", "999", "-g", "-o", str(data), "-p",
                                  str(daemon.process.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -118,13 +124,14 @@ def main() -> int:
         summarize(name, data)
 
     try:
-        phase("store", lambda: coffre.load("store", targets, 8, seconds=args.seconds, out=stored)["result"])
-        phase("fetch", lambda: coffre.load("fetch", stored, 8, seconds=args.seconds)["result"])
-        big = work / "large.bin"
-        with open(big, "wb") as f:
-            for _ in range(256):
-                f.write(os.urandom(1 << 20))
-        phase("large", lambda: coffre.large(big))
+        phase("store", lambda: coffre.load("store", targets, clients, seconds=args.seconds, out=stored)["result"])
+        phase("fetch", lambda: coffre.load("fetch", stored, clients, seconds=args.seconds)["result"])
+        if "large" in args.phases.split(","):
+            big = work / "large.bin"
+            with open(big, "wb") as f:
+                for _ in range(256):
+                    f.write(os.urandom(1 << 20))
+            phase("large", lambda: coffre.large(big))
     finally:
         daemon.stop()
         subprocess.run(["rm", "-rf", str(work)])
