@@ -102,6 +102,28 @@ import Testing
         await daemon.stop()
     }
 
+    /// systemd reads its notification socket promptly; when it does not, `sd_notify` blocks
+    /// once ten datagrams wait (`net.unix.max_dgram_qlen`). The daemon's tasks run on its event
+    /// loops: a blocked ping must not stop the connections of one of them.
+    @Test func aNotifySocketNobodyReadsNeverStopsRequests() async throws {
+        let notify = try NotifySocket()
+        // WatchdogSec=0.2s: a ping every 0.1 s, so the socket's queue is full within a second.
+        let daemon = try await Daemon(
+            launch: DaemonLaunch(environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "200000"], watchdogPID: true))
+        try await Task.sleep(for: .seconds(2))
+        let patient = Identities.ins(4)
+        let start = ContinuousClock.now
+        #expect(try await daemon.coffre(["--as", "patient:\(patient)", "dossier", "create"]).status == 0)
+        for _ in 0..<20 {
+            #expect(try await daemon.coffre(["--as", "patient:\(patient)", "doc", "list"]).status == 0)
+        }
+        #expect(ContinuousClock.now - start < .seconds(30), "\(daemon.log)")
+        // Once read again, the pings resume.
+        let seen = notify.lines().filter { $0 == "WATCHDOG=1" }.count
+        #expect(await notify.waitUntil { $0.filter { $0 == "WATCHDOG=1" }.count >= seen + 2 }, "\(daemon.log)")
+        await daemon.stop()
+    }
+
     @Test func noWatchdogWhenItIsMeantForAnotherProcess() async throws {
         let notify = try NotifySocket()
         let daemon = try await Daemon(
