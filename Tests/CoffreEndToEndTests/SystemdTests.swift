@@ -174,8 +174,8 @@ import Testing
     @Test func aStalledUploadIsAbortedAfterTheGracePeriodAndNothingIsKept() async throws {
         let session = try await Session(arguments: ["--shutdown-grace", "1"])
         #expect(try await session.asPatient(["dossier", "create"]).status == 0)
-        // Announce 4 MiB, send 2.5 MB (past the first two 1 MiB write batches: the temporary
-        // file exists), then stall.
+        // Announce 4 MiB, send 2.5 MB (past the first two write batches: the temporary file
+        // exists), then stall.
         let fd = try RawHTTP.connect(socketPath: session.daemon.socketPath)
         defer { close(fd) }
         let head = RawHTTP.request(

@@ -10,8 +10,8 @@ import Testing
     @Test func storeAndReadBackAcrossChunkSizes() async throws {
         let fixture = try await VaultFixture()
         _ = try await fixture.vault.createDossier(for: VaultFixture.patient)
-        // Past 50,000 bytes: reads cross the reader's 128 KiB prefetch and its 1 MiB windows,
-        // and stores span several 1 MiB write batches, at record boundaries and inside records.
+        // Past 50,000 bytes: reads go past the reader's 128 KiB prefetch, and stores span
+        // several write batches, at record boundaries and inside records.
         let sizes = [0, 1, 4095, 4096, 4097, 50_000, 140_000, 4096 * 400, 2_500_001]
         for size in sizes {
             let bytes = SecureRandom.bytes(size)

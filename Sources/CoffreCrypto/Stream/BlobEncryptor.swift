@@ -20,7 +20,6 @@ public struct BlobEncryptor: ~Copyable {
     /// Where a record is sealed before it is appended to the caller's output.
     private let sealed: UnsafeMutableRawBufferPointer
     private let hasher = SHA256Hasher()
-    private let sideBySide: (any SideBySide)?
     private var finished = false
     /// Plaintext bytes accepted so far.
     public private(set) var plaintextCount = 0
@@ -33,8 +32,7 @@ public struct BlobEncryptor: ~Copyable {
         associatedData: [UInt8],
         chunkSize: Int = defaultChunkSize,
         formatVersion: UInt8 = BlobHeader.version,
-        arena: SecureArena,
-        sideBySide: (any SideBySide)? = nil
+        arena: SecureArena
     ) throws(CryptoError) {
         Sodium.ensureInitialised()
         let pushState = try StreamState(in: arena)
@@ -43,37 +41,16 @@ public struct BlobEncryptor: ~Copyable {
         state = pushState
         header = BlobHeader(formatVersion: formatVersion, chunkSize: chunkSize, streamHeader: streamHeader)
         self.associatedData = header.recordAssociatedData(associatedData)
-        self.sideBySide = sideBySide
         pending = .allocate(byteCount: chunkSize, alignment: 16)
         sealed = .allocate(byteCount: chunkSize + BlobHeader.recordOverhead, alignment: 16)
     }
 
-    /// With a `sideBySide` runner, pieces of plaintext at least this long are hashed on another
-    /// thread while this one seals them: SHA-256 and the stream cipher cost about the same per
-    /// byte, so a large store goes almost twice as fast where a core is free. Smaller pieces are
-    /// not worth the hand-off.
-    public static let parallelHashingMinimum = 64 * 1024
-
     /// Accepts plaintext; appends every record it completes to `output`.
     public mutating func append(_ plaintext: UnsafeRawBufferPointer, to output: inout [UInt8]) {
         precondition(!finished, "append after finish")
-        guard plaintext.baseAddress != nil, plaintext.count > 0 else { return }
+        guard let base = plaintext.baseAddress, plaintext.count > 0 else { return }
+        hasher.update(plaintext)
         plaintextCount += plaintext.count
-        guard let sideBySide, plaintext.count >= Self.parallelHashingMinimum else {
-            hasher.update(plaintext)
-            sealChunks(of: plaintext, to: &output)
-            return
-        }
-        // Another thread hashes while this one seals: both read the same bytes and write nothing
-        // in common (the hasher's context; the stream state, the pending chunk and `output`),
-        // and `run` returns only when both are done, so the bytes outlive the hashing.
-        let hashing = HashingJob(hasher: hasher, bytes: plaintext)
-        sideBySide.run({ hashing.run() }, alongside: { sealChunks(of: plaintext, to: &output) })
-    }
-
-    /// Seals every whole chunk `plaintext` completes, keeping the rest pending.
-    private mutating func sealChunks(of plaintext: UnsafeRawBufferPointer, to output: inout [UInt8]) {
-        let base = plaintext.baseAddress!
         let chunkSize = header.chunkSize
         var offset = 0
         while offset < plaintext.count {
@@ -122,21 +99,4 @@ public struct BlobEncryptor: ~Copyable {
         pending.deallocate()
         sealed.deallocate()
     }
-}
-
-/// Runs two pieces of work at once, for the stream encryptor: `side` on another thread, `main`
-/// on the calling one, and returns when both are done. CoffreCrypto starts no threads itself;
-/// the caller that owns them passes this in.
-public protocol SideBySide: Sendable {
-    func run(_ side: @escaping @Sendable () -> Void, alongside main: () -> Void)
-}
-
-/// One piece of plaintext to hash on another thread, for `BlobEncryptor.append`.
-private struct HashingJob: @unchecked Sendable {
-    // @unchecked: the caller keeps `bytes` alive and touches neither the hasher nor the bytes'
-    // memory for writing until the job is done (`SideBySide.run` returns after it).
-    let hasher: SHA256Hasher
-    let bytes: UnsafeRawBufferPointer
-
-    func run() { hasher.update(bytes) }
 }

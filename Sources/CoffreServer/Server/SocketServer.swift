@@ -129,10 +129,6 @@ public struct SocketServer<Responder: HTTPResponder>: Service where Responder.Co
         let bootstrap = ServerBootstrap(group: eventLoopGroup)
             .serverChannelOption(.backlog, value: 256)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
-            // Reads grow to 1 MiB while a client streams a large body (NIO's default stops at
-            // 64 KiB): fewer reads, wake-ups and body parts per document. A small request still
-            // reads into 2 KiB, and the buffer shrinks back when reads get small.
-            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: 1 << 20))
             .serverChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))

@@ -244,51 +244,32 @@ final class FileBlobWriter: BlobWriter {
     }
 }
 
-/// Reads a committed blob with `pread`, a window at a time.
-///
-/// The first `prefetchBytes` come with the open, so that a small document is opened,
-/// authenticated and served without another trip to the I/O pool. Past them, each trip reads
-/// `windowBytes` (sixteen 64 KiB records): a large document costs one job on the pool, and two
-/// thread switches, per MiB rather than per record (perf showed a fifth of a 256 MiB fetch's
-/// CPU in the scheduler).
+/// Reads a committed blob with `pread`. The first `prefetchBytes` come with the open, so that a
+/// small document is opened, authenticated and served without another trip to the I/O pool.
 final class FileBlobReader: BlobReader {
     /// A header and one 64 KiB record with room to spare.
     static let prefetchBytes = 128 * 1024
-    /// What one later read brings in.
-    static let windowBytes = 1024 * 1024
 
     private var fd: Int32
     let size: Int64
-    /// The bytes read last, and where in the blob they start.
-    private var window: [UInt8]
-    private var windowStart: Int64 = 0
+    /// The blob's first bytes, until a read goes past them.
+    private var prefix: [UInt8]
     private let io: BlockingIO
 
     init(fd: Int32, size: Int64, prefix: [UInt8], io: BlockingIO) {
         self.fd = fd
         self.size = size
-        self.window = prefix
+        self.prefix = prefix
         self.io = io
     }
 
     func read(at offset: Int64, count: Int) async throws(StoreError) -> [UInt8] {
-        if let bytes = fromWindow(at: offset, count: count) { return bytes }
+        if offset >= 0, offset + Int64(count) <= Int64(prefix.count) {
+            return Array(prefix[Int(offset)..<Int(offset) + count])
+        }
+        prefix = []
         let fd = self.fd
-        let span = max(count, Self.windowBytes)
-        window = []
-        window = try await io.run { () throws(StoreError) -> [UInt8] in try Self.pread(fd, at: offset, count: span) }
-        windowStart = offset
-        return fromWindow(at: offset, count: count) ?? window
-    }
-
-    /// The requested bytes if the window holds all of them, or all there is up to the end of
-    /// the blob.
-    private func fromWindow(at offset: Int64, count: Int) -> [UInt8]? {
-        let start = offset - windowStart
-        guard start >= 0, start <= Int64(window.count) else { return nil }
-        let end = min(start + Int64(count), Int64(window.count))
-        guard end == start + Int64(count) || windowStart + end == size else { return nil }
-        return Array(window[Int(start)..<Int(end)])
+        return try await io.run { () throws(StoreError) -> [UInt8] in try Self.pread(fd, at: offset, count: count) }
     }
 
     /// Up to `count` bytes at `offset` (fewer at the end of the file).

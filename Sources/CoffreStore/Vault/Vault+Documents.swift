@@ -7,10 +7,8 @@ public import NIOCore
 
 extension Vault {
     /// Encrypted bytes are handed to the blob store in batches of about this size, so that a
-    /// store costs one thread hop per batch rather than per network read (1 MiB: a 256 KiB
-    /// batch left a tenth of a large store's CPU in thread switches; a document under 1 MiB is
-    /// one batch, written in the job that commits it).
-    static let writeBatchSize = 1024 * 1024
+    /// store costs one thread hop per batch rather than per network read.
+    static let writeBatchSize = 256 * 1024
 
     /// Stores a document in the patient's dossier, streaming `content` to disk in bounded
     /// memory. Returns only once the blob is durable and its index row committed.
@@ -189,9 +187,7 @@ extension Vault {
         declaredLength: Int64?
     ) async throws(StoreError) -> (size: Int64, sha256: [UInt8]) {
         var encryptor = try Self.crypto { () throws(CryptoError) in
-            try BlobEncryptor(
-                key: key, associatedData: Array(documentID.value.utf8), chunkSize: configuration.chunkSize, arena: arena,
-                sideBySide: DispatchSideBySide())
+            try BlobEncryptor(key: key, associatedData: Array(documentID.value.utf8), chunkSize: configuration.chunkSize, arena: arena)
         }
         var output = encryptor.header.encoded
         output.reserveCapacity(Self.writeBatchSize + configuration.chunkSize + BlobHeader.recordOverhead)
