@@ -3,12 +3,14 @@
 PostgreSQL + pgcrypto, side by side in one run, as one table of ratios.
 
 Usage: bench/run.py --bin-dir DIR --tools DIR [--quick | --smoke] [--work DIR] [--write-doc docs/benchmarks.md]
+                    [--scale-only]
 
   --bin-dir   where the release `coffred` and `coffre` are (`swift build -c release --show-bin-path`)
   --tools     where `limit`, `loadgen` and `pgload` were compiled (the Makefile builds them)
   --quick     short phases and 1,000 / 10,000 documents instead of 10,000 / 1,000,000
   --smoke     a minute-long check of the harness itself; its figures mean nothing
   --write-doc replace this run's section of the given Markdown file with the table
+  --scale-only only the list, fetch and start-to-READY goals at the mode's two vault sizes
 
 Raw figures go to bench/results/<mode>-<time>.json. Nothing here asserts: the table says which
 goals were met in this run.
@@ -140,6 +142,39 @@ def scale(s: dict, coffre: Coffre, daemon: Daemon, empty_start: float) -> dict:
     return results
 
 
+def scale_only(args, mode: str, s: dict) -> int:
+    """The scale goals alone: seeding the vault to the mode's sizes takes most of a full run
+    (a million documents through the daemon), so it can be run, and rerun, by itself."""
+    work = Path(tempfile.mkdtemp(prefix="coffre-scale-", dir=args.work))
+    daemon = Daemon(args.bin_dir.resolve(), work / "coffre", work / "coffred.log")
+    started = time.monotonic()
+    try:
+        daemon.start()
+        daemon.stop()
+        empty_start = daemon.start()
+        coffre = Coffre(daemon, args.tools.resolve() / "loadgen", work)
+        results = scale(s, coffre, daemon, empty_start)
+    finally:
+        daemon.stop()
+    results.update({"mode": mode + "-scale", "date": datetime.datetime.now().isoformat(timespec="seconds"),
+                    "machine": machine(work), "seconds": round(time.monotonic() - started, 1)})
+    out_dir = REPO / "bench" / "results"
+    out_dir.mkdir(exist_ok=True)
+    out = out_dir / ("%s-scale-%s.json" % (mode, time.strftime("%Y%m%d-%H%M%S")))
+    out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    small, large = (results["sizes"][str(n)] for n in s["scales"])
+    for what in ("list", "fetch"):
+        a, b = small[what]["p50_ms"], large[what]["p50_ms"]
+        print("%-5s p50 %.2f ms at %d documents, %.2f ms at %d: %.2f x (goal <= 1.5 x)" % (
+            what, a, s["scales"][0], b, s["scales"][1], b / a))
+    print("READY: empty %.1f ms, %d documents %.1f ms: %.2f x empty (goal <= 2 x)" % (
+        empty_start * 1e3, s["scales"][1], large["ready_clean_s"] * 1e3, large["ready_clean_s"] / empty_start))
+    print("raw results: %s" % out)
+    if not os.environ.get("COFFRE_BENCH_KEEP"):
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bin-dir", required=True, type=Path)
@@ -148,9 +183,13 @@ def main() -> int:
     parser.add_argument("--smoke", action="store_true", help="check the harness in a minute (figures meaningless)")
     parser.add_argument("--work", type=Path, help="scratch directory (default: a new one under /tmp, removed after)")
     parser.add_argument("--write-doc", type=Path)
+    parser.add_argument("--scale-only", action="store_true",
+                        help="only list, fetch and start to READY at the mode's two vault sizes (no peers)")
     args = parser.parse_args()
     mode = "smoke" if args.smoke else "quick" if args.quick else "full"
     s = SETTINGS[mode]
+    if args.scale_only:
+        return scale_only(args, mode, s)
     work = Path(tempfile.mkdtemp(prefix="coffre-bench-", dir=args.work))
     os.chmod(work, 0o711)  # the postgres user must reach its cluster directory inside
     started = time.monotonic()
