@@ -52,6 +52,32 @@ def step(message: str) -> None:
     print("==> [%s] %s" % (time.strftime("%H:%M:%S"), message), flush=True)
 
 
+def quiet_start(daemon: Daemon) -> float:
+    """Starts the daemon after writing the page cache back; returns the seconds to READY=1.
+    Right after seeding a million documents the disk is still writing gigabytes, and the first
+    start measured 242 ms against 58-65 ms once they were on disk: a timed start measures the
+    start, not the disk's backlog."""
+    os.sync()
+    return daemon.start()
+
+
+def save_results(results: dict, name: str) -> Path:
+    """Writes the raw figures to bench/results/NAME-TIME.json."""
+    out_dir = REPO / "bench" / "results"
+    out_dir.mkdir(exist_ok=True)
+    out = out_dir / ("%s-%s.json" % (name, time.strftime("%Y%m%d-%H%M%S")))
+    out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print("raw results: %s" % out)
+    return out
+
+
+def remove_scratch(work: Path) -> None:
+    if os.environ.get("COFFRE_BENCH_KEEP"):
+        print("scratch kept: %s" % work)
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def random_file(path: Path, mib: int) -> Path:
     with open(path, "wb") as f:
         for _ in range(mib):
@@ -131,11 +157,9 @@ def scale(s: dict, coffre: Coffre, daemon: Daemon, empty_start: float) -> dict:
         step("vault holds %d documents: list and fetch" % total)
         measured = coffre.probe(probe["list"], s["probe_seconds"])
         daemon.stop()
-        os.sync()  # as before the empty start, in main
-        clean = daemon.start()
+        clean = quiet_start(daemon)
         daemon.stop(kill=True)
-        os.sync()
-        unclean = daemon.start()
+        unclean = quiet_start(daemon)
         measured.update({"documents": total, "ready_clean_s": clean, "ready_after_kill_s": unclean})
         measured["probe_after_restart"] = coffre.probe(probe["list"], s["probe_seconds"])
         print("    list p50 %.2f ms, fetch p50 %.2f ms, READY %.3f s (after kill %.3f s)" % (
@@ -151,20 +175,16 @@ def scale_only(args, mode: str, s: dict) -> int:
     daemon = Daemon(args.bin_dir.resolve(), work / "coffre", work / "coffred.log")
     started = time.monotonic()
     try:
-        daemon.start()
+        daemon.start()  # the first start generates the development keys: not a start to compare
         daemon.stop()
-        os.sync()  # as in main
-        empty_start = daemon.start()
+        empty_start = quiet_start(daemon)
         coffre = Coffre(daemon, args.tools.resolve() / "loadgen", work)
         results = scale(s, coffre, daemon, empty_start)
     finally:
         daemon.stop()
     results.update({"mode": mode + "-scale", "date": datetime.datetime.now().isoformat(timespec="seconds"),
                     "machine": machine(work), "seconds": round(time.monotonic() - started, 1)})
-    out_dir = REPO / "bench" / "results"
-    out_dir.mkdir(exist_ok=True)
-    out = out_dir / ("%s-scale-%s.json" % (mode, time.strftime("%Y%m%d-%H%M%S")))
-    out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    save_results(results, mode + "-scale")
     small, large = (results["sizes"][str(n)] for n in s["scales"])
     for what in ("list", "fetch"):
         a, b = small[what]["p50_ms"], large[what]["p50_ms"]
@@ -172,9 +192,7 @@ def scale_only(args, mode: str, s: dict) -> int:
             what, a, s["scales"][0], b, s["scales"][1], b / a))
     print("READY: empty %.1f ms, %d documents %.1f ms: %.2f x empty (goal <= 2 x)" % (
         empty_start * 1e3, s["scales"][1], large["ready_clean_s"] * 1e3, large["ready_clean_s"] / empty_start))
-    print("raw results: %s" % out)
-    if not os.environ.get("COFFRE_BENCH_KEEP"):
-        shutil.rmtree(work, ignore_errors=True)
+    remove_scratch(work)
     return 0
 
 
@@ -204,11 +222,7 @@ def main() -> int:
         step("starting coffred (empty vault), PostgreSQL, a restic repository, an age identity")
         daemon.start()  # the first start generates the development keys: not a start to compare
         daemon.stop()
-        # Every timed start begins with the page cache written back: right after seeding a
-        # million documents the disk is still writing gigabytes, and the first start measured
-        # 242 ms against 58-65 ms once they were on disk.
-        os.sync()
-        empty_start = daemon.start()
+        empty_start = quiet_start(daemon)
         coffre = Coffre(daemon, args.tools.resolve() / "loadgen", work)
         pg.start()
         age, restic = Age(work / "age"), Restic(work / "restic")
@@ -229,15 +243,8 @@ def main() -> int:
         pg.stop()
         results["machine"]["loadavg_after"] = open("/proc/loadavg").read().split()[:3]
         results["seconds"] = round(time.monotonic() - started, 1)
-        out_dir = REPO / "bench" / "results"
-        out_dir.mkdir(exist_ok=True)
-        out = out_dir / ("%s-%s.json" % (mode, time.strftime("%Y%m%d-%H%M%S")))
-        out.write_text(json.dumps(results, indent=2, default=str) + "\n")
-        print("raw results: %s" % out)
-        if os.environ.get("COFFRE_BENCH_KEEP"):
-            print("scratch kept: %s" % work)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        save_results(results, mode)
+        remove_scratch(work)
     text = render(results)
     print()
     print(text)
