@@ -1,8 +1,9 @@
 /*
  * faultinject.so: an LD_PRELOAD library that makes the blob store's system calls fail on demand,
  * for drills/faults.py. Only the blob files coffred writes are touched: descriptors opened on a
- * path containing "/blobs/tmp/" (new blobs) and directories under "/blobs/" (the shard
- * directories it fsyncs). SQLite, sockets and logs are left alone.
+ * path containing "/blobs/tmp/" (new blobs), directories under "/blobs/" (the shard
+ * directories it fsyncs), and the index's WAL opened read-only (the trace syncer's
+ * descriptor). SQLite's own descriptors, sockets and logs are left alone.
  *
  * What fails is read from the file named by $COFFRE_FAULT_CONTROL when a blob is opened (and,
  * for link, when it is called), one line:
@@ -11,6 +12,9 @@
  *     fsync EIO              fsync(2)/fdatasync(2) of the blob fails
  *     link EIO               link(2) of a blob out of tmp/ into its shard fails
  *     dirfsync EIO           fsync(2) of a shard directory fails (the blob is already linked)
+ *     walsync EIO            fdatasync(2) of the index's WAL through a read-only descriptor
+ *                            fails: the trace syncer's (SQLite's own read-write one is left
+ *                            alone); read at each sync, not at open
  * The error is any of ENOSPC, EDQUOT, EIO, EROFS. Each injected failure appends a line to
  * $COFFRE_FAULT_CONTROL.log.
  *
@@ -30,7 +34,7 @@
 
 #define MAX_FD 65536
 
-enum kind { NONE = 0, BLOB = 1, SHARD = 2 };
+enum kind { NONE = 0, BLOB = 1, SHARD = 2, WAL = 3 };
 struct tracked {
     unsigned char kind;
     char op[16];
@@ -84,9 +88,15 @@ static void track(int fd, const char *path, int flags) {
     if (fd < 0 || fd >= MAX_FD || !path) return;
     memset(&table[fd], 0, sizeof table[fd]);
     enum kind kind = NONE;
+    size_t length = strlen(path);
     if (strstr(path, "/blobs/tmp/")) kind = BLOB;
     else if ((flags & O_DIRECTORY) && strstr(path, "/blobs/")) kind = SHARD;
+    else if ((flags & O_ACCMODE) == O_RDONLY && length > 4 && strcmp(path + length - 4, "-wal") == 0) kind = WAL;
     if (kind == NONE) return;
+    if (kind == WAL) {  /* its fault is read at each sync */
+        table[fd].kind = kind;
+        return;
+    }
     struct fault f;
     read_fault(&f);
     table[fd].kind = kind;
@@ -145,6 +155,14 @@ ssize_t write(int fd, const void *buf, size_t count) {
 static int fsync_fault(int fd) {
     if (fd < 0 || fd >= MAX_FD) return 0;
     struct tracked *t = &table[fd];
+    if (t->kind == WAL) {
+        struct fault f;
+        read_fault(&f);
+        if (strcmp(f.op, "walsync") != 0) return 0;
+        note("WAL sync failed", fd);
+        errno = f.err;
+        return -1;
+    }
     if ((t->kind == BLOB && strcmp(t->op, "fsync") == 0) || (t->kind == SHARD && strcmp(t->op, "dirfsync") == 0)) {
         note(t->kind == BLOB ? "fsync failed" : "directory fsync failed", fd);
         errno = t->err;

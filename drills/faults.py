@@ -10,7 +10,8 @@ blob), fsync of the blob, link into place, fsync of the shard directory; with EN
 EIO. For each: the store must answer the documented problem (`507 insufficient_storage` for
 ENOSPC/EDQUOT, `500 storage_failure` for I/O errors), leave no temporary file and no orphan blob,
 and the earlier documents must still be served byte-exact; then the fault is switched off and a
-store must succeed.
+store must succeed. Last, the trace syncer's fdatasync of the index's WAL fails: reads must go
+on, and the failure must be logged and followed by a checkpoint of the index.
 
 Part 2, a real full disk. The state directory sits on a small tmpfs (mount -t tmpfs; skipped
 with a note when the sandbox forbids mounts), most of it taken by a filler file. Documents are
@@ -105,6 +106,7 @@ def injected(bin_dir: Path, tmp: Path, figures: Figures, repeat: int):
                 else:
                     known[reply.json()["id"]] = data
                     figures.add("stores after recovery")
+        wal_sync_failure(daemon, vault, control, known, figures)
         listed = {d["id"] for d in vault.list(INS1).json()["documents"]}
         if listed != set(known):
             figures.fail("the dossier lists %d documents, %d were acknowledged" % (len(listed), len(known)))
@@ -114,6 +116,36 @@ def injected(bin_dir: Path, tmp: Path, figures: Figures, repeat: int):
         figures["daemon alive after injected faults"] = daemon.alive()
     finally:
         daemon.stop()
+
+
+def wal_sync_failure(daemon: Daemon, vault: Vault, control: Path, known: dict[str, bytes], figures: Figures):
+    """Reads are committed to the trace before the answer and synced by batch; a failed sync of
+    the WAL must be reported, the index checkpointed, and reads must go on (each then synced
+    at its own commit)."""
+    control.write_text("walsync EIO\n")
+    check_reads(vault, known, figures, "under 'walsync EIO'")
+    deadline = time.monotonic() + 10
+    log = ""
+    while time.monotonic() < deadline:
+        log = daemon.log.read_text(errors="replace")
+        if "the index was checkpointed after a failed trace sync" in log:
+            break
+        time.sleep(0.05)
+    if "trace could not be synced" not in log or "the index was checkpointed after a failed trace sync" not in log:
+        figures.fail("a failed WAL sync was not reported and followed by a checkpoint")
+    else:
+        figures.add("failed trace syncs reported, index checkpointed")
+    if not Path(str(control) + ".log").exists():
+        figures.fail("fault 'walsync EIO' was never injected")
+    control.write_text("off\n")
+    Path(str(control) + ".log").unlink(missing_ok=True)
+    check_reads(vault, known, figures, "after 'walsync EIO'")
+    data = os.urandom(5000)
+    reply = vault.store(INS1, data)
+    if reply.status != 201:
+        figures.fail("store after a failed trace sync answered %d %s" % (reply.status, reply.code))
+    else:
+        known[reply.json()["id"]] = data
 
 
 def full_disk(bin_dir: Path, tmp: Path, figures: Figures, disk_mib: int):

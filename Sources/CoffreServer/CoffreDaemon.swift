@@ -80,7 +80,8 @@ public enum CoffreDaemon {
             configuration: VaultConfiguration(
                 stateDirectory: configuration.stateDirectory,
                 keyDirectories: configuration.keyDirectories,
-                maxDocumentSize: configuration.maxDocumentSize, retention: configuration.retention),
+                maxDocumentSize: configuration.maxDocumentSize, retention: configuration.retention,
+                traceSyncInterval: configuration.traceSyncInterval),
             io: BlockingIO(pool: pool), arena: arena, clock: clock, logger: logger)
         let trust = try TrustHolder(directory: configuration.trustDirectory)
         logger.info("trust directory loaded", metadata: ["trust.issuers": "\(trust.current.issuers.joined(separator: ","))"])
@@ -123,7 +124,8 @@ public enum CoffreDaemon {
                         var detail = TraceDetail()
                         detail.errorCode = problem.code.rawValue
                         do {
-                            try await vault.recordTrace(action: "HTTP framing", outcome: .refused, detail: detail, dossier: nil)
+                            try await vault.recordTrace(
+                                action: "HTTP framing", outcome: .refused, detail: detail, dossier: nil, durability: .batched)
                         } catch {
                             logger.error("trace write failed for a refusal", metadata: ["error.code": "\(problem.code.rawValue)"])
                         }

@@ -53,6 +53,27 @@ import Testing
         #expect(verify.stdoutText.contains("\"ok\" : true"))
     }
 
+    /// A read's entry is made durable by batch, but written before the content is sent: a crash
+    /// of the daemon right after the answers loses none of them. (A power cut could lose the
+    /// last interval's worth; the longest interval makes sure no sync ran before the kill.)
+    @Test func readsAnsweredJustBeforeACrashAreInTheTraceAfterIt() async throws {
+        let session = try await Session(arguments: ["--trace-sync-ms", "1000"])
+        _ = try await session.asPatient(["dossier", "create"])
+        let id = try await session.asPatient(["doc", "put", try session.file("lab", [1, 2, 3]), "--class", "BIOLOGIE"]).firstLine
+        for _ in 0..<3 { #expect(try await session.asPatient(["doc", "get", id]).status == 0) }
+        #expect(try await session.daemon.coffre(["--as", "pro:\(doctor):10", "--patient", session.patient, "doc", "get", id]).status == 77)
+        await session.daemon.stop(signal: SIGKILL)
+        try await session.daemon.start()
+        let summary = try entries(try await session.asPatient(["trace", "--json"])).map { "\($0["action"] ?? "")/\($0["outcome"] ?? "")" }
+        #expect(
+            summary.starts(with: [
+                "dossier.create/allowed", "document.add/allowed", "document.content/allowed", "document.content/allowed",
+                "document.content/allowed", "document.content/denied",
+            ]), "\(summary)")
+        let verify = try await session.daemon.coffre(["admin", "verify", "--json"])
+        #expect(verify.status == 0, "\(verify.stdoutText)")
+    }
+
     @Test func aRewrittenOrRemovedEntryIsNamedByVerify() async throws {
         let session = try await Session()
         _ = try await session.asPatient(["dossier", "create"])

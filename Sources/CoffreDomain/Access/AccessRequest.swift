@@ -34,6 +34,20 @@ public enum DossierAction: String, Sendable, CaseIterable {
         }
     }
 
+    /// Whether the action only reads (the dossier, its documents, its trace, notifications or
+    /// settings). Its trace entry, like a refusal's, may be made durable by batch: losing the
+    /// last milliseconds of them to a power cut loses no document, no key and no change.
+    public var onlyReads: Bool {
+        switch self {
+        case .readDossier, .listDocuments, .readDocumentMetadata, .readDocumentContent, .readTrace, .readNotifications,
+            .readAccessSettings:
+            true
+        case .createDossier, .manageDossier, .addDocument, .replaceDocument, .deleteDocument, .maskDocument, .releaseDocument,
+            .closeDossier, .closeDossierOnDeath, .reopenDossier, .opposeDossier:
+            false
+        }
+    }
+
     /// Whether the action is about one document (and needs its facts).
     public var concernsDocument: Bool {
         switch self {

@@ -54,9 +54,13 @@ struct Gatekeeper: Sendable {
     }
 
     /// Writes the decision to the trace; throws `trace_unavailable` (fail closed) if it cannot.
+    /// A read or a refusal changes nothing: its entry is written before the answer and made
+    /// durable by batch. A decision that allows a change is durable before the change is made.
     private func trace(_ action: DossierAction, allowed: Bool, detail: TraceDetail, dossier: DossierRecord?) async throws {
         do {
-            try await vault.recordTrace(action: action.rawValue, outcome: allowed ? .allowed : .denied, detail: detail, dossier: dossier)
+            try await vault.recordTrace(
+                action: action.rawValue, outcome: allowed ? .allowed : .denied, detail: detail, dossier: dossier,
+                durability: allowed && !action.onlyReads ? .beforeReturning : .batched)
         } catch {
             logger.error("trace write failed: access refused", metadata: ["access.action": "\(action.rawValue)", "error": "\(error)"])
             throw Traced(Problem(.traceUnavailable, detail: "the access could not be traced, so it was refused; retry shortly"))

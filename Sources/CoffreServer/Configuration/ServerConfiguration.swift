@@ -41,6 +41,10 @@ public struct ServerConfiguration: Sendable {
     /// How long a connection may go without sending a complete request head (idle between
     /// requests, or trickling its headers) before the daemon closes it.
     public var idleTimeout: Duration
+    /// How long the trace entry of a read or a refusal may stay unsynced in the index's WAL
+    /// (written, so safe from a crash of the daemon, not yet from a power cut); zero makes
+    /// each wait for its own synced commit. At most one second.
+    public var traceSyncInterval: Duration
 
     /// Defaults for a production host (`/var/lib/coffre`, `/run/coffre/coffred.sock`).
     public init(
@@ -59,9 +63,11 @@ public struct ServerConfiguration: Sendable {
         retention: RetentionRules = .legal,
         rotationBatchSize: Int = 1_000,
         rotationPause: Duration = .zero,
-        idleTimeout: Duration = .seconds(30)
+        idleTimeout: Duration = .seconds(30),
+        traceSyncInterval: Duration = .milliseconds(10)
     ) {
         self.idleTimeout = idleTimeout
+        self.traceSyncInterval = traceSyncInterval
         self.rotationBatchSize = rotationBatchSize
         self.rotationPause = rotationPause
         self.habilitationMatrixPath = habilitationMatrixPath

@@ -42,7 +42,8 @@ struct ProblemMiddleware: RouterMiddleware {
         detail.errorCode = problem.code.rawValue
         let action = "\(request.method.rawValue) \(context.endpointPath ?? "unmatched")"
         do {
-            try await vault.recordTrace(action: action, outcome: problem.status >= 500 ? .failed : .refused, detail: detail, dossier: nil)
+            try await vault.recordTrace(
+                action: action, outcome: problem.status >= 500 ? .failed : .refused, detail: detail, dossier: nil, durability: .batched)
         } catch {
             logger.error("trace write failed for a refusal", metadata: ["error.code": "\(problem.code.rawValue)"])
         }

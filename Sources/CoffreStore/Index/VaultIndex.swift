@@ -173,13 +173,44 @@ struct VaultIndex: Sendable {
     func write<T: Sendable>(_ what: String, _ body: @Sendable @escaping (Database) throws -> T) async throws(StoreError) -> T {
         do {
             return try await pool.write(body)
-        } catch let error as StoreError {
-            throw error
-        } catch let error as DatabaseError where error.resultCode == .SQLITE_FULL {
-            throw StoreError(.noSpace, "the disk is full: cannot \(what)")
         } catch {
-            throw StoreError(.io, "cannot \(what): \(error.localizedDescription)")
+            throw Self.writeError(error, what)
         }
+    }
+
+    /// One transaction committed at `synchronous=NORMAL`: in the WAL (so safe from a crash of
+    /// the daemon) when this returns, durable at the next sync of the WAL (`TraceSyncer`'s, or
+    /// any FULL commit's). For trace entries that change nothing, never for a key or a document.
+    func writeUnsynced<T: Sendable>(_ what: String, _ body: @Sendable @escaping (Database) throws -> T) async throws(StoreError) -> T {
+        do {
+            return try await pool.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = NORMAL")
+                var result: Result<T, any Error> = .failure(StoreError(.io, "cannot \(what): nothing ran"))
+                do {
+                    try db.inTransaction(.immediate) {
+                        result = .success(try body(db))
+                        return .commit
+                    }
+                } catch {
+                    result = .failure(error)
+                }
+                // Back to FULL before the writer commits anything else. Should this fail, the
+                // error goes up although the entries committed: the trace writer's chain then
+                // no longer matches the index and it refuses every access (fails closed).
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+                return try result.get()
+            }
+        } catch {
+            throw Self.writeError(error, what)
+        }
+    }
+
+    private static func writeError(_ error: any Error, _ what: String) -> StoreError {
+        if let error = error as? StoreError { return error }
+        if let error = error as? DatabaseError, error.resultCode == .SQLITE_FULL {
+            return StoreError(.noSpace, "the disk is full: cannot \(what)")
+        }
+        return StoreError(.io, "cannot \(what): \(error.localizedDescription)")
     }
 
     /// A point look-up by key, run on the calling thread: a WAL reader never waits for the
@@ -452,10 +483,12 @@ struct VaultIndex: Sendable {
     /// Appends trace entries and, in the same transaction, the change each one allows (if
     /// any), each change in a savepoint of its own: one that fails is rolled back alone and its
     /// error returned at its index, while its entry (the decision) stays in the trace.
+    /// `synced: false` (entries that change nothing, and no change) leaves the WAL unsynced.
     func appendTrace(
-        _ entries: [TraceEntryRow], checkpoint: TraceCheckpointRow?, changes: [(@Sendable (Database) throws -> Void)?]
+        _ entries: [TraceEntryRow], checkpoint: TraceCheckpointRow?, changes: [(@Sendable (Database) throws -> Void)?],
+        synced: Bool = true
     ) async throws(StoreError) -> [Int: any Error] {
-        try await write("write the trace") { db in
+        let append: @Sendable (Database) throws -> [Int: any Error] = { db in
             for entry in entries { try entry.insert(db) }
             try checkpoint?.insert(db)
             var failures: [Int: any Error] = [:]
@@ -474,6 +507,10 @@ struct VaultIndex: Sendable {
             }
             return failures
         }
+        guard synced || changes.contains(where: { $0 != nil }) else {
+            return try await writeUnsynced("write the trace", append)
+        }
+        return try await write("write the trace", append)
     }
 
     /// The trace entries of one dossier after `seq`, oldest first.

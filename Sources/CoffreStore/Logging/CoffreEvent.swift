@@ -38,6 +38,9 @@ public enum CoffreEvent: String, CaseIterable, Sendable {
     case keyRetired = "key_retired"
     /// A dossier was given a new key (after a suspected compromise).
     case dossierRekeyed = "dossier_rekeyed"
+    /// The index's WAL could not be synced for batched trace entries: each access now waits
+    /// for its own synced commit, and the disk needs looking at.
+    case traceSyncFailed = "trace_sync_failed"
 
     /// The journal's `MESSAGE_ID` of this kind of event.
     public var messageID: String {
@@ -58,6 +61,7 @@ public enum CoffreEvent: String, CaseIterable, Sendable {
         case .rotationFinished: "5df05da09aa64644bc92f96dbbdff30f"
         case .keyRetired: "3d6e039805374bf3a63be0b6a4cd82b8"
         case .dossierRekeyed: "db6b596e9b0942fc9aec58d434cbe2ec"
+        case .traceSyncFailed: "164fb5536df341e181f384b3ea066602"
         }
     }
 

@@ -8,7 +8,9 @@ import GRDB
 ///
 /// An append returns only once its entry is committed: callers write the trace before they act,
 /// so an access that cannot be traced is refused (fail closed). The chain state (last sequence
-/// number and hash) advances only when a batch commits.
+/// number and hash) advances only when a batch commits. A batch whose every entry is
+/// `TraceDurability.batched` commits without syncing the WAL, and `syncer` syncs it within a
+/// few milliseconds; any other batch syncs at its commit.
 actor TraceWriter {
     /// One entry waiting for its batch, before its sequence number and hash are known.
     struct Pending {
@@ -21,6 +23,7 @@ actor TraceWriter {
         var seal: @Sendable (Int64) throws(StoreError) -> Data?
         /// The change this entry allows, written in the entry's transaction (see `append`).
         var change: (@Sendable (Database) throws -> Void)?
+        var durability: TraceDurability
         var continuation: CheckedContinuation<Int64, any Error>
     }
 
@@ -30,23 +33,26 @@ actor TraceWriter {
     private let index: VaultIndex
     let signer: TraceSigner
     private let clock: any VaultClock
+    nonisolated let syncer: TraceSyncer
     private var lastSeq: Int64
     private var lastHash: Data
     private var lastCheckpointSeq: Int64
     private var pending: [Pending] = []
     private var flushing = false
 
-    init(index: VaultIndex, signer: TraceSigner, clock: any VaultClock) async throws(StoreError) {
+    init(index: VaultIndex, signer: TraceSigner, clock: any VaultClock, syncer: TraceSyncer) async throws(StoreError) {
         self.index = index
         self.signer = signer
         self.clock = clock
+        self.syncer = syncer
         let tail = try await index.traceTail()
         lastSeq = tail.last?.seq ?? 0
         lastHash = tail.last?.hash ?? Self.genesis
         lastCheckpointSeq = tail.checkpoint?.seq ?? 0
     }
 
-    /// Appends an entry and returns its sequence number once it is durable.
+    /// Appends an entry and returns its sequence number once it is committed, and durable as
+    /// `durability` says (a change makes it `beforeReturning`).
     ///
     /// With `change`, the change the entry allows is written in the same transaction (and so
     /// group-committed with other appends): the decision and what it allowed become durable
@@ -55,14 +61,14 @@ actor TraceWriter {
     func append(
         dossierID: String?, action: String, outcome: String, detail: String?,
         seal: @Sendable @escaping (Int64) throws(StoreError) -> Data?,
-        change: (@Sendable (Database) throws -> Void)? = nil
+        change: (@Sendable (Database) throws -> Void)? = nil, durability: TraceDurability = .beforeReturning
     ) async throws -> Int64 {
         let at = clock.now()
         return try await withCheckedThrowingContinuation { continuation in
             pending.append(
                 Pending(
                     at: at, dossierID: dossierID, action: action, outcome: outcome, detail: detail, seal: seal, change: change,
-                    continuation: continuation))
+                    durability: change == nil ? durability : .beforeReturning, continuation: continuation))
             if !flushing {
                 flushing = true
                 Task { await self.flush() }
@@ -77,6 +83,11 @@ actor TraceWriter {
         let checkpoint = makeCheckpoint(seq: lastSeq, hash: lastHash)
         try await index.appendTrace([], checkpoint: checkpoint)
         lastCheckpointSeq = max(lastCheckpointSeq, checkpoint.seq)
+    }
+
+    /// Makes every entry committed so far durable (at a clean stop, after the checkpoint).
+    func syncNow() async {
+        await syncer.syncNow()
     }
 
     /// The checkpoint public key, for verifiers.
@@ -109,13 +120,17 @@ actor TraceWriter {
                 checkpoint = makeCheckpoint(seq: seq, hash: hash)
             }
             var changeFailures: [Int: any Error] = [:]
+            // Decided per batch: one entry that must be durable at once syncs the others too.
+            let synced = !syncer.batches || batch.contains { $0.durability == .beforeReturning }
             if failure == nil {
                 do {
-                    changeFailures = try await index.appendTrace(rows, checkpoint: checkpoint, changes: batch.map(\.change))
+                    changeFailures = try await index.appendTrace(
+                        rows, checkpoint: checkpoint, changes: batch.map(\.change), synced: synced)
                 } catch {
                     failure = error
                 }
             }
+            if failure == nil && !synced { syncer.entriesWritten() }
             if let failure {
                 for item in batch { item.continuation.resume(throwing: failure) }
                 continue

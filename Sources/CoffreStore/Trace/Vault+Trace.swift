@@ -97,14 +97,17 @@ public struct TraceIntent: Sendable {
 }
 
 extension Vault {
-    /// Writes a trace entry and returns its sequence number once it is durable. Callers write
-    /// it before they act, and refuse the access if this throws.
+    /// Writes a trace entry and returns its sequence number once it is committed, and durable
+    /// as `durability` says. Callers write it before they act, and refuse the access if this
+    /// throws.
     @discardableResult
     public func recordTrace(
-        action: String, outcome: TraceOutcome, detail: TraceDetail, dossier: DossierRecord?
+        action: String, outcome: TraceOutcome, detail: TraceDetail, dossier: DossierRecord?,
+        durability: TraceDurability = .beforeReturning
     ) async throws(StoreError) -> Int64 {
         do {
-            return try await appendTrace(action: action, outcome: outcome, detail: detail, dossier: dossier, change: nil)
+            return try await appendTrace(
+                action: action, outcome: outcome, detail: detail, dossier: dossier, change: nil, durability: durability)
         } catch let error as StoreError {
             throw error
         } catch {
@@ -142,7 +145,7 @@ extension Vault {
     @discardableResult
     private func appendTrace(
         action: String, outcome: TraceOutcome, detail: TraceDetail, dossier: DossierRecord?,
-        change: (@Sendable (Database) throws -> Void)?
+        change: (@Sendable (Database) throws -> Void)?, durability: TraceDurability = .beforeReturning
     ) async throws -> Int64 {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
@@ -152,11 +155,12 @@ extension Vault {
             return try await trace.append(
                 dossierID: dossierID, action: action, outcome: outcome.rawValue, detail: nil,
                 seal: { seq in Data(SealedBox.seal(plaintext, with: key, associatedData: Self.traceAD(seq: seq, dossierID: dossierID))) },
-                change: change)
+                change: change, durability: durability)
         }
         let clear = String(decoding: try encoder.encode(detail.anonymous), as: UTF8.self)
         return try await trace.append(
-            dossierID: nil, action: action, outcome: outcome.rawValue, detail: clear, seal: { _ in nil }, change: change)
+            dossierID: nil, action: action, outcome: outcome.rawValue, detail: clear, seal: { _ in nil }, change: change,
+            durability: durability)
     }
 
     /// The dossier's trace after `seq`, oldest first, with its detail opened.
@@ -226,9 +230,11 @@ extension Vault {
             signingKey: Hex.encode(publicKey.bytes))
     }
 
-    /// Signs a checkpoint at the end of the chain; called at a clean stop.
+    /// Signs a checkpoint at the end of the chain and syncs every entry written so far; called
+    /// at a clean stop.
     public func checkpointTrace() async throws(StoreError) {
         try await trace.checkpointNow()
+        await trace.syncNow()
     }
 
     /// The trace checkpoint public key, hex.

@@ -58,7 +58,17 @@ public struct Vault: Sendable {
         let blobs = FileBlobStore(root: configuration.blobDirectory, io: io)
         let lookupKey = try await Self.vaultKey(purpose: lookupKeyPurpose, index: index, masterKeys: snapshot, arena: arena)
         let traceSeed = try await Self.vaultKey(purpose: traceSigningPurpose, index: index, masterKeys: snapshot, arena: arena)
-        let trace = try await TraceWriter(index: index, signer: try TraceSigner(seed: traceSeed, arena: arena), clock: clock)
+        let syncer = TraceSyncer(walPath: configuration.indexPath + "-wal", interval: configuration.traceSyncInterval, logger: logger) {
+            // After a failed sync of the WAL: copy it into the database file, synced there.
+            do {
+                try await index.checkpointTruncate()
+                logger.notice("the index was checkpointed after a failed trace sync")
+            } catch {
+                logger.error("the index could not be checkpointed after a failed trace sync", metadata: ["error": "\(error)"])
+            }
+        }
+        let trace = try await TraceWriter(
+            index: index, signer: try TraceSigner(seed: traceSeed, arena: arena), clock: clock, syncer: syncer)
         let vault = Vault(
             configuration: configuration, index: index, blobs: blobs, masterKeys: MasterKeys(snapshot),
             lookupKey: lookupKey, arena: arena, clock: clock, logger: logger, lock: lock, trace: trace)

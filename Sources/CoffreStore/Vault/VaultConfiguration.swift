@@ -12,15 +12,22 @@ public struct VaultConfiguration: Sendable {
     public var chunkSize: Int
     /// Retention period, deletion delay and opposition window (the legal values by default).
     public var retention: RetentionRules
+    /// How long a read's or a refusal's trace entry may stay unsynced in the WAL
+    /// (`TraceDurability.batched`); zero makes each wait for its own synced commit.
+    public var traceSyncInterval: Duration
+
+    public static let defaultTraceSyncInterval: Duration = .milliseconds(10)
 
     public init(
         stateDirectory: String,
         keyDirectories: [String],
         maxDocumentSize: Int64 = 4 << 30,
         chunkSize: Int = 64 * 1024,
-        retention: RetentionRules = .legal
+        retention: RetentionRules = .legal,
+        traceSyncInterval: Duration = Self.defaultTraceSyncInterval
     ) {
         self.retention = retention
+        self.traceSyncInterval = traceSyncInterval
         self.stateDirectory = stateDirectory
         self.keyDirectories = keyDirectories
         self.maxDocumentSize = maxDocumentSize
