@@ -62,6 +62,12 @@ struct Coffred: AsyncParsableCommand {
     @Option(help: "Seconds a connection may go without a complete request before it is closed (default 30).")
     var idleTimeoutSeconds: Int?
 
+    @Option(
+        help: ArgumentHelp(
+            "Milliseconds a read's or a refusal's trace entry may wait, written but unsynced, for the next sync of the index (default 10, at most 1000).",
+            discussion: "0: every access waits for its own synced commit."))
+    var traceSyncMs: Int?
+
     func run() async throws {
         // Everything the daemon creates (index, WAL, blobs, keys) is for its own user only; the
         // socket is opened up explicitly to its group after binding.
@@ -88,7 +94,8 @@ struct Coffred: AsyncParsableCommand {
                 oppositionWindow: (file.oppositionDays ?? 30).milliseconds),
             rotationBatchSize: rotationBatchSize ?? file.rotationBatchSize ?? 1_000,
             rotationPause: .milliseconds(rotationPauseMs ?? file.rotationPauseMilliseconds ?? 0),
-            idleTimeout: .seconds(max(1, idleTimeoutSeconds ?? file.idleTimeoutSeconds ?? 30)))
+            idleTimeout: .seconds(max(1, idleTimeoutSeconds ?? file.idleTimeoutSeconds ?? 30)),
+            traceSyncInterval: .milliseconds(try traceSyncMilliseconds(traceSyncMs ?? file.traceSyncMilliseconds ?? 10)))
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw ValidationError("unknown log level \(logLevel)")
         }
@@ -100,6 +107,13 @@ struct Coffred: AsyncParsableCommand {
         var logger = Logger(label: "coffred")
         logger.logLevel = level
         try await CoffreDaemon.run(configuration: configuration, logger: logger)
+    }
+
+    private func traceSyncMilliseconds(_ value: Int) throws -> Int {
+        guard (0...1_000).contains(value) else {
+            throw ValidationError("the trace sync interval must be 0 to 1000 ms (got \(value))")
+        }
+        return value
     }
 
     private func absolute(_ path: String) -> String {
@@ -125,7 +139,8 @@ struct Coffred: AsyncParsableCommand {
 /// `retentionDays` (3652.5), `deletionDelayDays` (90), `oppositionDays` (30; current
 /// regulation says 42), `rotationBatchSize` (1000 dossier keys per transaction),
 /// `rotationPauseMilliseconds` (0: the rest between two rotation batches), `idleTimeoutSeconds`
-/// (30: a connection without a complete request for that long is closed).
+/// (30: a connection without a complete request for that long is closed),
+/// `traceSyncMilliseconds` (10: how long a read's or a refusal's trace entry may stay unsynced).
 struct ConfigurationFile: Decodable {
     var stateDirectory: String?
     var socket: String?
@@ -142,6 +157,7 @@ struct ConfigurationFile: Decodable {
     var rotationBatchSize: Int?
     var rotationPauseMilliseconds: Int?
     var idleTimeoutSeconds: Int?
+    var traceSyncMilliseconds: Int?
 
     static func load(_ path: String) throws -> ConfigurationFile {
         try JSONDecoder().decode(ConfigurationFile.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
