@@ -35,6 +35,8 @@ let package = Package(
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         // OpenSSL's libcrypto, for SHA-256 only: it uses the CPU's SHA extensions (Debian's libssl-dev).
         .systemLibrary(name: "CLibcrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        // Linux calls Swift cannot make directly (openat2, preadv2 with RWF_NOWAIT), in C.
+        .target(name: "CLinux"),
 
         // Cryptography: typed keys in locked memory, envelope wrapping, the blob stream format,
         // keyed hashes and Ed25519. Knows nothing of files, SQL or HTTP.
@@ -55,7 +57,7 @@ let package = Package(
         .target(
             name: "CoffreStore",
             dependencies: [
-                "CoffreCrypto", "CoffreDomain",
+                "CoffreCrypto", "CoffreDomain", "CLinux",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
 import CoffreDomain
 @testable import CoffreStore
 import Foundation
@@ -33,8 +36,11 @@ import Testing
         // Committed when the append returns: another connection reads it.
         let rows = try await vault.index.traceEntries(from: seq, limit: 10)
         #expect(rows.map(\.action) == ["document.content"])
-        // The writer is back at synchronous=FULL for whatever commits next.
-        #expect(try await vault.index.durabilitySettings().synchronous == 2)
+        // The writer is back at synchronous=FULL, and automatic checkpoints, for whatever
+        // commits next.
+        let settings = try await vault.index.durabilitySettings()
+        #expect(settings.synchronous == 2)
+        #expect(settings.autocheckpoint == VaultIndex.autocheckpointPages)
         #expect(try await eventually { syncer.syncCount > before })
     }
 
@@ -74,6 +80,34 @@ import Testing
         #expect(verification.entriesChecked == 40)
         let last = try await record(fixture.vault, "after.restart", .batched)
         #expect(last == 41)
+    }
+
+    /// With the writer idle, a read's entry is committed on the calling thread; with a write
+    /// queued or running, it is not (it would wait for it), and goes through the queue.
+    @Test func anUnsyncedCommitRunsOnTheCallingThreadOnlyWhenTheWriterIsIdle() async throws {
+        let fixture = try await VaultFixture()
+        let index = fixture.vault.index
+        let caller = pthread_self()
+        let ranHere = try index.writeUnsyncedIfIdle("test") { _ in pthread_equal(pthread_self(), caller) != 0 }
+        #expect(ranHere == true)
+        index.writerLoad.enter()
+        #expect(try index.writeUnsyncedIfIdle("test") { _ in true } == nil)
+        index.writerLoad.leave()
+        #expect(try index.writeUnsyncedIfIdle("test") { _ in true } == true)
+    }
+
+    /// Unsynced commits on the calling thread skip SQLite's automatic checkpoint: the syncer
+    /// asks for one once the WAL is large.
+    @Test func aLargeWALIsCheckpointedAfterASync() async throws {
+        let fixture = try await VaultFixture()
+        _ = try await record(fixture.vault, "document.list", .batched)  // the WAL is not empty
+        let asked = RecoveryFlag()
+        let syncer = TraceSyncer(
+            walPath: fixture.state + "/index.sqlite-wal", interval: .milliseconds(1), logger: Logger(label: "test"), checkpointBytes: 0,
+            checkpoint: { asked.set() }, recover: {})
+        syncer.entriesWritten()
+        #expect(try await eventually { asked.isSet })
+        #expect(syncer.batches)
     }
 
     @Test func aZeroIntervalSyncsEveryEntryAtItsCommit() async throws {

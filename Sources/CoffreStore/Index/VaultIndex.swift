@@ -1,6 +1,7 @@
 import CoffreDomain
 import Foundation
 import GRDB
+import Synchronization
 
 /// The SQLite index: the source of truth for what the vault holds.
 ///
@@ -17,6 +18,10 @@ struct VaultIndex: Sendable {
     /// for ever (the load drill saw every cooperative thread stuck so). Look-ups wait at most
     /// for one another, and each gives its connection back without suspending.
     let lookups: DatabasePool
+    /// Writes queued or running on the writer connection (every write goes through this index).
+    let writerLoad = WriterLoad()
+    /// SQLite's default WAL size, in pages, at which a commit checkpoints.
+    static let autocheckpointPages = 1000
 
     init(path: String) throws(StoreError) {
         var configuration = Configuration()
@@ -33,7 +38,7 @@ struct VaultIndex: Sendable {
             // GRDB turns WAL connections to synchronous=NORMAL after `prepareDatabase` runs;
             // the writer is the connection that commits, so set FULL on it again and check.
             let level = try pool.writeWithoutTransaction { db in
-                try db.execute(sql: "PRAGMA synchronous = FULL")
+                try db.execute(sql: "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = \(Self.autocheckpointPages)")
                 return try Int.fetchOne(db, sql: "PRAGMA synchronous")
             }
             guard level == 2 else {
@@ -53,14 +58,14 @@ struct VaultIndex: Sendable {
         }
     }
 
-    /// The writer connection's `synchronous` level (2 is FULL) and `secure_delete` flag.
-    func durabilitySettings() async throws(StoreError) -> (synchronous: Int, secureDelete: Int) {
-        do {
-            return try await pool.writeWithoutTransaction { db in
-                (try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1, try Int.fetchOne(db, sql: "PRAGMA secure_delete") ?? -1)
-            }
-        } catch {
-            throw StoreError(.io, "cannot read the index settings: \(error)")
+    /// The writer connection's `synchronous` level (2 is FULL), `secure_delete` flag and
+    /// automatic checkpoint size.
+    func durabilitySettings() async throws(StoreError) -> (synchronous: Int, secureDelete: Int, autocheckpoint: Int) {
+        try await writeWithoutTransaction("read the index settings") { db in
+            (
+                try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1, try Int.fetchOne(db, sql: "PRAGMA secure_delete") ?? -1,
+                try Int.fetchOne(db, sql: "PRAGMA wal_autocheckpoint") ?? -1
+            )
         }
     }
 
@@ -171,8 +176,23 @@ struct VaultIndex: Sendable {
     }
 
     func write<T: Sendable>(_ what: String, _ body: @Sendable @escaping (Database) throws -> T) async throws(StoreError) -> T {
+        writerLoad.enter()
+        defer { writerLoad.leave() }
         do {
             return try await pool.write(body)
+        } catch {
+            throw Self.writeError(error, what)
+        }
+    }
+
+    /// Like GRDB's `writeWithoutTransaction`, counted in `writerLoad`.
+    func writeWithoutTransaction<T: Sendable>(
+        _ what: String, _ body: @Sendable @escaping (Database) throws -> T
+    ) async throws(StoreError) -> T {
+        writerLoad.enter()
+        defer { writerLoad.leave() }
+        do {
+            return try await pool.writeWithoutTransaction(body)
         } catch {
             throw Self.writeError(error, what)
         }
@@ -182,27 +202,58 @@ struct VaultIndex: Sendable {
     /// the daemon) when this returns, durable at the next sync of the WAL (`TraceSyncer`'s, or
     /// any FULL commit's). For trace entries that change nothing, never for a key or a document.
     func writeUnsynced<T: Sendable>(_ what: String, _ body: @Sendable @escaping (Database) throws -> T) async throws(StoreError) -> T {
+        try await writeWithoutTransaction(what) { db in try Self.unsyncedTransaction(db, what, autocheckpoint: true, body) }
+    }
+
+    /// `writeUnsynced` on the calling thread, if no write is queued or running; nil otherwise.
+    ///
+    /// A read's trace entry is one small unsynced commit, tens of microseconds of work; sent to
+    /// GRDB's writer thread and back, it costs two thread wake-ups, which on this kind of
+    /// virtual machine cost more than the work. With nothing queued, GRDB's writer queue runs
+    /// the block on the calling thread (`DispatchQueue.sync` on an idle queue), and nothing in
+    /// it waits for the disk: the commit writes the WAL without syncing it, and SQLite's
+    /// automatic checkpoint (which syncs) is off for this transaction (`TraceSyncer` asks for
+    /// a checkpoint once the WAL grows). A write sent between the check and the block is
+    /// waited for: rare, and as long as that one write.
+    func writeUnsyncedIfIdle<T>(_ what: String, _ body: (Database) throws -> T) throws(StoreError) -> T? {
+        guard writerLoad.enterIfIdle() else { return nil }
+        defer { writerLoad.leave() }
         do {
-            return try await pool.writeWithoutTransaction { db in
-                try db.execute(sql: "PRAGMA synchronous = NORMAL")
-                var result: Result<T, any Error> = .failure(StoreError(.io, "cannot \(what): nothing ran"))
-                do {
-                    try db.inTransaction(.immediate) {
-                        result = .success(try body(db))
-                        return .commit
-                    }
-                } catch {
-                    result = .failure(error)
-                }
-                // Back to FULL before the writer commits anything else. Should this fail, the
-                // error goes up although the entries committed: the trace writer's chain then
-                // no longer matches the index and it refuses every access (fails closed).
-                try db.execute(sql: "PRAGMA synchronous = FULL")
-                return try result.get()
+            return try withoutActuallyEscaping(body) { body in
+                try pool.writeWithoutTransaction { db in try Self.unsyncedTransaction(db, what, autocheckpoint: false, body) }
             }
         } catch {
             throw Self.writeError(error, what)
         }
+    }
+
+    private static func unsyncedTransaction<T>(
+        _ db: Database, _ what: String, autocheckpoint: Bool, _ body: (Database) throws -> T
+    ) throws -> T {
+        try db.execute(sql: autocheckpoint ? "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0")
+        var result: Result<T, any Error> = .failure(StoreError(.io, "cannot \(what): nothing ran"))
+        do {
+            try db.inTransaction(.immediate) {
+                result = .success(try body(db))
+                return .commit
+            }
+        } catch {
+            result = .failure(error)
+        }
+        // Back to FULL before the writer commits anything else. Should this fail, the error
+        // goes up although the entries committed: the trace writer's chain then no longer
+        // matches the index and it refuses every access (fails closed).
+        try db.execute(
+            sql: autocheckpoint
+                ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = \(autocheckpointPages)")
+        return try result.get()
+    }
+
+    /// Copies what it can of the WAL into the database file, without waiting for readers
+    /// (asked for by `TraceSyncer` when unsynced commits, which skip SQLite's automatic
+    /// checkpoint, have grown the WAL).
+    func checkpointPassive() async throws(StoreError) {
+        _ = try await writeWithoutTransaction("checkpoint the index") { db in try db.checkpoint(.passive) }
     }
 
     private static func writeError(_ error: any Error, _ what: String) -> StoreError {
@@ -453,6 +504,8 @@ struct VaultIndex: Sendable {
         var lastError: (any Error)? = nil
         for _ in 0..<100 {
             do {
+                writerLoad.enter()
+                defer { writerLoad.leave() }
                 _ = try await pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
                 return
             } catch {
@@ -511,6 +564,16 @@ struct VaultIndex: Sendable {
             return try await writeUnsynced("write the trace", append)
         }
         return try await write("write the trace", append)
+    }
+
+    /// Appends trace entries that change nothing (and a checkpoint) unsynced, on the calling
+    /// thread, if the writer is idle (`writeUnsyncedIfIdle`); false if it is not.
+    func appendTraceUnsyncedIfIdle(_ entries: [TraceEntryRow], checkpoint: TraceCheckpointRow?) throws(StoreError) -> Bool {
+        let done: Void? = try writeUnsyncedIfIdle("write the trace") { db -> Void in
+            for entry in entries { try entry.insert(db) }
+            try checkpoint?.insert(db)
+        }
+        return done != nil
     }
 
     /// The trace entries of one dossier after `seq`, oldest first.
@@ -585,5 +648,18 @@ struct VaultIndex: Sendable {
         let version: Int64 = row[1]
         guard let document = DocumentID(id), let version = UInt32(exactly: version) else { return nil }
         return BlobName(document, version: version)
+    }
+}
+
+/// How many writes are queued or running on the index's writer connection.
+final class WriterLoad: Sendable {
+    private let count = Atomic<Int>(0)
+
+    func enter() { count.add(1, ordering: .acquiringAndReleasing) }
+    func leave() { count.subtract(1, ordering: .acquiringAndReleasing) }
+
+    /// Enters if nothing else is queued or running.
+    func enterIfIdle() -> Bool {
+        count.compareExchange(expected: 0, desired: 1, ordering: .acquiringAndReleasing).exchanged
     }
 }

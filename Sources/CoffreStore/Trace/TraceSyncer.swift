@@ -42,6 +42,7 @@ public final class TraceSyncer: Sendable {
         var inode: ino_t = 0
         var failed = false
         var syncs = 0
+        var checkpointing = false
     }
 
     let walPath: String
@@ -52,12 +53,21 @@ public final class TraceSyncer: Sendable {
     private let queue = DispatchQueue(label: "coffre.trace-sync")
     /// Called once after a sync failed, to copy the WAL into the database file.
     private let recover: @Sendable () async -> Void
+    /// Called when the WAL has grown past `checkpointBytes`: unsynced commits made on the
+    /// calling thread skip SQLite's automatic checkpoint, so that none of them waits for it.
+    private let checkpoint: @Sendable () async -> Void
+    private let checkpointBytes: Int64
 
     /// `interval` zero turns batching off: every entry waits for its own synced commit.
-    init(walPath: String, interval: Duration, logger: Logger, recover: @escaping @Sendable () async -> Void) {
+    init(
+        walPath: String, interval: Duration, logger: Logger, checkpointBytes: Int64 = 4 << 20,
+        checkpoint: @escaping @Sendable () async -> Void = {}, recover: @escaping @Sendable () async -> Void
+    ) {
         self.walPath = walPath
         self.interval = min(max(interval, .zero), Self.maximumInterval)
         self.logger = logger
+        self.checkpointBytes = checkpointBytes
+        self.checkpoint = checkpoint
         self.recover = recover
     }
 
@@ -108,6 +118,7 @@ public final class TraceSyncer: Sendable {
                 guard errno == EINTR else { throw POSIX.error("fdatasync of the index's WAL failed", errno) }
             }
             state.withLock { $0.syncs += 1 }
+            checkpointIfLarge(current)
         } catch {
             let first = state.withLock { state in
                 defer { state.failed = true }
@@ -119,6 +130,22 @@ public final class TraceSyncer: Sendable {
                 metadata: CoffreEvent.traceSyncFailed.metadata(["error": "\(error)"]))
             let recover = self.recover
             Task { await recover() }
+        }
+    }
+
+    /// Asks for a checkpoint, one at a time, once the WAL holds more than `checkpointBytes`.
+    private func checkpointIfLarge(_ descriptor: Int32) {
+        var info = stat()
+        guard fstat(descriptor, &info) == 0, Int64(info.st_size) > checkpointBytes else { return }
+        let start = state.withLock { state in
+            defer { state.checkpointing = true }
+            return !state.checkpointing
+        }
+        guard start else { return }
+        let checkpoint = self.checkpoint
+        Task {
+            await checkpoint()
+            self.state.withLock { $0.checkpointing = false }
         }
     }
 

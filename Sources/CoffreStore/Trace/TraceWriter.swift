@@ -124,8 +124,12 @@ actor TraceWriter {
             let synced = !syncer.batches || batch.contains { $0.durability == .beforeReturning }
             if failure == nil {
                 do {
-                    changeFailures = try await index.appendTrace(
-                        rows, checkpoint: checkpoint, changes: batch.map(\.change), synced: synced)
+                    // Reads and refusals, with the writer idle: committed on this thread.
+                    let committed = try !synced && index.appendTraceUnsyncedIfIdle(rows, checkpoint: checkpoint)
+                    if !committed {
+                        changeFailures = try await index.appendTrace(
+                            rows, checkpoint: checkpoint, changes: batch.map(\.change), synced: synced)
+                    }
                 } catch {
                     failure = error
                 }

@@ -58,7 +58,16 @@ public struct Vault: Sendable {
         let blobs = FileBlobStore(root: configuration.blobDirectory, io: io)
         let lookupKey = try await Self.vaultKey(purpose: lookupKeyPurpose, index: index, masterKeys: snapshot, arena: arena)
         let traceSeed = try await Self.vaultKey(purpose: traceSigningPurpose, index: index, masterKeys: snapshot, arena: arena)
-        let syncer = TraceSyncer(walPath: configuration.indexPath + "-wal", interval: configuration.traceSyncInterval, logger: logger) {
+        let syncer = TraceSyncer(
+            walPath: configuration.indexPath + "-wal", interval: configuration.traceSyncInterval, logger: logger,
+            checkpoint: {
+                do {
+                    try await index.checkpointPassive()
+                } catch {
+                    logger.warning("the index could not be checkpointed", metadata: ["error": "\(error)"])
+                }
+            }
+        ) {
             // After a failed sync of the WAL: copy it into the database file, synced there.
             do {
                 try await index.checkpointTruncate()

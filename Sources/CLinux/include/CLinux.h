@@ -1,0 +1,17 @@
+// Linux system calls Swift cannot make directly: `syscall` is variadic, and openat2's
+// `struct open_how` and `RWF_NOWAIT` come from kernel headers the Glibc module does not import.
+// Only plain C types here, so that this module declares nothing of libc's (a `struct stat`
+// seen through it would belong to it).
+#pragma once
+#include <stddef.h>
+
+/// Opens `path` read-only if every step of its resolution is in the kernel's dentry cache
+/// (`openat2` with `RESOLVE_CACHED`, Linux 5.12); otherwise -1 with errno `EAGAIN`, never
+/// waiting for the disk. -1 with `ENOSYS`, `EINVAL` or `EPERM` where the kernel or a seccomp
+/// filter does not offer it.
+int coffre_open_cached(const char *path);
+
+/// Reads up to `count` bytes at `offset` from the page cache alone (`preadv2` with
+/// `RWF_NOWAIT`, Linux 4.14): fewer bytes, or -1 with errno `EAGAIN`, where the rest would
+/// have to come from the disk.
+long coffre_pread_cached(int fd, void *buffer, size_t count, long long offset);
