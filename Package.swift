@@ -112,7 +112,7 @@ let package = Package(
         .executableTarget(
             name: "coffre",
             dependencies: [
-                "CoffreClient", "CoffreAPI", "CoffreDomain", "CoffreCrypto",
+                "CoffreClient", "CoffreAPI", "CoffreDomain", "CoffreCrypto", "CLinux",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],

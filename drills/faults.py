@@ -40,6 +40,10 @@ FAULTS = [
     ("write EDQUOT", 5000, 507, "insufficient_storage"),
     ("write EIO", 5000, 500, "storage_failure"),
     ("write EIO 70000", 200_000, 500, "storage_failure"),
+    # Past the first two batches, each batch is written while the next is encrypted: a failed
+    # write is reported by the next one or by the commit.
+    ("write ENOSPC 700000", 1_500_000, 507, "insufficient_storage"),
+    ("write EIO 1200000", 1_500_000, 500, "storage_failure"),
     ("fsync EIO", 5000, 500, "storage_failure"),
     ("fsync ENOSPC", 5000, 507, "insufficient_storage"),
     ("link EIO", 5000, 500, "storage_failure"),

@@ -27,3 +27,7 @@ long coffre_pread_cached(int fd, void *buffer, size_t count, long long offset) {
     return -1;
 #endif
 }
+
+int coffre_start_writeback(int fd, long long offset, long long count) {
+    return sync_file_range(fd, (off_t)offset, (off_t)count, SYNC_FILE_RANGE_WRITE);
+}

@@ -1,9 +1,11 @@
 #if canImport(Glibc)
     import Glibc
 #endif
+import CLinux
 import CoffreClient
 import Foundation
 import NIOCore
+import Synchronization
 
 /// An output file written atomically: content goes to a hidden temporary file beside the
 /// destination, which is renamed into place only once the whole document arrived and matched
@@ -12,6 +14,11 @@ final class PartialFile: Sendable {
     let destination: String
     let temporary: String
     let fd: Int32
+    /// Bytes written, and the offset up to which their write-back was started.
+    private let progress = Mutex<(written: Int64, writingBack: Int64)>((0, 0))
+    /// Write-back is started for every this many bytes written: the disk works while the rest
+    /// arrives, and the final `fsync` has little left to wait for.
+    static let writeBackStep: Int64 = 1 << 20
 
     init(destination: String) throws(ClientError) {
         self.destination = destination
@@ -42,6 +49,13 @@ final class PartialFile: Sendable {
                 offset += n
             }
         }
+        let range = progress.withLock { progress -> (Int64, Int64)? in
+            progress.written += Int64(buffer.readableBytes)
+            guard progress.written - progress.writingBack >= Self.writeBackStep else { return nil }
+            defer { progress.writingBack = progress.written }
+            return (progress.writingBack, progress.written - progress.writingBack)
+        }
+        if let (start, count) = range { _ = coffre_start_writeback(fd, start, count) }
     }
 
     func commit() throws(ClientError) {

@@ -24,7 +24,7 @@ import Testing
             plaintext[offset..<end].withUnsafeBytes { encryptor.append($0, to: &output) }
             offset = end
         }
-        let digest = encryptor.finish(to: &output)
+        let digest = encryptor.finish(to: &output) ?? []
         return (output, digest)
     }
 

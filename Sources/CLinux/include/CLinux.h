@@ -15,3 +15,8 @@ int coffre_open_cached(const char *path);
 /// `RWF_NOWAIT`, Linux 4.14): fewer bytes, or -1 with errno `EAGAIN`, where the rest would
 /// have to come from the disk.
 long coffre_pread_cached(int fd, void *buffer, size_t count, long long offset);
+
+/// Starts writing back the dirty pages of `count` bytes at `offset` without waiting for them
+/// (`sync_file_range` with `SYNC_FILE_RANGE_WRITE`): a later `fsync` then has less left to
+/// wait for. Durability still comes only from that `fsync`.
+int coffre_start_writeback(int fd, long long offset, long long count);

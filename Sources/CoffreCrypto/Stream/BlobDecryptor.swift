@@ -14,13 +14,15 @@ public struct BlobDecryptor: ~Copyable {
     /// Where a record is opened; its bytes are released to the caller only once authenticated.
     private let opened: UnsafeMutableRawBufferPointer
     private var sawFinal = false
-    private let hasher = SHA256Hasher()
+    private let hasher: SHA256Hasher?
 
-    /// Checks the header and prepares to decrypt under `key`.
+    /// Checks the header and prepares to decrypt under `key`. `hashesPlaintext` false leaves the
+    /// SHA-256 to the caller (on another thread).
     public init(
         header bytes: some Collection<UInt8>,
         key: SymmetricKey,
         associatedData: [UInt8],
+        hashesPlaintext: Bool = true,
         arena: SecureArena
     ) throws(CryptoError) {
         Sodium.ensureInitialised()
@@ -34,6 +36,7 @@ public struct BlobDecryptor: ~Copyable {
         state = pullState
         self.associatedData = parsed.recordAssociatedData(associatedData)
         opened = .allocate(byteCount: max(parsed.chunkSize, 1), alignment: 16)
+        hasher = hashesPlaintext ? SHA256Hasher() : nil
     }
 
     /// Decrypts one record and appends its plaintext to `output`.
@@ -60,15 +63,16 @@ public struct BlobDecryptor: ~Copyable {
         // Only the last record may be shorter than a full chunk.
         if !isLast && plainCount != header.chunkSize { throw .truncated }
         let plaintext = UnsafeRawBufferPointer(start: opened.baseAddress, count: plainCount)
-        hasher.update(plaintext)
+        hasher?.update(plaintext)
         output.append(contentsOf: plaintext)
         sawFinal = isFinal
     }
 
-    /// Confirms the stream ended with its FINAL record and returns the plaintext's SHA-256.
-    public mutating func finish() throws(CryptoError) -> [UInt8] {
+    /// Confirms the stream ended with its FINAL record and returns the plaintext's SHA-256 (nil
+    /// if the caller hashes it).
+    public mutating func finish() throws(CryptoError) -> [UInt8]? {
         guard sawFinal else { throw .truncated }
-        return hasher.finalize()
+        return hasher?.finalize()
     }
 
     deinit {

@@ -5,7 +5,7 @@ import CSodium
 /// Plaintext arrives in pieces of any size; whole chunks are sealed as soon as they are
 /// complete, straight from the caller's buffer when it holds a whole chunk, so memory stays
 /// bounded by one chunk whatever the document's size. The encryptor also counts the plaintext
-/// and hashes it (SHA-256) on the way through.
+/// and, unless the caller hashes it elsewhere, hashes it (SHA-256) on the way through.
 public struct BlobEncryptor: ~Copyable {
     /// Default plaintext size of a record.
     public static let defaultChunkSize = 64 * 1024
@@ -19,19 +19,20 @@ public struct BlobEncryptor: ~Copyable {
     private var pendingCount = 0
     /// Where a record is sealed before it is appended to the caller's output.
     private let sealed: UnsafeMutableRawBufferPointer
-    private let hasher = SHA256Hasher()
+    private let hasher: SHA256Hasher?
     private var finished = false
     /// Plaintext bytes accepted so far.
     public private(set) var plaintextCount = 0
 
     /// Starts a stream under `key`. `associatedData` (the document id) is bound to every record,
     /// with the header's fields. `formatVersion` is the current one; 1 only to test reading old
-    /// blobs.
+    /// blobs. `hashesPlaintext` false leaves the SHA-256 to the caller (on another thread).
     public init(
         key: SymmetricKey,
         associatedData: [UInt8],
         chunkSize: Int = defaultChunkSize,
         formatVersion: UInt8 = BlobHeader.version,
+        hashesPlaintext: Bool = true,
         arena: SecureArena
     ) throws(CryptoError) {
         Sodium.ensureInitialised()
@@ -41,6 +42,7 @@ public struct BlobEncryptor: ~Copyable {
         state = pushState
         header = BlobHeader(formatVersion: formatVersion, chunkSize: chunkSize, streamHeader: streamHeader)
         self.associatedData = header.recordAssociatedData(associatedData)
+        hasher = hashesPlaintext ? SHA256Hasher() : nil
         pending = .allocate(byteCount: chunkSize, alignment: 16)
         sealed = .allocate(byteCount: chunkSize + BlobHeader.recordOverhead, alignment: 16)
     }
@@ -49,7 +51,7 @@ public struct BlobEncryptor: ~Copyable {
     public mutating func append(_ plaintext: UnsafeRawBufferPointer, to output: inout [UInt8]) {
         precondition(!finished, "append after finish")
         guard let base = plaintext.baseAddress, plaintext.count > 0 else { return }
-        hasher.update(plaintext)
+        hasher?.update(plaintext)
         plaintextCount += plaintext.count
         let chunkSize = header.chunkSize
         var offset = 0
@@ -72,13 +74,13 @@ public struct BlobEncryptor: ~Copyable {
     }
 
     /// Seals what remains (possibly nothing) as the FINAL record and returns the SHA-256 of the
-    /// whole plaintext.
-    public mutating func finish(to output: inout [UInt8]) -> [UInt8] {
+    /// whole plaintext (nil if the caller hashes it).
+    public mutating func finish(to output: inout [UInt8]) -> [UInt8]? {
         precondition(!finished, "finish called twice")
         seal(UnsafeRawBufferPointer(start: pending.baseAddress, count: pendingCount), tag: finalTag, to: &output)
         pendingCount = 0
         finished = true
-        return hasher.finalize()
+        return hasher?.finalize()
     }
 
     private var messageTag: UInt8 { UInt8(crypto_secretstream_xchacha20poly1305_TAG_MESSAGE) }

@@ -121,6 +121,11 @@ public struct FileBlobStore: BlobStore {
 /// The file is opened only when a second batch arrives, or at the commit: a small document
 /// (one batch) is then created, written, synced and linked in one job on the I/O pool instead
 /// of three, each a round trip between threads that cost more than the writing itself.
+///
+/// Once the file is open, each batch is written in the background while the caller encrypts
+/// the next one: `write` returns once the previous batch is written and this one started (one
+/// batch in flight, so memory stays bounded). A failed write is thrown by the next `write` or by
+/// `commit`.
 final class FileBlobWriter: BlobWriter {
     private enum State {
         /// Nothing written yet, or one batch held back.
@@ -131,6 +136,10 @@ final class FileBlobWriter: BlobWriter {
     }
 
     private var state: State = .unopened(pending: nil)
+    /// The batch being written, if any.
+    private var inFlight: PendingIO?
+    /// Bytes handed to the file so far (the offset of the next batch).
+    private var written: Int64 = 0
     private let temporaryPath: String
     private let finalPath: String
     private let shardDirectory: String
@@ -159,17 +168,36 @@ final class FileBlobWriter: BlobWriter {
                     unlink(temporary)
                     throw error
                 }
+                _ = coffre_start_writeback(fd, 0, Int64(pending.count + bytes.count))
                 return fd
             }
+            written = Int64(pending.count + bytes.count)
             state = .open(fd)
         case .open(let fd):
-            try await io.run { () throws(StoreError) in try POSIX.writeAll(fd, bytes) }
+            try await finishWriting()
+            let offset = written
+            written += Int64(bytes.count)
+            // The disk starts on each batch while the next is encrypted, instead of all of a
+            // large document waiting for the commit's fsync (which the limit pays whole).
+            inFlight = io.start { () throws(StoreError) in
+                try POSIX.writeAll(fd, bytes)
+                _ = coffre_start_writeback(fd, offset, Int64(bytes.count))
+            }
         case .done:
             preconditionFailure("write after commit or abort")
         }
     }
 
+    /// Waits for the batch in flight; throws if its write failed.
+    private func finishWriting() async throws(StoreError) {
+        guard let batch = inFlight else { return }
+        inFlight = nil
+        try await batch.wait()
+    }
+
     func commit() async throws(StoreError) {
+        // A failed batch leaves the file open: the caller's `abort` closes and removes it.
+        try await finishWriting()
         let (temporary, final, shard) = (temporaryPath, finalPath, shardDirectory)
         let opened: Int32?
         let pending: [UInt8]?
@@ -226,6 +254,7 @@ final class FileBlobWriter: BlobWriter {
     }
 
     func abort() async {
+        try? await finishWriting()
         let temporary = temporaryPath
         guard case .open(let fd) = state else {
             state = .done
@@ -246,8 +275,13 @@ final class FileBlobWriter: BlobWriter {
         // A writer dropped without commit or abort (a cancelled task) must not leak its
         // descriptor or leave its temporary file; the start-up sweep is the last resort.
         if case .open(let fd) = state {
-            close(fd)
-            unlink(temporaryPath)
+            let temporary = temporaryPath
+            let cleanUp: @Sendable () -> Void = {
+                close(fd)
+                unlink(temporary)
+            }
+            // Never close a descriptor a batch is still being written to.
+            if let inFlight { inFlight.whenFinished(cleanUp) } else { cleanUp() }
         }
     }
 }
@@ -277,7 +311,27 @@ final class FileBlobReader: BlobReader {
         }
         prefix = []
         let fd = self.fd
+        // What the page cache holds (a blob read or written lately, or read ahead by the
+        // kernel while it is streamed) is copied on the calling thread: a trip to the I/O pool
+        // for each 64 KiB record would cost more than the copy.
+        if let cached = Self.preadFromCache(fd, at: offset, count: count) { return cached }
         return try await io.run { () throws(StoreError) -> [UInt8] in try Self.pread(fd, at: offset, count: count) }
+    }
+
+    /// `count` bytes at `offset` (fewer only at the end of the file) if the page cache holds
+    /// them all; nil, having waited for nothing, otherwise.
+    static func preadFromCache(_ fd: Int32, at offset: Int64, count: Int) -> [UInt8]? {
+        guard cachedIO.load(ordering: .relaxed), count > 0 else { return nil }
+        var complete = false
+        let bytes = [UInt8](unsafeUninitializedCapacity: count) { raw, initialized in
+            let n = coffre_pread_cached(fd, raw.baseAddress, count, offset)
+            if n < 0 && (errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP) { cachedIO.store(false, ordering: .relaxed) }
+            // A short read is the end of the file only if a plain read would say so too: let
+            // the pool's read decide (it loops until the count or the end).
+            complete = n == count
+            initialized = max(0, n)
+        }
+        return complete ? bytes : nil
     }
 
     /// Whether the kernel offers cached-only opens and reads (Linux 5.12 and later, and no
@@ -301,14 +355,7 @@ final class FileBlobReader: BlobReader {
         }
         let size = Int64(info.st_size)
         let count = Int(min(size, Int64(prefetchBytes)))
-        var complete = false
-        let prefix = [UInt8](unsafeUninitializedCapacity: count) { raw, initialized in
-            let n = count == 0 ? 0 : coffre_pread_cached(fd, raw.baseAddress, count, 0)
-            if n < 0 && (errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP) { cachedIO.store(false, ordering: .relaxed) }
-            complete = n == count
-            initialized = max(0, n)
-        }
-        guard complete else {
+        guard let prefix = count == 0 ? [] : preadFromCache(fd, at: 0, count: count) else {
             Glibc.close(fd)
             return nil
         }

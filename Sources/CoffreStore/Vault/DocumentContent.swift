@@ -14,15 +14,18 @@ public final class DocumentContent: @unchecked Sendable {
     public let record: DocumentRecord
     private let reader: any BlobReader
     private var decryptor: BlobDecryptor
+    /// Hashes a large document's plaintext beside the decryption (nil: the decryptor does).
+    private let hasher: BackgroundHasher?
     private var offset: Int64
     private var pending: [UInt8]?
     private var delivered: Int64 = 0
     private var finished = false
 
-    private init(record: DocumentRecord, reader: any BlobReader, decryptor: consuming BlobDecryptor) {
+    private init(record: DocumentRecord, reader: any BlobReader, decryptor: consuming BlobDecryptor, hasher: BackgroundHasher?) {
         self.record = record
         self.reader = reader
         self.decryptor = decryptor
+        self.hasher = hasher
         self.offset = Int64(BlobHeader.byteCount)
     }
 
@@ -30,10 +33,12 @@ public final class DocumentContent: @unchecked Sendable {
         -> DocumentContent
     {
         let headerBytes = try await reader.read(at: 0, count: BlobHeader.byteCount)
+        let hasher = record.size >= BackgroundHasher.threshold ? BackgroundHasher.onOwnQueue() : nil
         let decryptor = try integrity { () throws(CryptoError) in
-            try BlobDecryptor(header: headerBytes, key: key, associatedData: Array(record.id.value.utf8), arena: arena)
+            try BlobDecryptor(
+                header: headerBytes, key: key, associatedData: Array(record.id.value.utf8), hashesPlaintext: hasher == nil, arena: arena)
         }
-        let content = DocumentContent(record: record, reader: reader, decryptor: decryptor)
+        let content = DocumentContent(record: record, reader: reader, decryptor: decryptor, hasher: hasher)
         content.pending = try await content.readRecord()
         return content
     }
@@ -76,9 +81,11 @@ public final class DocumentContent: @unchecked Sendable {
             throw StoreError(.integrity, "document \(record.id): blob failed authentication (\(failure))")
         }
         delivered += Int64(plaintext.count)
+        await hasher?.update(plaintext, count: plaintext.count)
         if isLast {
             finished = true
-            let digest = try Self.integrity { () throws(CryptoError) in try decryptor.finish() }
+            let inlineDigest = try Self.integrity { () throws(CryptoError) in try decryptor.finish() }
+            guard let digest = await hasher?.finalize() ?? inlineDigest else { preconditionFailure("the plaintext was not hashed") }
             guard delivered == record.size, constantTimeEquals(digest, record.sha256) else {
                 throw StoreError(.integrity, "document \(record.id): content does not match its recorded hash")
             }

@@ -186,8 +186,12 @@ extension Vault {
         documentID: DocumentID,
         declaredLength: Int64?
     ) async throws(StoreError) -> (size: Int64, sha256: [UInt8]) {
+        // A large document is hashed on a thread of its own while this one encrypts it.
+        let hasher = (declaredLength ?? 0) >= BackgroundHasher.threshold ? BackgroundHasher.onOwnQueue() : nil
         var encryptor = try Self.crypto { () throws(CryptoError) in
-            try BlobEncryptor(key: key, associatedData: Array(documentID.value.utf8), chunkSize: configuration.chunkSize, arena: arena)
+            try BlobEncryptor(
+                key: key, associatedData: Array(documentID.value.utf8), chunkSize: configuration.chunkSize,
+                hashesPlaintext: hasher == nil, arena: arena)
         }
         var output = encryptor.header.encoded
         output.reserveCapacity(Self.writeBatchSize + configuration.chunkSize + BlobHeader.recordOverhead)
@@ -198,6 +202,7 @@ extension Vault {
                 if received > configuration.maxDocumentSize {
                     throw StoreError(.tooLarge, "the document exceeds the limit of \(configuration.maxDocumentSize) bytes")
                 }
+                await hasher?.update(HashedBuffer(buffer), count: buffer.readableBytes)
                 buffer.withUnsafeReadableBytes { encryptor.append($0, to: &output) }
                 if output.count >= Self.writeBatchSize {
                     try await writer.write(output)
@@ -212,8 +217,9 @@ extension Vault {
         if let declaredLength, received != declaredLength {
             throw StoreError(.incompleteUpload, "the upload ended after \(received) of \(declaredLength) bytes")
         }
-        let digest = encryptor.finish(to: &output)
+        let inlineDigest = encryptor.finish(to: &output)
         try await writer.write(output)
+        guard let digest = await hasher?.finalize() ?? inlineDigest else { preconditionFailure("the plaintext was not hashed") }
         return (received, digest)
     }
 
