@@ -97,16 +97,27 @@ import Testing
     }
 
     /// Unsynced commits on the calling thread skip SQLite's automatic checkpoint: the syncer
-    /// asks for one once the WAL is large.
-    @Test func aLargeWALIsCheckpointedAfterASync() async throws {
+    /// asks for one after enough of them, and only then.
+    @Test func commitsThatSkippedTheAutomaticCheckpointGetOneAfterASync() async throws {
         let fixture = try await VaultFixture()
         _ = try await record(fixture.vault, "document.list", .batched)  // the WAL is not empty
-        let asked = RecoveryFlag()
+        let asked = Counter()
         let syncer = TraceSyncer(
-            walPath: fixture.state + "/index.sqlite-wal", interval: .milliseconds(1), logger: Logger(label: "test"), checkpointBytes: 0,
-            checkpoint: { asked.set() }, recover: {})
+            walPath: fixture.state + "/index.sqlite-wal", interval: .milliseconds(1), logger: Logger(label: "test"), checkpointCommits: 2,
+            checkpoint: { asked.add() }, recover: {})
+        // Commits that ran SQLite's own checkpoint, then one that skipped it: none asked yet.
         syncer.entriesWritten()
-        #expect(try await eventually { asked.isSet })
+        syncer.entriesWritten(checkpointSkipped: true)
+        #expect(try await eventually { syncer.syncCount >= 1 })
+        syncer.entriesWritten()
+        #expect(try await eventually { syncer.syncCount >= 2 })
+        #expect(asked.value == 0)
+        // The second commit without it: one checkpoint, and the count starts again.
+        syncer.entriesWritten(checkpointSkipped: true)
+        #expect(try await eventually { asked.value == 1 })
+        syncer.entriesWritten()
+        #expect(try await eventually { syncer.syncCount >= 4 })
+        #expect(asked.value == 1)
         #expect(syncer.batches)
     }
 
@@ -128,6 +139,13 @@ import Testing
         #expect(try await eventually { !syncer.batches && recovered.isSet })
         #expect(syncer.syncCount == 0)
     }
+}
+
+/// Counted from any thread, read from the test.
+final class Counter: Sendable {
+    private let count = Mutex(0)
+    func add() { count.withLock { $0 += 1 } }
+    var value: Int { count.withLock { $0 } }
 }
 
 /// Set once, read from the test.

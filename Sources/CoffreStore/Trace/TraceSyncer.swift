@@ -43,6 +43,8 @@ public final class TraceSyncer: Sendable {
         var failed = false
         var syncs = 0
         var checkpointing = false
+        /// Commits made without SQLite's automatic checkpoint since the last one asked for.
+        var commitsWithoutCheckpoint = 0
     }
 
     let walPath: String
@@ -53,20 +55,22 @@ public final class TraceSyncer: Sendable {
     private let queue = DispatchQueue(label: "coffre.trace-sync")
     /// Called once after a sync failed, to copy the WAL into the database file.
     private let recover: @Sendable () async -> Void
-    /// Called when the WAL has grown past `checkpointBytes`: unsynced commits made on the
-    /// calling thread skip SQLite's automatic checkpoint, so that none of them waits for it.
+    /// Called once `checkpointCommits` commits skipped SQLite's automatic checkpoint (unsynced
+    /// commits made on the calling thread, so that none of them waits for it). Counted in
+    /// commits rather than read from the WAL's size: SQLite reuses the WAL from its start after
+    /// a checkpoint without shrinking the file, so a size once past any bound stays past it.
     private let checkpoint: @Sendable () async -> Void
-    private let checkpointBytes: Int64
+    private let checkpointCommits: Int
 
     /// `interval` zero turns batching off: every entry waits for its own synced commit.
     init(
-        walPath: String, interval: Duration, logger: Logger, checkpointBytes: Int64 = 4 << 20,
+        walPath: String, interval: Duration, logger: Logger, checkpointCommits: Int = 250,
         checkpoint: @escaping @Sendable () async -> Void = {}, recover: @escaping @Sendable () async -> Void
     ) {
         self.walPath = walPath
         self.interval = min(max(interval, .zero), Self.maximumInterval)
         self.logger = logger
-        self.checkpointBytes = checkpointBytes
+        self.checkpointCommits = checkpointCommits
         self.checkpoint = checkpoint
         self.recover = recover
     }
@@ -83,9 +87,12 @@ public final class TraceSyncer: Sendable {
     var syncCount: Int { state.withLock { $0.syncs } }
 
     /// A commit left entries in the WAL unsynced: sync it within `interval`. Entries written
-    /// while a sync runs get the next one.
-    func entriesWritten() {
+    /// while a sync runs get the next one. `checkpointSkipped`: the commit ran without SQLite's
+    /// automatic checkpoint (a trace commit is a few pages: 250 of them are about SQLite's
+    /// default of 1,000).
+    func entriesWritten(checkpointSkipped: Bool = false) {
         let schedule = state.withLock { state in
+            if checkpointSkipped { state.commitsWithoutCheckpoint += 1 }
             if state.scheduled { return false }
             state.scheduled = true
             return true
@@ -118,7 +125,7 @@ public final class TraceSyncer: Sendable {
                 guard errno == EINTR else { throw POSIX.error("fdatasync of the index's WAL failed", errno) }
             }
             state.withLock { $0.syncs += 1 }
-            checkpointIfLarge(current)
+            checkpointIfDue()
         } catch {
             let first = state.withLock { state in
                 defer { state.failed = true }
@@ -133,13 +140,13 @@ public final class TraceSyncer: Sendable {
         }
     }
 
-    /// Asks for a checkpoint, one at a time, once the WAL holds more than `checkpointBytes`.
-    private func checkpointIfLarge(_ descriptor: Int32) {
-        var info = stat()
-        guard fstat(descriptor, &info) == 0, Int64(info.st_size) > checkpointBytes else { return }
+    /// Asks for a checkpoint, one at a time, once `checkpointCommits` commits skipped one.
+    private func checkpointIfDue() {
         let start = state.withLock { state in
-            defer { state.checkpointing = true }
-            return !state.checkpointing
+            guard !state.checkpointing, state.commitsWithoutCheckpoint >= checkpointCommits else { return false }
+            state.checkpointing = true
+            state.commitsWithoutCheckpoint = 0
+            return true
         }
         guard start else { return }
         let checkpoint = self.checkpoint

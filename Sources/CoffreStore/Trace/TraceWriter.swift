@@ -122,11 +122,12 @@ actor TraceWriter {
             var changeFailures: [Int: any Error] = [:]
             // Decided per batch: one entry that must be durable at once syncs the others too.
             let synced = !syncer.batches || batch.contains { $0.durability == .beforeReturning }
+            var inline = false
             if failure == nil {
                 do {
                     // Reads and refusals, with the writer idle: committed on this thread.
-                    let committed = try !synced && index.appendTraceUnsyncedIfIdle(rows, checkpoint: checkpoint)
-                    if !committed {
+                    inline = try !synced && index.appendTraceUnsyncedIfIdle(rows, checkpoint: checkpoint)
+                    if !inline {
                         changeFailures = try await index.appendTrace(
                             rows, checkpoint: checkpoint, changes: batch.map(\.change), synced: synced)
                     }
@@ -134,7 +135,7 @@ actor TraceWriter {
                     failure = error
                 }
             }
-            if failure == nil && !synced { syncer.entriesWritten() }
+            if failure == nil && !synced { syncer.entriesWritten(checkpointSkipped: inline) }
             if let failure {
                 for item in batch { item.continuation.resume(throwing: failure) }
                 continue
