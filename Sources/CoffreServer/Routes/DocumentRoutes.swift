@@ -140,6 +140,12 @@ struct DocumentRoutes: Sendable {
         headers[.contentLength] = "\(record.size)"
         headers[HTTPField.Name(CoffreHeader.contentSHA256)!] = Hex.encode(record.sha256)
         headers[HTTPField.Name(CoffreHeader.documentID)!] = record.id.value
+        // A document of one record is already decrypted and checked whole: it goes out with
+        // its head in one write (a streamed body costs a write and a flush for each part).
+        if let whole = content.takeWholeIfChecked() {
+            await content.close()
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: whole)))
+        }
         let logger = context.logger
         // Records are authenticated before they are sent. If a later record fails, the stream
         // stops and the connection is closed short of Content-Length: the client sees an

@@ -56,6 +56,14 @@ public final class DocumentContent: @unchecked Sendable {
         return current
     }
 
+    /// The whole plaintext, if opening the document already decrypted and checked all of it (a
+    /// document of one record: its hash and length matched); nil otherwise, and nothing taken.
+    public func takeWholeIfChecked() -> [UInt8]? {
+        guard finished, let whole = pending else { return nil }
+        pending = nil
+        return whole
+    }
+
     /// Releases the blob.
     public func close() async { await reader.close() }
 
