@@ -32,6 +32,9 @@ def measure(bin_dir: Path, tools: Path, clients: list[int], seconds: float, scra
         coffre = Coffre(daemon, tools.resolve() / "loadgen", work)
         if large:
             mib = large.stat().st_size / (1 << 20)
+            # Each build starts with the page cache written back: otherwise the previous
+            # round's dirty gigabyte is flushed during this one's fsync.
+            os.sync()
             cpu = daemon.cpu_seconds()
             timing = coffre.large(large)
             print("large %-28s store %6.0f MiB/s  fetch %6.0f MiB/s  daemon CPU %.2f s" % (
