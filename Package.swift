@@ -35,7 +35,7 @@ let package = Package(
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         // OpenSSL's libcrypto, for SHA-256 only: it uses the CPU's SHA extensions (Debian's libssl-dev).
         .systemLibrary(name: "CLibcrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
-        // Linux calls Swift cannot make directly (openat2, preadv2 with RWF_NOWAIT), in C.
+        // Linux calls Swift cannot make directly (openat2, preadv2 with RWF_NOWAIT, sync_file_range), in C.
         .target(name: "CLinux"),
 
         // Cryptography: typed keys in locked memory, envelope wrapping, the blob stream format,
