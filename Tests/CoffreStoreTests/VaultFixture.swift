@@ -49,14 +49,22 @@ final class VaultFixture: @unchecked Sendable {
     /// captured one a moment after its result came back: on a loaded machine, wait for it.
     func reopen() async throws {
         current = nil
+        current = try await Self.openOnceReleased(state: state, keys: keys, pool: pool, arena: arena, max: maxDocumentSize)
+    }
+
+    /// `open`, once the last copy of a vault dropped just before on the same state directory is
+    /// gone (for instance one held by the trace syncer's scheduled sync, up to its interval).
+    static func openOnceReleased(state: String, keys: String, pool: NIOThreadPool, arena: SecureArena, max: Int64) async throws
+        -> Vault
+    {
         for attempt in 1... {
             do {
-                current = try await Self.open(state: state, keys: keys, pool: pool, arena: arena, max: maxDocumentSize)
-                return
+                return try await open(state: state, keys: keys, pool: pool, arena: arena, max: max)
             } catch let error as StoreError where error.message.contains("already using the state directory") && attempt < 100 {
                 try await Task.sleep(for: .milliseconds(50))
             }
         }
+        fatalError("unreachable")
     }
 
     deinit { pool.shutdownGracefully { _ in } }

@@ -217,7 +217,7 @@ import Testing
         _ = try await VaultFixture.open(
             state: directory.path + "/state", keys: directory.path + "/keys", pool: fixture.pool, arena: fixture.arena, max: 1000)
         let wrongKey = await #expect(throws: StoreError.self) {
-            _ = try await VaultFixture.open(
+            _ = try await VaultFixture.openOnceReleased(
                 state: directory.path + "/state", keys: directory.path + "/other-keys", pool: fixture.pool, arena: fixture.arena, max: 1000)
         }
         #expect(wrongKey?.code == .keys)
