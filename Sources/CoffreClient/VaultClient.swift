@@ -287,14 +287,14 @@ public struct VaultClient: Sendable {
         let progress = progress?(expectedLength)
         // A large document is hashed on a thread of its own while this one writes it out.
         let background = (expectedLength ?? 0) >= BackgroundHasher.threshold ? BackgroundHasher.onOwnQueue() : nil
-        let hasher = background == nil ? SHA256Hasher() : nil
+        let hasher = SHA256Hasher()  // used when `background` is nil
         var received: Int64 = 0
         do {
             for try await buffer in response.body {
                 if let background {
                     await background.update(HashedBuffer(buffer), count: buffer.readableBytes)
                 } else {
-                    buffer.withUnsafeReadableBytes { hasher?.update($0) }
+                    buffer.withUnsafeReadableBytes { hasher.update($0) }
                 }
                 received += Int64(buffer.readableBytes)
                 try sink(buffer)
@@ -312,7 +312,7 @@ public struct VaultClient: Sendable {
                     "the content stream stopped early: the stored document failed its integrity check (or the daemon stopped); the output is incomplete and was discarded",
                 exitCode: ExitStatus.integrity)
         }
-        let digest = Hex.encode(await background?.finalize() ?? hasher?.finalize() ?? [])
+        let digest = Hex.encode(await background?.finalize() ?? hasher.finalize())
         guard received == expectedLength ?? received, digest == expectedHash else {
             throw ClientError(
                 code: "integrity_error", message: "the content received does not match the document's recorded length and SHA-256",

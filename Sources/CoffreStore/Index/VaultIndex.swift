@@ -504,9 +504,7 @@ struct VaultIndex: Sendable {
         var lastError: (any Error)? = nil
         for _ in 0..<100 {
             do {
-                writerLoad.enter()
-                defer { writerLoad.leave() }
-                _ = try await pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+                _ = try await writeWithoutTransaction("checkpoint the index") { db in try db.checkpoint(.truncate) }
                 return
             } catch {
                 lastError = error
