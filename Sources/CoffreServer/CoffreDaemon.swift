@@ -9,6 +9,7 @@ import Hummingbird
 public import Logging
 import NIOPosix
 import ServiceLifecycle
+import Synchronization
 import UnixSignals
 
 /// The daemon's whole life: adopt or bind the socket, prepare development keys if asked, open
@@ -19,6 +20,10 @@ import UnixSignals
 /// recovery is done and the socket accepts; clients that connect earlier wait in the socket's
 /// queue (with socket activation, systemd's).
 public enum CoffreDaemon {
+    /// How much more time the reconciliation after a crash asks systemd for, and how often.
+    static let reconciliationExtension: Duration = .seconds(90)
+    static let reconciliationExtensionEvery: Duration = .seconds(5)
+
     /// Runs the daemon until it is stopped; throws (and logs why) if it cannot start.
     public static func run(configuration: ServerConfiguration, logger: Logger) async throws {
         do {
@@ -76,13 +81,30 @@ public enum CoffreDaemon {
         // The dossier's rules run on the vault clock: settable in development mode only.
         let developmentClock = configuration.developmentMode ? SettableClock(stateDirectory: configuration.stateDirectory) : nil
         let clock: any VaultClock = developmentClock ?? SystemClock()
+        let lastExtension = Mutex<ContinuousClock.Instant?>(nil)
         let vault = try await Vault.open(
             configuration: VaultConfiguration(
                 stateDirectory: configuration.stateDirectory,
                 keyDirectories: configuration.keyDirectories,
                 maxDocumentSize: configuration.maxDocumentSize, retention: configuration.retention,
                 traceSyncInterval: configuration.traceSyncInterval),
-            io: BlockingIO(pool: pool), arena: arena, clock: clock, logger: logger)
+            io: BlockingIO(pool: pool), arena: arena, clock: clock, logger: logger,
+            reconciling: { shardsDone in
+                // After a crash every blob is compared with the index: about a second per
+                // million documents, which a large enough vault could stretch past
+                // TimeoutStartSec. So ask for more time at the beginning and then every few
+                // seconds while it goes on: a large vault starts, a stuck one still times out.
+                let now = ContinuousClock.now
+                let due = lastExtension.withLock { last in
+                    guard last.map({ now - $0 >= Self.reconciliationExtensionEvery }) ?? true else { return false }
+                    last = now
+                    return true
+                }
+                guard due else { return }
+                notifier.extendStart(
+                    by: Self.reconciliationExtension,
+                    status: "starting: reconciling blobs with the index after an unclean stop (\(shardsDone) of 256 shards)")
+            })
         let trust = try TrustHolder(directory: configuration.trustDirectory)
         logger.info("trust directory loaded", metadata: ["trust.issuers": "\(trust.current.issuers.joined(separator: ","))"])
         let matrix = try MatrixLoader.load(path: configuration.habilitationMatrixPath)

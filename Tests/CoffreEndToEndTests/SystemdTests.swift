@@ -134,6 +134,41 @@ import Testing
         await daemon.stop()
     }
 
+    @Test func aStartAfterACrashAsksSystemdForTimeToReconcileAndACleanOneDoesNot() async throws {
+        let notify = try NotifySocket()
+        let session = try await Session(launch: DaemonLaunch(environment: ["NOTIFY_SOCKET": notify.path]))
+        #expect(try await session.asPatient(["dossier", "create"]).status == 0)
+        #expect(
+            try await session.asPatient(["doc", "put", try session.file("d", SecureRandom.bytes(5000)), "--class", "BIOLOGIE"]).status == 0)
+        /// The lines of the start that sent the `count`-th READY=1 (from its first status on).
+        func start(_ count: Int) async -> [String] {
+            #expect(await notify.waitUntil { $0.filter { $0 == "READY=1" }.count >= count }, "\(session.daemon.log)")
+            let lines = notify.lines()
+            let readies = lines.indices.filter { lines[$0] == "READY=1" }
+            guard readies.count >= count else { return [] }
+            let ready = readies[count - 1]
+            let opening = lines[..<ready].lastIndex(of: "STATUS=starting: opening the index and recovering") ?? ready
+            return Array(lines[opening..<ready])
+        }
+        await session.daemon.stop(signal: SIGTERM)
+        try await session.daemon.start()
+        let cleanStart = await start(2)
+        #expect(cleanStart.first == "STATUS=starting: opening the index and recovering", "\(cleanStart)")
+        #expect(!cleanStart.contains { $0.hasPrefix("EXTEND_TIMEOUT_USEC=") }, "\(cleanStart)")
+
+        await session.daemon.stop(signal: SIGKILL)
+        try await session.daemon.start()
+        let afterCrash = await start(3)
+        // 90 s more before the index is read, then every 5 s (a small vault is done before).
+        let extended = try #require(afterCrash.firstIndex(of: "EXTEND_TIMEOUT_USEC=90000000"), "\(afterCrash)")
+        #expect(
+            afterCrash[extended + 1] == "STATUS=starting: reconciling blobs with the index after an unclean stop (0 of 256 shards)")
+        // The first start (a new vault) and this one reconciled; the one after SIGTERM did not.
+        #expect(session.daemon.log.components(separatedBy: "recovery.clean_stop=false").count - 1 == 2)
+        #expect(session.daemon.log.components(separatedBy: "recovery.clean_stop=true").count - 1 == 1)
+        await session.daemon.stop()
+    }
+
     @Test func sigtermDuringALargeUploadLeavesAllOrNothing() async throws {
         let notify = try NotifySocket()
         let session = try await Session(launch: DaemonLaunch(environment: ["NOTIFY_SOCKET": notify.path]))

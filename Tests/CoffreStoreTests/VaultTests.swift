@@ -179,18 +179,35 @@ import Testing
         let fixture = try await VaultFixture()
         _ = try await fixture.vault.createDossier(for: VaultFixture.patient)
         let kept = try await fixture.store(Array("kept".utf8))
-        // A crash between rename and commit leaves a blob no row names; a crash before rename
-        // leaves a temporary file.
+        let lost = try await fixture.store(Array("lost".utf8))
+        // A crash between link and commit leaves a blob no row names (a new one, or a
+        // re-encryption's); a crash before the link leaves a temporary file. A blob that is
+        // younger than the start is an orphan too: nothing is in flight before the vault serves.
         let orphanID = SecureRandom.hexIdentifier()
-        let orphan = fixture.state + "/blobs/" + orphanID.prefix(2) + "/" + orphanID
+        let shard = fixture.state + "/blobs/" + orphanID.prefix(2) + "/"
+        let orphan = shard + orphanID
+        let reencrypted = fixture.state + "/blobs/" + kept.id.value.prefix(2) + "/" + kept.id.value + ".3"
         let temporary = fixture.state + "/blobs/tmp/" + orphanID + ".partial"
-        for path in [orphan, temporary] {
+        // Not a blob name, or a blob name in another shard's directory: left alone (judged as
+        // an orphan, the misplaced copy would be removed under its own shard's path, where
+        // `kept`'s real blob is).
+        let stranger = shard + "README"
+        let keptShard = kept.id.value.prefix(2)
+        let misplaced = fixture.state + "/blobs/" + (keptShard == "00" ? "01" : "00") + "/" + kept.id.value
+        for path in [orphan, reencrypted, temporary, stranger, misplaced] {
             #expect(FileManager.default.createFile(atPath: path, contents: Data([1, 2, 3])))
-            try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -60)], ofItemAtPath: path)
         }
+        // A document whose blob is gone is reported, not hidden.
+        try FileManager.default.removeItem(atPath: fixture.state + "/blobs/" + lost.id.value.prefix(2) + "/" + lost.id.value)
         try await fixture.reopen()
-        #expect(!FileManager.default.fileExists(atPath: orphan))
-        #expect(!FileManager.default.fileExists(atPath: temporary))
+        let recovery = fixture.vault.recovery
+        #expect(!recovery.cleanStop)
+        #expect(recovery.temporariesRemoved == 1)
+        #expect(recovery.orphansRemoved == 2)
+        #expect(recovery.missingBlobs == 1)
+        for path in [orphan, reencrypted, temporary] { #expect(!FileManager.default.fileExists(atPath: path)) }
+        #expect(FileManager.default.fileExists(atPath: stranger))
+        #expect(FileManager.default.fileExists(atPath: misplaced))
         #expect(try await fixture.read(kept.id) == Array("kept".utf8))
     }
 

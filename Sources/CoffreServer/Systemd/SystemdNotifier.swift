@@ -26,6 +26,12 @@ struct SystemdNotifier: Sendable {
     func ready(status: String) { send("READY=1\nSTATUS=\(status)") }
     /// A new human-readable status line.
     func status(_ text: String) { send("STATUS=\(text)") }
+    /// Start-up is making progress and needs `time` more from now, whatever `TimeoutStartSec=`
+    /// says (systemd ≥ 236); if it stops saying so, the start times out as usual.
+    func extendStart(by time: Duration, status: String) {
+        let microseconds = time.components.seconds * 1_000_000 + time.components.attoseconds / 1_000_000_000_000
+        send("EXTEND_TIMEOUT_USEC=\(microseconds)\nSTATUS=\(status)")
+    }
     /// SIGTERM received: the stop has begun.
     func stopping(status: String) { send("STOPPING=1\nSTATUS=\(status)") }
     /// SIGHUP received: reloading configuration. systemd ≥ 253 wants the monotonic time of the

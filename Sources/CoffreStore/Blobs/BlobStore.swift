@@ -18,8 +18,13 @@ public protocol BlobStore: Sendable {
     func remove(_ name: BlobName) async throws(StoreError)
 
     /// Every committed blob whose last change is older than `cutoff` (seconds since epoch), for
-    /// reconciliation with the index.
+    /// the orphan check of a running vault (younger blobs may be stores in flight).
     func blobNames(modifiedBefore cutoff: Int64) async throws(StoreError) -> [BlobName]
+
+    /// Every committed blob of one shard (0 to 255): the blobs whose document id starts with
+    /// that byte, as two hex digits. For the reconciliation at start, when no write is in
+    /// flight, so without looking at any blob's time.
+    func blobNames(inShard shard: Int) async throws(StoreError) -> [PackedBlobName]
 }
 
 /// A blob being written. Used by one task at a time.

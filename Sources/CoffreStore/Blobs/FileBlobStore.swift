@@ -98,6 +98,20 @@ public struct FileBlobStore: BlobStore {
         }
     }
 
+    public func blobNames(inShard shard: Int) async throws(StoreError) -> [PackedBlobName] {
+        precondition((0..<256).contains(shard), "a shard is one byte")
+        let directory = root + "/" + Hex.encode([UInt8(shard)])
+        return try await io.run { () throws(StoreError) -> [PackedBlobName] in
+            var names: [PackedBlobName] = []
+            try POSIX.forEachEntry(of: directory) { entry in
+                // Not a blob name, or a file named for another shard (a misplaced copy): not
+                // a blob of this shard.
+                if let name = PackedBlobName(fileName: entry), name.shard == shard { names.append(name) }
+            }
+            return names
+        }
+    }
+
     public func blobNames(modifiedBefore cutoff: Int64) async throws(StoreError) -> [BlobName] {
         let root = self.root
         return try await io.run { () throws(StoreError) -> [BlobName] in

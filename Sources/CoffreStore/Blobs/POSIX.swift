@@ -50,6 +50,20 @@ enum POSIX {
         }
     }
 
+    /// Calls `body` with each entry's name (not `.` or `..`), as the bytes `readdir` returns,
+    /// valid only during the call.
+    static func forEachEntry(of path: String, _ body: (UnsafeRawBufferPointer) -> Void) throws(StoreError) {
+        guard let directory = opendir(path) else { throw error("cannot list directory \(path)", errno) }
+        defer { closedir(directory) }
+        while let entry = readdir(directory) {
+            withUnsafeBytes(of: &entry.pointee.d_name) { raw in
+                let name = UnsafeRawBufferPointer(
+                    start: raw.baseAddress, count: strlen(raw.baseAddress!.assumingMemoryBound(to: CChar.self)))
+                if !(name.elementsEqual(".".utf8) || name.elementsEqual("..".utf8)) { body(name) }
+            }
+        }
+    }
+
     static func listDirectory(_ path: String) throws(StoreError) -> [String] {
         guard let directory = opendir(path) else { throw error("cannot list directory \(path)", errno) }
         defer { closedir(directory) }

@@ -30,6 +30,8 @@ public struct Vault: Sendable {
     let trace: TraceWriter
     /// Dossiers being rekeyed now: a second rekey of the same dossier is refused at once.
     let rekeysInFlight = InFlight()
+    /// What the start-up recovery found and did.
+    public let recovery: RecoveryReport
 
     /// The largest document accepted, in bytes.
     public var maxDocumentSize: Int64 { configuration.maxDocumentSize }
@@ -40,12 +42,17 @@ public struct Vault: Sendable {
     /// Opens the vault: loads the master keys and reconciles them with the versions the index
     /// knows, opens (and migrates) the index, removes leftovers of interrupted writes, and
     /// reconciles blobs with the index after an unclean stop.
+    ///
+    /// - Parameter reconciling: called while blobs are reconciled after an unclean stop (a
+    ///   pass over every blob: seconds per million documents), with the number of shards done
+    ///   out of 256: 0 before the index is read, then after each shard.
     public static func open(
         configuration: VaultConfiguration,
         io: BlockingIO,
         arena: SecureArena,
         clock: any VaultClock,
-        logger: Logger
+        logger: Logger,
+        reconciling: (@Sendable (_ shardsDone: Int) -> Void)? = nil
     ) async throws(StoreError) -> Vault {
         try POSIX.makeDirectory(configuration.stateDirectory)
         let lock = try StateLock(directory: configuration.stateDirectory)
@@ -78,11 +85,11 @@ public struct Vault: Sendable {
         }
         let trace = try await TraceWriter(
             index: index, signer: try TraceSigner(seed: traceSeed, arena: arena), clock: clock, syncer: syncer)
-        let vault = Vault(
+        let recovery = try await recover(
+            index: index, blobs: blobs, configuration: configuration, logger: logger, reconciling: reconciling)
+        return Vault(
             configuration: configuration, index: index, blobs: blobs, masterKeys: MasterKeys(snapshot),
-            lookupKey: lookupKey, arena: arena, clock: clock, logger: logger, lock: lock, trace: trace)
-        try await vault.recover()
-        return vault
+            lookupKey: lookupKey, arena: arena, clock: clock, logger: logger, lock: lock, trace: trace, recovery: recovery)
     }
 
     static let lookupKeyPurpose = "ins-lookup"
@@ -119,9 +126,12 @@ public struct Vault: Sendable {
     }
 
     /// Removes temporary blobs; after an unclean stop, also removes blobs the index never
-    /// acknowledged (renamed into place, but the process died before the row committed) and
+    /// acknowledged (linked into place, but the process died before the row committed) and
     /// reports rows whose blob is missing.
-    func recover() async throws(StoreError) {
+    static func recover(
+        index: VaultIndex, blobs: any BlobStore, configuration: VaultConfiguration, logger: Logger,
+        reconciling: (@Sendable (_ shardsDone: Int) -> Void)?
+    ) async throws(StoreError) -> RecoveryReport {
         let removedTemporaries = try await blobs.prepare()
         let marker = configuration.cleanShutdownMarker
         let wasClean = access(marker, F_OK) == 0
@@ -131,19 +141,22 @@ public struct Vault: Sendable {
             try POSIX.unlinkIfPresent(marker)
             try POSIX.syncDirectory(configuration.stateDirectory)
         }
-        var orphans = 0
-        var missing = 0
+        var report = RecoveryReport(cleanStop: wasClean, temporariesRemoved: removedTemporaries)
         if !wasClean {
-            // Only blobs older than this start can be orphans; newer ones may be stores in
-            // flight. File times are real time, so compare with the real clock, not the vault's.
-            let cutoff = Int64(time(nil)) + 1
-            let known = try await index.allBlobNames()
-            let stored = try await blobs.blobNames(modifiedBefore: cutoff)
-            for name in stored where !known.contains(name) {
-                try await blobs.remove(name)
-                orphans += 1
+            // The vault is not serving yet and its state directory is locked: no write is in
+            // flight, so every blob no row names is an orphan, whatever its age. The index's
+            // names are read once, packed; the blobs are listed a shard at a time.
+            reconciling?(0)
+            var reconciliation = BlobReconciliation(known: try await index.packedBlobNames())
+            for shard in 0..<256 {
+                for orphan in reconciliation.orphans(inShard: shard, listed: try await blobs.blobNames(inShard: shard)) {
+                    try await blobs.remove(orphan)
+                    report.orphansRemoved += 1
+                }
+                reconciling?(shard + 1)
             }
-            missing = known.subtracting(stored).count
+            reconciliation.finish()
+            report.missingBlobs = reconciliation.missing
             // A purge killed between destroying a key and its checkpoint left the key's old
             // page in the WAL (and in the database file, until a checkpoint copies the new one
             // over it): nothing later is sure to checkpoint, so do it before serving.
@@ -153,13 +166,14 @@ public struct Vault: Sendable {
             "vault recovered",
             metadata: CoffreEvent.recovery.metadata([
                 "recovery.clean_stop": "\(wasClean)", "recovery.temporaries_removed": "\(removedTemporaries)",
-                "recovery.orphans_removed": "\(orphans)", "recovery.missing_blobs": "\(missing)",
+                "recovery.orphans_removed": "\(report.orphansRemoved)", "recovery.missing_blobs": "\(report.missingBlobs)",
             ]))
-        if missing > 0 {
+        if report.missingBlobs > 0 {
             logger.error(
                 "documents recorded in the index have no blob; the vault needs an integrity check",
-                metadata: CoffreEvent.integrityFailure.metadata(["recovery.missing_blobs": "\(missing)"]))
+                metadata: CoffreEvent.integrityFailure.metadata(["recovery.missing_blobs": "\(report.missingBlobs)"]))
         }
+        return report
     }
 
     /// Records a clean stop, so that the next start can skip the full reconciliation.
@@ -184,6 +198,19 @@ public struct Vault: Sendable {
     func insHash(_ ins: INS) -> Data {
         Data(KeyedHash.digest(Array(ins.value.utf8), domain: "coffre/ins/v1", key: lookupKey))
     }
+}
+
+/// What the start-up recovery found and did.
+public struct RecoveryReport: Sendable, Equatable {
+    /// Whether the previous run recorded a clean stop (then blobs were not reconciled).
+    public var cleanStop: Bool
+    /// Temporary files of interrupted writes, removed.
+    public var temporariesRemoved: Int
+    /// Blobs no index row names (linked before a crash, never acknowledged), removed.
+    public var orphansRemoved = 0
+    /// Rows whose blob was not found: those documents are lost, and `coffre admin verify`
+    /// names them.
+    public var missingBlobs = 0
 }
 
 extension Vault {
