@@ -154,6 +154,8 @@ let package = Package(
             name: "CoffreStoreTests",
             dependencies: [
                 "CoffreStore", "CoffreCrypto", "CoffreDomain", "CoffreTesting",
+                // To damage an index on purpose (RecoveryTests).
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -103,10 +103,10 @@ public struct FileBlobStore: BlobStore {
         let directory = root + "/" + Hex.encode([UInt8(shard)])
         return try await io.run { () throws(StoreError) -> [PackedBlobName] in
             var names: [PackedBlobName] = []
-            try POSIX.forEachEntry(of: directory) { entry in
-                // Not a blob name, or a file named for another shard (a misplaced copy): not
-                // a blob of this shard.
-                if let name = PackedBlobName(fileName: entry), name.shard == shard { names.append(name) }
+            try POSIX.forEachEntry(of: directory) { entry, isDirectory in
+                // Not a blob name, a file named for another shard (a misplaced copy), or a
+                // directory: not a blob of this shard.
+                if !isDirectory, let name = PackedBlobName(fileName: entry), name.shard == shard { names.append(name) }
             }
             return names
         }

@@ -50,16 +50,25 @@ enum POSIX {
         }
     }
 
-    /// Calls `body` with each entry's name (not `.` or `..`), as the bytes `readdir` returns,
-    /// valid only during the call.
-    static func forEachEntry(of path: String, _ body: (UnsafeRawBufferPointer) -> Void) throws(StoreError) {
+    /// Calls `body` with each entry's name (not `.` or `..`), as the bytes `readdir` returns
+    /// (valid only during the call), and whether it is a directory. A failed read of the
+    /// directory throws rather than look like its end.
+    static func forEachEntry(of path: String, _ body: (_ name: UnsafeRawBufferPointer, _ isDirectory: Bool) -> Void)
+        throws(StoreError)
+    {
         guard let directory = opendir(path) else { throw error("cannot list directory \(path)", errno) }
         defer { closedir(directory) }
-        while let entry = readdir(directory) {
+        while true {
+            errno = 0
+            guard let entry = readdir(directory) else {
+                if errno != 0 { throw error("cannot list directory \(path)", errno) }
+                return
+            }
+            let isDirectory = entry.pointee.d_type == UInt8(DT_DIR)
             withUnsafeBytes(of: &entry.pointee.d_name) { raw in
                 let name = UnsafeRawBufferPointer(
                     start: raw.baseAddress, count: strlen(raw.baseAddress!.assumingMemoryBound(to: CChar.self)))
-                if !(name.elementsEqual(".".utf8) || name.elementsEqual("..".utf8)) { body(name) }
+                if !(name.elementsEqual(".".utf8) || name.elementsEqual("..".utf8)) { body(name, isDirectory) }
             }
         }
     }

@@ -627,25 +627,31 @@ struct VaultIndex: Sendable {
     }
 
     /// The blob every document row names, packed (24 bytes each), for the reconciliation at
-    /// start: a million rows take 24 MB and no string outlives its row.
-    func packedBlobNames() async throws(StoreError) -> [PackedBlobName] {
+    /// start: a million rows take 24 MB and no string outlives its row. `unreadable` counts the
+    /// rows whose id or blob version is not what this code writes (damage): the caller must
+    /// then remove no blob, since one of them may be such a row's.
+    func packedBlobNames() async throws(StoreError) -> (names: [PackedBlobName], unreadable: Int) {
         try await read("list document ids") { db in
             var names: [PackedBlobName] = []
+            var unreadable = 0
             names.reserveCapacity(try Int.fetchOne(db, sql: "SELECT count(*) FROM document") ?? 0)
             let rows = try Row.fetchCursor(db, sql: "SELECT id, blob_version FROM document")
             while let row = try rows.next() {
-                // The id's bytes as SQLite holds them (no string made), the version as stored:
-                // a damaged row (a NULL id, say) names no blob, and must not stop the start.
+                // The id's bytes as SQLite holds them (no string made), the version as stored.
+                // A damaged row must not stop the start; it is counted instead.
                 guard case .int64(let version) = (row[1] as DatabaseValue).storage,
                     let name = try row.withUnsafeData(
                         atIndex: 0,
                         { id in
                             id?.withUnsafeBytes { PackedBlobName(id: $0, version: version) }
                         })
-                else { continue }
+                else {
+                    unreadable += 1
+                    continue
+                }
                 names.append(name)
             }
-            return names
+            return (names, unreadable)
         }
     }
 

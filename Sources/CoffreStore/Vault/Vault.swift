@@ -147,11 +147,20 @@ public struct Vault: Sendable {
             // flight, so every blob no row names is an orphan, whatever its age. The index's
             // names are read once, packed; the blobs are listed a shard at a time.
             reconciling?(0)
-            var reconciliation = BlobReconciliation(known: try await index.packedBlobNames())
+            let (known, unreadable) = try await index.packedBlobNames()
+            // A row the index cannot be read whole from may name any blob: remove none then
+            // (the index is the source of truth, and only a whole reading of it says what is
+            // an orphan). The damage is for an operator; `coffre admin verify` names the rows.
+            report.unreadableRows = unreadable
+            var reconciliation = BlobReconciliation(known: known)
             for shard in 0..<256 {
                 for orphan in reconciliation.orphans(inShard: shard, listed: try await blobs.blobNames(inShard: shard)) {
-                    try await blobs.remove(orphan)
-                    report.orphansRemoved += 1
+                    if unreadable == 0 {
+                        try await blobs.remove(orphan)
+                        report.orphansRemoved += 1
+                    } else {
+                        report.orphansKept += 1
+                    }
                 }
                 reconciling?(shard + 1)
             }
@@ -167,7 +176,15 @@ public struct Vault: Sendable {
             metadata: CoffreEvent.recovery.metadata([
                 "recovery.clean_stop": "\(wasClean)", "recovery.temporaries_removed": "\(removedTemporaries)",
                 "recovery.orphans_removed": "\(report.orphansRemoved)", "recovery.missing_blobs": "\(report.missingBlobs)",
+                "recovery.unreadable_rows": "\(report.unreadableRows)", "recovery.orphans_kept": "\(report.orphansKept)",
             ]))
+        if report.unreadableRows > 0 {
+            logger.error(
+                "document rows of the index cannot be read (damage); blobs no readable row names were kept, not removed",
+                metadata: CoffreEvent.integrityFailure.metadata([
+                    "recovery.unreadable_rows": "\(report.unreadableRows)", "recovery.orphans_kept": "\(report.orphansKept)",
+                ]))
+        }
         if report.missingBlobs > 0 {
             logger.error(
                 "documents recorded in the index have no blob; the vault needs an integrity check",
@@ -211,6 +228,10 @@ public struct RecoveryReport: Sendable, Equatable {
     /// Rows whose blob was not found: those documents are lost, and `coffre admin verify`
     /// names them.
     public var missingBlobs = 0
+    /// Rows whose id or blob version cannot be read (damage). With any, no blob is removed.
+    public var unreadableRows = 0
+    /// Blobs no readable row names, kept because some rows could not be read.
+    public var orphansKept = 0
 }
 
 extension Vault {
