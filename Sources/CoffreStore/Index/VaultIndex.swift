@@ -669,11 +669,12 @@ struct VaultIndex: Sendable {
     }
 
     /// Ids from the database are checked again before they become paths: a row with an
-    /// invalid id names no blob.
+    /// invalid id names no blob. Read as stored values: a damaged row (a NULL id, a version
+    /// that is not a number) is nil, where a typed read would stop the process.
     static func blobName(_ row: Row) -> BlobName? {
-        let id: String = row[0]
-        let version: Int64 = row[1]
-        guard let document = DocumentID(id), let version = UInt32(exactly: version) else { return nil }
+        guard case .string(let id) = (row[0] as DatabaseValue).storage, case .int64(let version) = (row[1] as DatabaseValue).storage,
+            let document = DocumentID(id), let version = UInt32(exactly: version)
+        else { return nil }
         return BlobName(document, version: version)
     }
 }
