@@ -17,9 +17,9 @@ public protocol BlobStore: Sendable {
     /// Removes a committed blob; succeeds if it is already gone.
     func remove(_ name: BlobName) async throws(StoreError)
 
-    /// Every committed blob whose last change is older than `cutoff` (seconds since epoch), for
-    /// the orphan check of a running vault (younger blobs may be stores in flight).
-    func blobNames(modifiedBefore cutoff: Int64) async throws(StoreError) -> [BlobName]
+    /// When a committed blob last changed (seconds since epoch), or nil if there is none by that
+    /// name: the orphan check of a running vault skips young blobs (they may be stores in flight).
+    func modificationTime(of name: BlobName) async throws(StoreError) -> Int64?
 
     /// Every committed blob of one shard (0 to 255): the blobs whose document id starts with
     /// that byte, as two hex digits. For the reconciliation at start, when no write is in

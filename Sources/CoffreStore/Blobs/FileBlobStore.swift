@@ -112,20 +112,15 @@ public struct FileBlobStore: BlobStore {
         }
     }
 
-    public func blobNames(modifiedBefore cutoff: Int64) async throws(StoreError) -> [BlobName] {
-        let root = self.root
-        return try await io.run { () throws(StoreError) -> [BlobName] in
-            var names: [BlobName] = []
-            for shard in 0..<256 {
-                let directory = root + "/" + Hex.encode([UInt8(shard)])
-                for name in try POSIX.listDirectory(directory) {
-                    guard let blob = BlobName(fileName: name) else { continue }
-                    var info = stat()
-                    guard stat(directory + "/" + name, &info) == 0 else { continue }
-                    if Int64(info.st_mtim.tv_sec) < cutoff { names.append(blob) }
-                }
+    public func modificationTime(of name: BlobName) async throws(StoreError) -> Int64? {
+        let path = self.path(for: name)
+        return try await io.run { () throws(StoreError) -> Int64? in
+            var info = stat()
+            guard stat(path, &info) == 0 else {
+                if errno == ENOENT { return nil }
+                throw POSIX.error("cannot read a blob's time", errno)
             }
-            return names
+            return Int64(info.st_mtim.tv_sec)
         }
     }
 }

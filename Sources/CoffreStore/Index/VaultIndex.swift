@@ -443,8 +443,31 @@ struct VaultIndex: Sendable {
     }
 
     /// Every dossier row that is not being purged.
-    func allDossiers() async throws(StoreError) -> [DossierRow] {
-        try await read("list dossiers") { db in try DossierRow.filter(Column("state") != "purging").fetchAll(db) }
+    /// Dossiers not being purged, after `cursor` in id order, `limit` at most.
+    func dossiers(after cursor: String, limit: Int) async throws(StoreError) -> [DossierRow] {
+        try await read("list dossiers") { db in
+            try DossierRow.filter(Column("state") != "purging" && Column("id") > cursor).order(Column("id")).limit(limit).fetchAll(db)
+        }
+    }
+
+    /// How many documents the dossiers not being purged hold.
+    func documentCountOutsidePurges() async throws(StoreError) -> Int {
+        try await read("count documents") { db in
+            try Int.fetchOne(
+                db, sql: "SELECT count(*) FROM document WHERE dossier_id IN (SELECT id FROM dossier WHERE state != 'purging')") ?? 0
+        }
+    }
+
+    /// Up to `limit` ids of documents of dossiers not being purged, picked at random by SQLite
+    /// (which keeps only `limit` rows while it scans).
+    func randomDocumentIDs(limit: Int) async throws(StoreError) -> [String] {
+        try await read("pick documents") { db in
+            try String.fetchAll(
+                db,
+                sql:
+                    "SELECT id FROM document WHERE dossier_id IN (SELECT id FROM dossier WHERE state != 'purging') ORDER BY random() LIMIT ?",
+                arguments: [limit])
+        }
     }
 
     /// Every document row of a dossier, all versions.
@@ -616,13 +639,6 @@ struct VaultIndex: Sendable {
                 Column("dossier_id") == dossierID && Column("recipient") == recipient && Column("acknowledged_at") == nil)
             if let ids { request = request.filter(ids.contains(Column("id"))) }
             return try request.updateAll(db, Column("acknowledged_at").set(to: time))
-        }
-    }
-
-    /// The blob every document row names, for reconciliation with the blob store.
-    func allBlobNames() async throws(StoreError) -> Set<BlobName> {
-        try await read("list document ids") { db in
-            Set(try Row.fetchAll(db, sql: "SELECT id, blob_version FROM document").compactMap(Self.blobName))
         }
     }
 

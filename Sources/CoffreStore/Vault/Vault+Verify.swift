@@ -18,58 +18,82 @@ extension Vault {
     /// documents, picked at random, have their blobs read (keys and orphans are still checked
     /// throughout). Earlier generations of rekeyed dossiers' keys must all be there and unwrap.
     ///
+    /// Memory stays bounded whatever the vault's size: dossiers are read a page at a time and
+    /// their documents one dossier at a time (one dossier key in the arena at once), and the
+    /// orphan check compares packed names shard by shard (24 bytes a document).
+    ///
     /// - Parameter progress: called after each document with (documents read, documents to read).
     public func verifyContents(
         sample: Int? = nil, progress: (@Sendable (_ checked: Int, _ total: Int) async -> Void)? = nil
     ) async throws(StoreError) -> ContentVerification {
         var result = ContentVerification()
         result.problems += try await index.integrityProblems()
-        // First the rows, then one dossier at a time: only one dossier key is held in the arena
-        // at once, however large the vault.
-        var dossiers: [(DossierRow, [DocumentRow])] = []
-        var known = try await index.allBlobNames()
-        for dossier in try await index.allDossiers() {
-            let documents = try await index.allDocuments(dossierID: dossier.id)
-            dossiers.append((dossier, documents))
-        }
         var selected: Set<String>? = nil
-        if let sample {
-            selected = Set(dossiers.flatMap { $0.1.map(\.id) }.shuffled().prefix(sample))
-        }
-        let total = selected?.count ?? dossiers.reduce(0) { $0 + $1.1.count }
-        for (dossier, documents) in dossiers {
-            result.dossiersChecked += 1
-            let key: SymmetricKey
-            do {
-                (key, _) = try openDossierRow(dossier, ins: nil)
-            } catch {
-                result.problems.append("dossier \(dossier.id): its key or sealed record does not open (\(error.message))")
-                continue
-            }
-            if dossier.keyGeneration > 1 {
-                let opened = try await archivedDossierKeys(DossierID(unchecked: dossier.id)).count
-                if opened != Int(dossier.keyGeneration) - 1 {
-                    result.problems.append(
-                        "dossier \(dossier.id): \(Int(dossier.keyGeneration) - 1 - opened) earlier key generation(s) missing or do not unwrap "
-                            + "(trace entries before its rekey cannot be read)")
-                }
-            }
-            for row in documents where selected?.contains(row.id) ?? true {
-                result.documentsChecked += 1
-                if let problem = await verifyDocument(row, dossierKey: key) {
-                    result.problems.append("dossier \(row.dossierId) document \(row.id): \(problem)")
-                }
-                await progress?(result.documentsChecked, total)
+        if let sample { selected = Set(try await index.randomDocumentIDs(limit: sample)) }
+        let total: Int
+        if let selected { total = selected.count } else { total = try await index.documentCountOutsidePurges() }
+        var cursor = ""
+        while true {
+            let page = try await index.dossiers(after: cursor, limit: Self.verifyPageSize)
+            guard let last = page.last else { break }
+            cursor = last.id
+            for dossier in page {
+                try await verifyDossier(dossier, selected: selected, total: total, into: &result, progress: progress)
             }
         }
-        known.formUnion(dossiers.flatMap { $0.1.compactMap { VaultIndex.blobName(of: $0) } })
-        // Blobs younger than a minute may be stores in flight (renamed, row not yet committed).
-        let cutoff = Int64(Date().timeIntervalSince1970) - 60
-        for name in try await blobs.blobNames(modifiedBefore: cutoff) where !known.contains(name) {
-            result.orphanBlobs += 1
-            result.problems.append("blob \(name): no index row names it (an orphan)")
-        }
+        try await findOrphans(into: &result)
         return result
+    }
+
+    /// Dossiers read at once by `verifyContents`.
+    static let verifyPageSize = 500
+
+    private func verifyDossier(
+        _ dossier: DossierRow, selected: Set<String>?, total: Int, into result: inout ContentVerification,
+        progress: (@Sendable (_ checked: Int, _ total: Int) async -> Void)?
+    ) async throws(StoreError) {
+        result.dossiersChecked += 1
+        let key: SymmetricKey
+        do {
+            (key, _) = try openDossierRow(dossier, ins: nil)
+        } catch {
+            result.problems.append("dossier \(dossier.id): its key or sealed record does not open (\(error.message))")
+            return
+        }
+        if dossier.keyGeneration > 1 {
+            let opened = try await archivedDossierKeys(DossierID(unchecked: dossier.id)).count
+            if opened != Int(dossier.keyGeneration) - 1 {
+                result.problems.append(
+                    "dossier \(dossier.id): \(Int(dossier.keyGeneration) - 1 - opened) earlier key generation(s) missing or do not unwrap "
+                        + "(trace entries before its rekey cannot be read)")
+            }
+        }
+        for row in try await index.allDocuments(dossierID: dossier.id) where selected?.contains(row.id) ?? true {
+            result.documentsChecked += 1
+            if let problem = await verifyDocument(row, dossierKey: key) {
+                result.problems.append("dossier \(row.dossierId) document \(row.id): \(problem)")
+            }
+            await progress?(result.documentsChecked, total)
+        }
+    }
+
+    /// Blobs no index row names, older than a minute (younger ones may be stores in flight:
+    /// linked, their row not yet committed). The index's names are read after the documents,
+    /// so that rows committed meanwhile count.
+    private func findOrphans(into result: inout ContentVerification) async throws(StoreError) {
+        let (known, unreadable) = try await index.packedBlobNames()
+        if unreadable > 0 {
+            result.problems.append("index: \(unreadable) document row(s) whose id or blob version cannot be read")
+        }
+        let cutoff = Int64(Date().timeIntervalSince1970) - 60
+        var reconciliation = BlobReconciliation(known: known)
+        for shard in 0..<256 {
+            for name in reconciliation.orphans(inShard: shard, listed: try await blobs.blobNames(inShard: shard)) {
+                guard let modified = try await blobs.modificationTime(of: name), modified < cutoff else { continue }
+                result.orphanBlobs += 1
+                result.problems.append("blob \(name): no index row names it (an orphan)")
+            }
+        }
     }
 
     /// Nil when the document's keys unwrap and its blob reads back whole and matching.
