@@ -1,8 +1,10 @@
 import CoffreCrypto
 import CoffreDomain
 @testable import CoffreStore
+import CoffreTesting
 import Foundation
 import GRDB
+import Synchronization
 import Testing
 
 /// What the start after an unclean stop does with a damaged vault: it may report, never guess.
@@ -51,6 +53,48 @@ import Testing
         #expect(verification.documentsChecked == 1)
         #expect(verification.problems == ["index: 1 document row(s) whose id or blob version cannot be read"])
         #expect(verification.orphanBlobs == 0)
+    }
+
+    @Test func verifyReadsEveryPageOfDossiersAndOfDocuments() async throws {
+        let fixture = try await VaultFixture()
+        let page = Vault.verifyPageSize
+        // A page of dossiers and one more, and one dossier with a page of documents and one more.
+        _ = try await fixture.vault.createDossier(for: VaultFixture.patient)
+        // Sixteen at a time: the fixture's key arena holds 256 keys.
+        for first in stride(from: 0, through: page, by: 16) {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for n in first..<min(first + 16, page + 1) {
+                    group.addTask { _ = try await fixture.store([UInt8(n % 256)]) }
+                    guard n > 0 else { continue }
+                    group.addTask {
+                        let ins = INS(Identities.ins(n))!
+                        _ = try await fixture.vault.createDossier(for: ins)
+                        _ = try await fixture.vault.storeDocument(
+                            in: ins,
+                            NewDocument(documentClass: .compteRendu, title: nil, typeCode: nil, careDate: nil, author: VaultFixture.author),
+                            content: VaultFixture.content([UInt8(n % 256)]), declaredLength: 1)
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+        let checked = Counter()
+        let verification = try await fixture.vault.verifyContents { done, total in checked.record(done, total) }
+        #expect(verification.problems == [])
+        #expect(verification.dossiersChecked == page + 1)
+        #expect(verification.documentsChecked == 2 * page + 1)
+        let documents = 2 * page + 1
+        let last = try #require(checked.last)
+        #expect(last.0 == documents && last.1 == documents)
+        // A sample reads that many, wherever they are.
+        #expect(try await fixture.vault.verifyContents(sample: 7).documentsChecked == 7)
+    }
+
+    /// The last progress report.
+    final class Counter: Sendable {
+        private let value = Mutex<(Int, Int)?>(nil)
+        func record(_ done: Int, _ total: Int) { value.withLock { $0 = (done, total) } }
+        var last: (Int, Int)? { value.withLock { $0 } }
     }
 
     @Test func aDirectoryNamedLikeABlobIsLeftAloneAndTheStartGoesOn() async throws {

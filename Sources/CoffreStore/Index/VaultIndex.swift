@@ -471,6 +471,18 @@ struct VaultIndex: Sendable {
     }
 
     /// Every document row of a dossier, all versions.
+    /// The ids of a dossier's documents, all versions (through `document_by_dossier_time`).
+    func documentIDs(dossierID: String) async throws(StoreError) -> [String] {
+        try await read("list documents") { db in
+            try String.fetchAll(db, sql: "SELECT id FROM document WHERE dossier_id = ?", arguments: [dossierID])
+        }
+    }
+
+    /// The document rows of these ids (by primary key), in no particular order.
+    func documents(ids: [String]) async throws(StoreError) -> [DocumentRow] {
+        try await read("read documents") { db in try DocumentRow.filter(ids.contains(Column("id"))).fetchAll(db) }
+    }
+
     func allDocuments(dossierID: String) async throws(StoreError) -> [DocumentRow] {
         try await read("list documents") { db in try DocumentRow.filter(Column("dossier_id") == dossierID).fetchAll(db) }
     }

@@ -18,9 +18,9 @@ extension Vault {
     /// documents, picked at random, have their blobs read (keys and orphans are still checked
     /// throughout). Earlier generations of rekeyed dossiers' keys must all be there and unwrap.
     ///
-    /// Memory stays bounded whatever the vault's size: dossiers are read a page at a time and
-    /// their documents one dossier at a time (one dossier key in the arena at once), and the
-    /// orphan check compares packed names shard by shard (24 bytes a document).
+    /// Memory stays bounded whatever the vault's size: dossiers, and each dossier's documents,
+    /// are read a page at a time (one dossier key in the arena at once), and the orphan check
+    /// compares packed names shard by shard (24 bytes a document).
     ///
     /// - Parameter progress: called after each document with (documents read, documents to read).
     public func verifyContents(
@@ -45,7 +45,7 @@ extension Vault {
         return result
     }
 
-    /// Dossiers read at once by `verifyContents`.
+    /// Dossiers, or documents of one dossier, read at once by `verifyContents`.
     static let verifyPageSize = 500
 
     private func verifyDossier(
@@ -68,12 +68,19 @@ extension Vault {
                         + "(trace entries before its rekey cannot be read)")
             }
         }
-        for row in try await index.allDocuments(dossierID: dossier.id) where selected?.contains(row.id) ?? true {
-            result.documentsChecked += 1
-            if let problem = await verifyDocument(row, dossierKey: key) {
-                result.problems.append("dossier \(row.dossierId) document \(row.id): \(problem)")
+        // Ids first (32 bytes each), then the rows a page at a time: a dossier of many
+        // documents never has all its rows in memory.
+        var ids = try await index.documentIDs(dossierID: dossier.id)
+        if let selected { ids = ids.filter(selected.contains) }
+        for start in stride(from: 0, to: ids.count, by: Self.verifyPageSize) {
+            let page = try await index.documents(ids: Array(ids[start..<min(start + Self.verifyPageSize, ids.count)]))
+            for row in page.sorted(by: { $0.id < $1.id }) {
+                result.documentsChecked += 1
+                if let problem = await verifyDocument(row, dossierKey: key) {
+                    result.problems.append("dossier \(row.dossierId) document \(row.id): \(problem)")
+                }
+                await progress?(result.documentsChecked, total)
             }
-            await progress?(result.documentsChecked, total)
         }
     }
 
