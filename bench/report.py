@@ -31,6 +31,12 @@ def render(r: dict) -> str:
             r["command"], r["date"], r.get("seconds", 0), m["nproc"], m["cpu"], m["memory_gib"], m["kernel"], m["disk"],
             " ".join(m["loadavg"]), " ".join(m.get("loadavg_after", ["?"]))),
         "",
+    ]
+    reps = r.get("settings", {}).get("small_reps", 1)
+    if reps > 1:
+        lines += ["32 KiB rows: Coffre and PostgreSQL took turns %d times per concurrency; each figure is the "
+                  "run of median throughput." % reps, ""]
+    lines += [
         "| Measure | Coffre | limit | age | restic | PostgreSQL | Ratio | Goal | |",
         "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |",
     ]
