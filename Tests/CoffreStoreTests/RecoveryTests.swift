@@ -46,12 +46,19 @@ import Testing
         try await fixture.vault.index.write("damage a row") { db in
             try db.execute(sql: "UPDATE document SET blob_version = 'x' WHERE id = ?", arguments: [damaged.id.value])
         }
+        // Old enough not to be a store in flight: had the row not been damaged, its blob would
+        // be judged as an orphan could be.
+        try FileManager.default.setAttributes(
+            [.modificationDate: Date(timeIntervalSinceNow: -3600)], ofItemAtPath: blobPath(fixture, damaged.id.value))
         // A typed read of each row's blob name stopped the process on a value of another type.
         // The document itself reads its version as SQLite converts it (0 here), so it still
-        // opens and verifies; the row is reported.
+        // opens and verifies; the row is reported, and its blob is not called an orphan.
         let verification = try await fixture.vault.verifyContents()
         #expect(verification.documentsChecked == 1)
-        #expect(verification.problems == ["index: 1 document row(s) whose id or blob version cannot be read"])
+        #expect(
+            verification.problems == [
+                "index: 1 document row(s) whose id or blob version cannot be read; 1 blob(s) no readable row names may be theirs (not counted as orphans)"
+            ])
         #expect(verification.orphanBlobs == 0)
     }
 

@@ -442,7 +442,6 @@ struct VaultIndex: Sendable {
         }
     }
 
-    /// Every dossier row that is not being purged.
     /// Dossiers not being purged, after `cursor` in id order, `limit` at most.
     func dossiers(after cursor: String, limit: Int) async throws(StoreError) -> [DossierRow] {
         try await read("list dossiers") { db in
@@ -470,7 +469,6 @@ struct VaultIndex: Sendable {
         }
     }
 
-    /// Every document row of a dossier, all versions.
     /// The ids of a dossier's documents, all versions (through `document_by_dossier_time`).
     func documentIDs(dossierID: String) async throws(StoreError) -> [String] {
         try await read("list documents") { db in
@@ -478,11 +476,17 @@ struct VaultIndex: Sendable {
         }
     }
 
-    /// The document rows of these ids (by primary key), in no particular order.
-    func documents(ids: [String]) async throws(StoreError) -> [DocumentRow] {
-        try await read("read documents") { db in try DocumentRow.filter(ids.contains(Column("id"))).fetchAll(db) }
+    /// A dossier's row and the rows of these of its documents (by primary key, in no
+    /// particular order), read in one snapshot.
+    func dossierAndDocuments(dossierID: String, documentIDs: [String]) async throws(StoreError) -> (DossierRow?, [DocumentRow]) {
+        try await read("read documents") { db in
+            let dossier = try DossierRow.fetchOne(db, key: dossierID)
+            let documents = try DocumentRow.filter(documentIDs.contains(Column("id")) && Column("dossier_id") == dossierID).fetchAll(db)
+            return (dossier, documents)
+        }
     }
 
+    /// Every document row of a dossier, all versions.
     func allDocuments(dossierID: String) async throws(StoreError) -> [DocumentRow] {
         try await read("list documents") { db in try DocumentRow.filter(Column("dossier_id") == dossierID).fetchAll(db) }
     }

@@ -36,11 +36,19 @@ extension Vault {
         while true {
             let page = try await index.dossiers(after: cursor, limit: Self.verifyPageSize)
             guard let last = page.last else { break }
+            // A damaged id (a BLOB sorts after every text) would bring the same page back.
+            guard last.id > cursor else {
+                result.problems.append("index: dossier ids out of order after \(cursor) (damage); the dossiers after it were not checked")
+                break
+            }
             cursor = last.id
             for dossier in page {
-                try await verifyDossier(dossier, selected: selected, total: total, into: &result, progress: progress)
+                try await verifyDossier(id: dossier.id, selected: selected, total: total, into: &result, progress: progress)
             }
         }
+        // A live vault: documents stored or deleted meanwhile make the count differ from the
+        // total announced; the last progress report says where it ended.
+        await progress?(result.documentsChecked, result.documentsChecked)
         try await findOrphans(into: &result)
         return result
     }
@@ -48,32 +56,39 @@ extension Vault {
     /// Dossiers, or documents of one dossier, read at once by `verifyContents`.
     static let verifyPageSize = 500
 
+    /// Checks one dossier's keys and its documents. Verify runs in the live daemon and may take
+    /// hours: the dossier's row is read when its turn comes, and again with each page of its
+    /// documents (in the same snapshot), so that a rekey, a key rotation or a purge meanwhile
+    /// is followed, not reported as damage.
     private func verifyDossier(
-        _ dossier: DossierRow, selected: Set<String>?, total: Int, into result: inout ContentVerification,
+        id: String, selected: Set<String>?, total: Int, into result: inout ContentVerification,
         progress: (@Sendable (_ checked: Int, _ total: Int) async -> Void)?
     ) async throws(StoreError) {
-        result.dossiersChecked += 1
-        let key: SymmetricKey
-        do {
-            (key, _) = try openDossierRow(dossier, ins: nil)
-        } catch {
-            result.problems.append("dossier \(dossier.id): its key or sealed record does not open (\(error.message))")
-            return
-        }
-        if dossier.keyGeneration > 1 {
-            let opened = try await archivedDossierKeys(DossierID(unchecked: dossier.id)).count
-            if opened != Int(dossier.keyGeneration) - 1 {
-                result.problems.append(
-                    "dossier \(dossier.id): \(Int(dossier.keyGeneration) - 1 - opened) earlier key generation(s) missing or do not unwrap "
-                        + "(trace entries before its rekey cannot be read)")
-            }
-        }
-        // Ids first (32 bytes each), then the rows a page at a time: a dossier of many
-        // documents never has all its rows in memory.
-        var ids = try await index.documentIDs(dossierID: dossier.id)
+        // Ids first, then the rows a page at a time: a dossier of many documents never has all
+        // its rows in memory.
+        var ids = try await index.documentIDs(dossierID: id)
         if let selected { ids = ids.filter(selected.contains) }
-        for start in stride(from: 0, to: ids.count, by: Self.verifyPageSize) {
-            let page = try await index.documents(ids: Array(ids[start..<min(start + Self.verifyPageSize, ids.count)]))
+        var held: (row: DossierRow, key: SymmetricKey)? = nil
+        var start = 0
+        repeat {
+            let pageIDs = Array(ids[start..<min(start + Self.verifyPageSize, ids.count)])
+            start += Self.verifyPageSize
+            let (dossier, page) = try await index.dossierAndDocuments(dossierID: id, documentIDs: pageIDs)
+            // Gone or being purged since it was listed: nothing of it is to be checked.
+            guard let dossier, dossier.state != "purging" else { return }
+            if held == nil {
+                result.dossiersChecked += 1
+                try await checkEarlierGenerations(of: dossier, into: &result)
+            }
+            if held?.row.wrappedKey != dossier.wrappedKey || held?.row.keyGeneration != dossier.keyGeneration {
+                do {
+                    held = (dossier, try openDossierRow(dossier, ins: nil).0)
+                } catch {
+                    result.problems.append("dossier \(dossier.id): its key or sealed record does not open (\(error.message))")
+                    return
+                }
+            }
+            guard let key = held?.key else { return }
             for row in page.sorted(by: { $0.id < $1.id }) {
                 result.documentsChecked += 1
                 if let problem = await verifyDocument(row, dossierKey: key) {
@@ -81,6 +96,18 @@ extension Vault {
                 }
                 await progress?(result.documentsChecked, total)
             }
+        } while start < ids.count
+    }
+
+    /// Every earlier generation of a rekeyed dossier's key must be there and unwrap (the trace
+    /// entries written before the rekey are sealed under them).
+    private func checkEarlierGenerations(of dossier: DossierRow, into result: inout ContentVerification) async throws(StoreError) {
+        guard dossier.keyGeneration > 1 else { return }
+        let opened = try await archivedDossierKeys(DossierID(unchecked: dossier.id)).count
+        if opened != Int(dossier.keyGeneration) - 1 {
+            result.problems.append(
+                "dossier \(dossier.id): \(Int(dossier.keyGeneration) - 1 - opened) earlier key generation(s) missing or do not unwrap "
+                    + "(trace entries before its rekey cannot be read)")
         }
     }
 
@@ -89,17 +116,33 @@ extension Vault {
     /// so that rows committed meanwhile count.
     private func findOrphans(into result: inout ContentVerification) async throws(StoreError) {
         let (known, unreadable) = try await index.packedBlobNames()
-        if unreadable > 0 {
-            result.problems.append("index: \(unreadable) document row(s) whose id or blob version cannot be read")
-        }
         let cutoff = Int64(Date().timeIntervalSince1970) - 60
         var reconciliation = BlobReconciliation(known: known)
+        var unnamed = 0
         for shard in 0..<256 {
             for name in reconciliation.orphans(inShard: shard, listed: try await blobs.blobNames(inShard: shard)) {
-                guard let modified = try await blobs.modificationTime(of: name), modified < cutoff else { continue }
+                let modified: Int64?
+                do {
+                    modified = try await blobs.modificationTime(of: name)
+                } catch {
+                    result.problems.append("blob \(name): cannot read its time (\(error.message))")
+                    continue
+                }
+                guard let modified, modified < cutoff else { continue }
+                // With rows the index cannot be read whole from, any of these may be theirs:
+                // not orphans to delete, and not reported as such.
+                if unreadable > 0 {
+                    unnamed += 1
+                    continue
+                }
                 result.orphanBlobs += 1
                 result.problems.append("blob \(name): no index row names it (an orphan)")
             }
+        }
+        if unreadable > 0 {
+            result.problems.append(
+                "index: \(unreadable) document row(s) whose id or blob version cannot be read; \(unnamed) blob(s) no readable row "
+                    + "names may be theirs (not counted as orphans)")
         }
     }
 
