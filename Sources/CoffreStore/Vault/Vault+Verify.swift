@@ -47,8 +47,10 @@ extension Vault {
             }
         }
         // A live vault: documents stored or deleted meanwhile make the count differ from the
-        // total announced; the last progress report says where it ended.
-        await progress?(result.documentsChecked, result.documentsChecked)
+        // total announced; then a last progress report says where it ended (checked of checked).
+        if result.documentsChecked != total, result.documentsChecked > 0 {
+            await progress?(result.documentsChecked, result.documentsChecked)
+        }
         try await findOrphans(into: &result)
         return result
     }
