@@ -9,7 +9,6 @@ import Hummingbird
 public import Logging
 import NIOPosix
 import ServiceLifecycle
-import Synchronization
 import UnixSignals
 
 /// The daemon's whole life: adopt or bind the socket, prepare development keys if asked, open
@@ -81,7 +80,7 @@ public enum CoffreDaemon {
         // The dossier's rules run on the vault clock: settable in development mode only.
         let developmentClock = configuration.developmentMode ? SettableClock(stateDirectory: configuration.stateDirectory) : nil
         let clock: any VaultClock = developmentClock ?? SystemClock()
-        let lastExtension = Mutex<ContinuousClock.Instant?>(nil)
+        let extensions = Pacer(every: Self.reconciliationExtensionEvery)
         let vault = try await Vault.open(
             configuration: VaultConfiguration(
                 stateDirectory: configuration.stateDirectory,
@@ -94,13 +93,7 @@ public enum CoffreDaemon {
                 // million documents, which a large enough vault could stretch past
                 // TimeoutStartSec. So ask for more time at the beginning and then every few
                 // seconds while it goes on: a large vault starts, a stuck one still times out.
-                let now = ContinuousClock.now
-                let due = lastExtension.withLock { last in
-                    guard last.map({ now - $0 >= Self.reconciliationExtensionEvery }) ?? true else { return false }
-                    last = now
-                    return true
-                }
-                guard due else { return }
+                guard extensions.due() else { return }
                 notifier.extendStart(
                     by: Self.reconciliationExtension,
                     status: "starting: reconciling blobs with the index after an unclean stop (\(shardsDone) of 256 shards)")

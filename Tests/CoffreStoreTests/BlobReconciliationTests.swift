@@ -92,3 +92,15 @@ import Testing
         #expect(reconciliation.missing == 0)
     }
 }
+
+extension PackedBlobName {
+    init?(id: String, version: Int64) {
+        var id = id
+        guard let name = id.withUTF8({ Self(id: UnsafeRawBufferPointer($0), version: version) }) else { return nil }
+        self = name
+    }
+
+    init(_ name: BlobName) {
+        self.init(id: name.document.value, version: Int64(name.version))!
+    }
+}

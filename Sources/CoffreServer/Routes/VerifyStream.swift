@@ -4,7 +4,6 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
-import Synchronization
 
 /// `coffre admin verify` reads every blob to its end, which takes minutes on a large vault. Asked
 /// with `Accept: application/x-ndjson`, the answer streams a `VerifyProgress` line about every
@@ -29,7 +28,7 @@ enum VerifyStream {
     /// The streamed answer. The check runs in a task of its own that stops if the client goes.
     static func response(vault: Vault, sample: Int?, logger: Logger) -> Response {
         let (lines, continuation) = AsyncStream.makeStream(of: ByteBuffer.self)
-        let pacer = Pacer()
+        let pacer = Pacer(every: .milliseconds(250))
         let task = Task {
             do {
                 let report = try await verify(vault: vault, sample: sample) { checked, total in
@@ -57,20 +56,5 @@ enum VerifyStream {
         var bytes = (try? encoder.encode(value)) ?? Data("{}".utf8)
         bytes.append(UInt8(ascii: "\n"))
         return ByteBuffer(bytes: bytes)
-    }
-
-    /// At most one progress line per interval.
-    final class Pacer: Sendable {
-        private let last = Mutex<ContinuousClock.Instant?>(nil)
-        private let interval: Duration = .milliseconds(250)
-
-        func due() -> Bool {
-            last.withLock { last in
-                let now = ContinuousClock.now
-                if let previous = last, now - previous < interval { return false }
-                last = now
-                return true
-            }
-        }
     }
 }

@@ -1,3 +1,4 @@
+import CoffreCrypto
 import CoffreDomain
 
 /// A blob name in 24 bytes: the document id's 128 bits and the encryption's version.
@@ -17,12 +18,6 @@ public struct PackedBlobName: Hashable, Comparable, Sendable {
     init?(id: UnsafeRawBufferPointer, version: Int64) {
         guard id.count == 32, let version = UInt32(exactly: version), let (high, low) = Self.parseID(id) else { return nil }
         (self.high, self.low, self.version) = (high, low, version)
-    }
-
-    init?(id: String, version: Int64) {
-        var id = id
-        guard let name = id.withUTF8({ Self(id: UnsafeRawBufferPointer($0), version: version) }) else { return nil }
-        self = name
     }
 
     /// Parses a blob's file name, `<id>` or `<id>.<version>`, exactly as `BlobName(fileName:)`
@@ -48,14 +43,10 @@ public struct PackedBlobName: Hashable, Comparable, Sendable {
         (self.high, self.low, self.version) = (high, low, version)
     }
 
-    init(_ name: BlobName) {
-        // A BlobName's id was checked when it was made.
-        self.init(id: name.document.value, version: Int64(name.version))!
-    }
-
     /// The blob name again (for removing an orphan).
     var blobName: BlobName {
-        BlobName(DocumentID(unchecked: Self.hex(high) + Self.hex(low)), version: version)
+        let bytes = withUnsafeBytes(of: (high.bigEndian, low.bigEndian)) { Array($0) }
+        return BlobName(DocumentID(unchecked: Hex.encode(bytes)), version: version)
     }
 
     /// The shard: the id's first byte (its first two hex digits).
@@ -89,11 +80,6 @@ public struct PackedBlobName: Hashable, Comparable, Sendable {
         case 97...102: UInt8(byte - 87)
         default: 0xff
         }
-    }
-
-    private static func hex(_ word: UInt64) -> String {
-        let digits = String(word, radix: 16)
-        return String(repeating: "0", count: 16 - digits.count) + digits
     }
 }
 

@@ -28,17 +28,19 @@ public struct FileBlobStore: BlobStore {
 
     func shardDirectory(for name: BlobName) -> String { root + "/" + name.document.value.prefix(2) }
 
+    /// Shard 0…255's directory, `00` … `ff`.
+    func shardDirectory(_ shard: Int) -> String { root + "/" + Hex.encode([UInt8(shard)]) }
+
     func path(for name: BlobName) -> String { shardDirectory(for: name) + "/" + name.fileName }
 
     public func prepare() async throws(StoreError) -> Int {
         let root = self.root
         let temporary = temporaryDirectory
+        let shards = (0..<256).map(shardDirectory)
         return try await io.run { () throws(StoreError) -> Int in
             try POSIX.makeDirectory(root)
             try POSIX.makeDirectory(temporary)
-            for shard in 0..<256 {
-                try POSIX.makeDirectory(root + "/" + Hex.encode([UInt8(shard)]))
-            }
+            for shard in shards { try POSIX.makeDirectory(shard) }
             var removed = 0
             for name in try POSIX.listDirectory(temporary) {
                 try POSIX.unlinkIfPresent(temporary + "/" + name)
@@ -100,7 +102,7 @@ public struct FileBlobStore: BlobStore {
 
     public func blobNames(inShard shard: Int) async throws(StoreError) -> [PackedBlobName] {
         precondition((0..<256).contains(shard), "a shard is one byte")
-        let directory = root + "/" + Hex.encode([UInt8(shard)])
+        let directory = shardDirectory(shard)
         return try await io.run { () throws(StoreError) -> [PackedBlobName] in
             var names: [PackedBlobName] = []
             try POSIX.forEachEntry(of: directory) { entry, isDirectory in

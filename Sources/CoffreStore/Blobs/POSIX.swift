@@ -74,15 +74,8 @@ enum POSIX {
     }
 
     static func listDirectory(_ path: String) throws(StoreError) -> [String] {
-        guard let directory = opendir(path) else { throw error("cannot list directory \(path)", errno) }
-        defer { closedir(directory) }
         var names: [String] = []
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(cString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
+        try forEachEntry(of: path) { name, _ in names.append(String(decoding: name, as: UTF8.self)) }
         return names
     }
 }

@@ -666,7 +666,6 @@ struct VaultIndex: Sendable {
         try await read("list document ids") { db in
             var names: [PackedBlobName] = []
             var unreadable = 0
-            names.reserveCapacity(try Int.fetchOne(db, sql: "SELECT count(*) FROM document") ?? 0)
             let rows = try Row.fetchCursor(db, sql: "SELECT id, blob_version FROM document")
             while let row = try rows.next() {
                 // The id's bytes as SQLite holds them (no string made), the version as stored.
