@@ -32,8 +32,12 @@ Then `coffre retention run` finishes the work: every due dossier is gone (no row
 no copy of a destroyed wrapped key is left in index.sqlite or its WAL, verify is clean, and the
 rotation, if one ran, finishes as in a rotation round.
 
-Fails if no kill at all landed in the middle of a rotation, or of a purge (the drill would not
-be testing what it says).
+A job can slip past the aim: a purge of two dossiers between two looks at the index, or a
+rotation that finished before a random moment. When none of a kind's kills landed in the middle
+of its job, up to --aimed-rounds more rounds of that kind are played, each aimed at the middle
+(a purge round that watches the index; a rotation round killed in the first half of its expected
+time). Fails if still no kill landed in the middle of a rotation, or of a purge (the drill would
+not be testing what it says).
 """
 
 from __future__ import annotations
@@ -127,6 +131,8 @@ def main() -> int:
     parser.add_argument("--dossiers", type=int, default=24, help="active dossiers that stay (the rotation's work)")
     parser.add_argument("--due", type=int, default=24, help="dossiers due for purge in each purge round")
     parser.add_argument("--rotation-pause-ms", type=int, default=60)
+    parser.add_argument("--aimed-rounds", type=int, default=3,
+                        help="rounds of a kind played, aimed at its job's middle, while none of its kills landed there")
     parser.add_argument("--fetch-all-every", type=int, default=1,
                         help="fetch every acknowledged document after every Nth kill (and after the last)")
     parser.add_argument("--sample", type=int, default=200, help="older documents fetched after the other kills")
@@ -144,16 +150,16 @@ def main() -> int:
         rounds = ["rotation"] * args.rotation_kills + ["purge"] * args.purge_kills
         rng.shuffle(rounds)
         for kind in rounds:
-            run.kill_no += 1
-            if kind == "rotation":
-                rotation_round(run)
-            else:
-                purge_round(run)
-            if run.kill_no % 10 == 0 or run.kill_no == len(rounds):
-                print("  kill %d/%d: %d documents that stay, all intact so far; %d dossiers purged" % (
-                    run.kill_no, len(rounds), len(run.ledger.documents), figures["dossiers purged (all rounds)"]), flush=True)
+            play(run, kind, aimed=False)
             if not figures.ok():
                 break
+        landed = {"rotation": "kills that landed mid-rotation", "purge": "kills that landed mid-purge"}
+        for kind, planned in (("rotation", args.rotation_kills), ("purge", args.purge_kills)):
+            for _ in range(args.aimed_rounds if planned else 0):
+                if not figures.ok() or figures[landed[kind]]:
+                    break
+                figures.add("rounds aimed at the middle of a job, after kills that missed it")
+                play(run, kind, aimed=True)
         if figures.ok() and args.rotation_kills and not figures["kills that landed mid-rotation"]:
             figures.fail("no kill landed in the middle of a rotation (lengthen --rotation-pause-ms)")
         if figures.ok() and args.purge_kills and not figures["kills that landed mid-purge"]:
@@ -161,6 +167,19 @@ def main() -> int:
         figures["documents that stay, acknowledged"] = len(run.ledger.documents)
         figures["daemon starts"] = daemon.starts
     return figures.report()
+
+
+def play(run: Run, kind: str, aimed: bool):
+    run.kill_no += 1
+    if kind == "rotation":
+        rotation_round(run, aimed)
+    else:
+        purge_round(run, aimed)
+    planned = run.args.rotation_kills + run.args.purge_kills
+    if run.kill_no % 10 == 0 or run.kill_no >= planned:
+        which = "%d/%d" % (run.kill_no, planned) if not aimed else "%d (a %s round aimed at the middle)" % (run.kill_no, kind)
+        print("  kill %s: %d documents that stay, all intact so far; %d dossiers purged" % (
+            which, len(run.ledger.documents), run.figures["dossiers purged (all rounds)"]), flush=True)
 
 
 def set_up(run: Run):
@@ -269,7 +288,7 @@ def kill_and_restart(run: Run, stop: threading.Event, threads: list[threading.Th
     run.restarted_at = time.monotonic()
     run.figures["restart seconds (last)"] = round(run.restarted_at - began, 2)
     check_index_holds(run.daemon, run.ledger, run.figures, run.kill_no, frozenset(run.due_documents))
-    everything = run.kill_no % run.args.fetch_all_every == 0 or run.kill_no == run.args.rotation_kills + run.args.purge_kills
+    everything = run.kill_no % run.args.fetch_all_every == 0 or run.kill_no >= run.args.rotation_kills + run.args.purge_kills
     check_everything(run.daemon, run.vault, run.ledger, run.figures, run.kill_no, set(run.ledger.snapshot()) - before,
                      everything, run.rng, run.args.sample)
     if everything:
@@ -300,13 +319,13 @@ def rotation_at_kill(run: Run) -> tuple[int, int, bool]:
     return done, total, finished is not None
 
 
-def rotation_round(run: Run):
+def rotation_round(run: Run, aimed: bool):
     before = set(run.ledger.snapshot())
     stop = threading.Event()
     threads = start_clients(run, stop)
     target, total = start_rotation(run)
     expected = total * (run.args.rotation_pause_ms / 1000 + 0.01)
-    time.sleep(run.rng.uniform(0.05, max(0.1, 0.8 * expected)))
+    time.sleep(run.rng.uniform(0.05, max(0.1, (0.5 if aimed else 0.8) * expected)))
     done, total, finished = kill_and_restart(run, stop, threads, before, lambda: rotation_at_kill(run))
     note_rotation_kill(run, done, total, finished)
     rotation_finishes(run, target)
@@ -445,7 +464,7 @@ def purge_state(run: Run, due: list[DueDossier]) -> dict[str, tuple[str, str]]:
     return found
 
 
-def purge_round(run: Run):
+def purge_round(run: Run, aimed: bool):
     figures = run.figures
     due = make_due(run)
     read_wrapped_keys(run, due)
@@ -456,7 +475,7 @@ def purge_round(run: Run):
     batch = run.rng.choice([1, 1, 2, 5])
     retention = subprocess.Popen([str(run.daemon.bin_dir / "coffre"), "--socket", run.daemon.socket, "--json", "retention", "run",
                                   "--batch", str(batch)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    wait_to_kill_mid_purge(run, due, retention)
+    wait_to_kill_mid_purge(run, due, retention, aimed)
 
     def inspect():
         retention.communicate(timeout=60)
@@ -482,28 +501,30 @@ def purge_round(run: Run):
         rotation_finishes(run, target)
 
 
-def wait_to_kill_mid_purge(run: Run, due: list[DueDossier], retention: subprocess.Popen):
-    """Most rounds: waits until a random number of the due dossiers (at least one, not all) have
-    left the `closed` state, watching the index every 10 ms, so that the kill lands in the
-    middle of the run whatever its pace, at whatever step of a dossier's purge the daemon is
-    then. One round in five: a random time from the job's start, which may land before its
-    first purge or after its last."""
-    if run.rng.random() < 0.2:
+def wait_to_kill_mid_purge(run: Run, due: list[DueDossier], retention: subprocess.Popen, aimed: bool):
+    """Most rounds (and every aimed one): waits until a random number of the due dossiers (at
+    least one, not all) have left the `closed` state, watching the index every millisecond
+    through one read-only connection, so that the kill lands in the middle of the run whatever
+    its pace, at whatever step of a dossier's purge the daemon is then. One round in five: a
+    random time from the job's start, which may land before its first purge or after its last."""
+    if not aimed and run.rng.random() < 0.2:
         time.sleep(run.rng.uniform(0.05, 0.2 + len(due) * run.purge_seconds_per_dossier))
         return
     ids = [d.id for d in due]
-    leave = len(ids) - run.rng.randint(1, max(1, len(ids) - 1))  # still closed when the kill comes
+    # Still closed when the kill comes: at least two, so that a purge of two dossiers between
+    # two looks does not take the run past its last one.
+    leave = len(ids) - run.rng.randint(1, max(1, len(ids) - 2))
+    query = "SELECT COUNT(*) FROM dossier WHERE state = 'closed' AND id IN (%s)" % ",".join("?" * len(ids))
     deadline = time.monotonic() + 60
-    while retention.poll() is None and time.monotonic() < deadline:
-        db = run.index()
-        try:
-            (untouched,) = db.execute("SELECT COUNT(*) FROM dossier WHERE state = 'closed' AND id IN (%s)"
-                                      % ",".join("?" * len(ids)), ids).fetchone()
-        finally:
-            db.close()
-        if untouched <= leave:
-            return
-        time.sleep(0.01)
+    db = run.index()
+    try:
+        while retention.poll() is None and time.monotonic() < deadline:
+            (untouched,) = db.execute(query, ids).fetchone()
+            if untouched <= leave:
+                return
+            time.sleep(0.001)
+    finally:
+        db.close()
 
 
 def check_due_dossier(run: Run, dossier: DueDossier, readable: bool, when: str):
