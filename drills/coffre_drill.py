@@ -27,6 +27,9 @@ import urllib.parse
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+# The index's pools: the writer, GRDB's default 5 readers, and the 4 look-up readers (VaultIndex).
+INDEX_CONNECTIONS_MAX = 1 + 5 + 4
+INDEX_FILES = ("/index.sqlite", "/index.sqlite-wal")
 sys.path.insert(0, str(REPO / "scripts"))
 
 # Re-exported for the drills: the INS and RPPS helpers, HTTP over the socket, assertions.
@@ -117,12 +120,15 @@ class Daemon:
             self.process.wait(timeout=30)
 
     def stop(self):
-        """SIGTERM (the graceful stop); SIGKILL if it takes longer than 30 s."""
+        """SIGTERM (the graceful stop); SIGKILL if it takes longer than 120 s, said on stderr,
+        since the next start then recovers from an unclean stop (drills that count orphans
+        depend on which)."""
         if self.alive():
             self.process.send_signal(signal.SIGTERM)
             try:
-                self.process.wait(timeout=30)
+                self.process.wait(timeout=120)
             except subprocess.TimeoutExpired:
+                print("  coffred did not stop within 120 s of SIGTERM: killed", file=sys.stderr, flush=True)
                 self.kill()
 
     def fd_count(self) -> int:
@@ -138,6 +144,29 @@ class Daemon:
             except OSError:
                 pass
         return sorted(targets)
+
+    def descriptors_grown(self, before: list[str], settle: float = 10.0) -> tuple[list[str], int]:
+        """Compares the open descriptors with `before` (from `fd_targets`): the descriptors, the
+        index's connections apart, that are open beyond their number in `before` (empty when
+        there are no more than then), and how many connections to the index are open. GRDB opens
+        a reader connection when every open one is busy and keeps it, so the index's may grow up
+        to INDEX_CONNECTIONS_MAX. A socket a client just closed can take a moment to close on
+        the daemon's side: the others are given up to `settle` seconds to come back."""
+        others_before = [t for t in before if not t.endswith(INDEX_FILES)]
+        deadline = time.monotonic() + settle
+        while True:
+            now = self.fd_targets()
+            others = [t for t in now if not t.endswith(INDEX_FILES)]
+            index = sum(1 for t in now if t.endswith("/index.sqlite"))
+            if len(others) <= len(others_before):
+                return [], index
+            if time.monotonic() >= deadline:
+                grown = list(others)
+                for target in others_before:
+                    if target in grown:
+                        grown.remove(target)
+                return grown, index
+            time.sleep(0.1)
 
     def rss_kib(self) -> int:
         for line in Path("/proc/%d/status" % self.pid).read_text().splitlines():

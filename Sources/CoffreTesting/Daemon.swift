@@ -56,16 +56,18 @@ public final class Daemon: @unchecked Sendable {
             }
             return
         }
-        for _ in 0..<200 {
+        // Up to a minute: the whole suite starts its daemons at once on CI's two cores.
+        let answered = await eventually(every: .milliseconds(50)) {
             if let response = try? RawHTTP.exchange(socketPath: socketPath, request: RawHTTP.request("GET", "/v1/health")),
                 response.status == 200
             {
-                return
+                return true
             }
-            guard process.isRunning else { break }
-            try await Task.sleep(for: .milliseconds(50))
+            return !process.isRunning
         }
-        throw DaemonFailed(log: (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "")
+        guard answered, process.isRunning else {
+            throw DaemonFailed(log: (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "")
+        }
     }
 
     /// Stops the daemon with SIGTERM (graceful) or SIGKILL, and waits for it to exit.

@@ -67,12 +67,7 @@ public final class NotifySocket: Sendable {
 
     /// Waits until `condition` holds for the lines received; false after `timeout`.
     public func waitUntil(timeout: Duration = .seconds(20), _ condition: ([String]) -> Bool) async -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if condition(lines()) { return true }
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        return condition(lines())
+        await eventually(timeout: timeout, every: .milliseconds(20)) { condition(lines()) }
     }
 
     deinit {

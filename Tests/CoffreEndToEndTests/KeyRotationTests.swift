@@ -133,9 +133,9 @@ import Testing
         // SIGHUP reads it: installed, available, not active.
         session.daemon.send(SIGHUP)
         var keys = try await Self.keys(session)
-        for _ in 0..<100 where keys.versions.count < 2 {
-            try await Task.sleep(for: .milliseconds(50))
+        _ = try await eventually(every: .milliseconds(50)) {
             keys = try await Self.keys(session)
+            return keys.versions.count >= 2
         }
         #expect(keys.activeVersion == 1)
         #expect(keys.versions.map(\.state) == ["active", "available"])

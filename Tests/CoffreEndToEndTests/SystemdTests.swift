@@ -92,13 +92,13 @@ import Testing
         let daemon = try await Daemon(
             launch: DaemonLaunch(environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "1000000"], watchdogPID: true))
         #expect(await notify.waitUntil { $0.filter { $0 == "WATCHDOG=1" }.count >= 3 }, "\(daemon.log)")
-        // Take the daemon's socket away: the probe cannot get through, so the pings stop.
+        // Take the daemon's socket away: the probe cannot get through, so the pings stop. Probes
+        // run one at a time: once one has failed, none begun before the unlink can still ping.
         unlink(daemon.socketPath)
-        try await Task.sleep(for: .milliseconds(700))
+        #expect(await eventually { daemon.log.contains("health probe failed") }, "\(daemon.log)")
         let before = notify.lines().filter { $0 == "WATCHDOG=1" }.count
         try await Task.sleep(for: .seconds(2))
         #expect(notify.lines().filter { $0 == "WATCHDOG=1" }.count == before)
-        #expect(daemon.log.contains("health probe failed"))
         await daemon.stop()
     }
 
@@ -218,18 +218,16 @@ import Testing
             contentLength: 1 << 20)
         let partial = head + Data(SecureRandom.bytes(600_000))
         #expect(partial.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } == partial.count)
-        for _ in 0..<400 where session.blobFiles().temporary.isEmpty {
-            try await Task.sleep(for: .milliseconds(5))
-        }
-        #expect(!session.blobFiles().temporary.isEmpty)
+        #expect(await eventually(timeout: .seconds(30), every: .milliseconds(5)) { !session.blobFiles().temporary.isEmpty })
         let start = ContinuousClock.now
         session.daemon.send(SIGTERM)
         #expect(await session.daemon.waitForExit() == 0)
         // About 1.1-3.2 s; up to 11 s while the rest of the suite loads both cores (debug
-        // build). A daemon that waited for the stalled client would not exit at all.
+        // build). A daemon that waited for the stalled client, which holds its connection until
+        // the test ends, would not exit at all (waitForExit gives up after 60 s).
         let stopped = ContinuousClock.now - start
         print("stalled upload: the daemon exited \(stopped) after SIGTERM (grace 1 s)")
-        #expect(stopped < .seconds(20), "\(session.daemon.log)")
+        #expect(stopped < .seconds(50), "\(session.daemon.log)")
         #expect(session.daemon.log.contains("aborted"))
         #expect(session.blobFiles().temporary.isEmpty)
         #expect(session.blobFiles().committed.isEmpty)
@@ -283,7 +281,10 @@ import Testing
         #expect(await notify.waitUntil { $0.filter { $0 == "WATCHDOG=1" }.count >= 2 }, "\(daemon.log)")
         // Keys stay in locked memory under LimitMEMLOCK.
         #expect(!daemon.log.contains("could not be locked"))
-        #expect(!daemon.log.contains("error"), "\(daemon.log)")
+        // A probe slower than its 1 s bound on a loaded machine is logged at error level; the
+        // pings above show that the probe passes. Nothing else may be an error.
+        let errors = daemon.log.split(separator: "\n").filter { $0.contains("error") && !$0.contains("health probe failed") }
+        #expect(errors.isEmpty, "\(daemon.log)")
 
         await daemon.stop()
         #expect(await daemon.waitForExit() == 0, "\(daemon.log)")

@@ -178,15 +178,18 @@ import Testing
     @Test func aStoreRacingARekeyIsRefusedAndLeavesNothing() async throws {
         let fixture = try await VaultFixture()
         _ = try await fixture.vault.createDossier(for: VaultFixture.patient)
-        let (upload, continuation) = AsyncThrowingStream.makeStream(of: ByteBuffer.self)
+        let (bytes, continuation) = AsyncThrowingStream.makeStream(of: ByteBuffer.self)
+        let (pulls, pulled) = AsyncStream.makeStream(of: Void.self)
+        let upload = PullSignallingUpload(base: bytes, pulled: pulled)
         let store = Task {
             try await fixture.vault.storeDocument(
                 in: VaultFixture.patient, NewDocument(documentClass: .compteRendu, author: VaultFixture.author), content: upload,
                 declaredLength: 2_000)
         }
         continuation.yield(ByteBuffer(bytes: SecureRandom.bytes(1_000)))
-        // The store has opened the dossier (generation 1) and is streaming when the rekey lands.
-        try await Task.sleep(for: .milliseconds(300))
+        // The store pulls content only once it has opened the dossier (generation 1): after its
+        // first pull, it is streaming when the rekey lands.
+        for await _ in pulls { break }
         _ = try await fixture.vault.rekeyDossier(for: VaultFixture.patient, reencrypt: false)
         continuation.yield(ByteBuffer(bytes: SecureRandom.bytes(1_000)))
         continuation.finish()
@@ -195,4 +198,24 @@ import Testing
         #expect(fixture.blobFiles().committed.isEmpty && fixture.blobFiles().temporary.isEmpty)
         #expect(try await fixture.vault.documents(in: VaultFixture.patient).isEmpty)
     }
+}
+
+/// An upload that says each time the store asks it for bytes.
+private struct PullSignallingUpload: AsyncSequence, Sendable {
+    typealias Element = ByteBuffer
+    typealias Failure = any Error
+    let base: AsyncThrowingStream<ByteBuffer, any Error>
+    let pulled: AsyncStream<Void>.Continuation
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        var base: AsyncThrowingStream<ByteBuffer, any Error>.AsyncIterator
+        let pulled: AsyncStream<Void>.Continuation
+
+        mutating func next() async throws -> ByteBuffer? {
+            pulled.yield()
+            return try await base.next()
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: base.makeAsyncIterator(), pulled: pulled) }
 }
