@@ -628,8 +628,16 @@ struct VaultIndex: Sendable {
         }
     }
 
-    func traceCheckpoints() async throws(StoreError) -> [TraceCheckpointRow] {
-        try await read("read the trace") { db in try TraceCheckpointRow.order(Column("seq")).fetchAll(db) }
+    /// The seq of the last checkpoint, nil when there is none.
+    func lastTraceCheckpointSeq() async throws(StoreError) -> Int64? {
+        try await read("read the trace") { db in try Int64.fetchOne(db, sql: "SELECT max(seq) FROM trace_checkpoint") }
+    }
+
+    /// Checkpoints after `seq` and up to `last`, in pages, for verification.
+    func traceCheckpoints(after seq: Int64, through last: Int64, limit: Int) async throws(StoreError) -> [TraceCheckpointRow] {
+        try await read("read the trace") { db in
+            try TraceCheckpointRow.filter(Column("seq") > seq && Column("seq") <= last).order(Column("seq")).limit(limit).fetchAll(db)
+        }
     }
 
     // MARK: Notifications

@@ -191,47 +191,63 @@ extension Vault {
 
     /// Checks the whole chain and every checkpoint, and names the first broken entry.
     public func verifyTrace() async throws(StoreError) -> TraceVerification {
-        var problems: [String] = []
+        try await verifyTrace(pageSize: 10_000)
+    }
+
+    /// Entries and checkpoints are read `pageSize` at a time and merged by seq, so memory stays
+    /// bounded however long the trace grows (it grows with every access: 100 million entries
+    /// carry about 1.5 million checkpoints).
+    func verifyTrace(pageSize: Int) async throws(StoreError) -> TraceVerification {
+        var chainProblems: [String] = []
+        var checkpointProblems: [String] = []
         var firstBroken: Int64? = nil
+        func broken(at seq: Int64) { firstBroken = min(firstBroken ?? seq, seq) }
+        let publicKey = trace.publicKey
+        // Only the checkpoints there when the check begins: one signed while it runs may vouch
+        // for an entry written after the walk has ended.
+        var checkpoints = CheckpointPages(index: index, through: try await index.lastTraceCheckpointSeq(), pageSize: pageSize)
+        var checkpointsChecked = 0
+        func check(_ checkpoint: TraceCheckpointRow, entryHash: Data?) {
+            checkpointsChecked += 1
+            if !publicKey.isValidSignature(Array(checkpoint.signature), for: checkpoint.signedBytes) {
+                checkpointProblems.append("checkpoint at entry \(checkpoint.seq) has an invalid signature")
+            }
+            if entryHash != checkpoint.hash {
+                checkpointProblems.append("checkpoint at entry \(checkpoint.seq) does not match the trace (entries changed or removed)")
+                broken(at: checkpoint.seq)
+            }
+        }
+
         var expectedSeq: Int64 = 1
         var previous = TraceWriter.genesis
-        // Only the hashes checkpoints vouch for are kept (one entry in 64), not every entry's:
-        // the trace grows with every access. (The checkpoints themselves are all held, about
-        // 1.5 million rows for 100 million entries.)
-        let checkpoints = try await index.traceCheckpoints()
-        let checkpointed = Set(checkpoints.map(\.seq))
-        var hashes: [Int64: Data] = [:]
         while true {
-            let page = try await index.traceEntries(from: expectedSeq, limit: 10_000)
+            let page = try await index.traceEntries(from: expectedSeq, limit: pageSize)
             if page.isEmpty { break }
             for row in page {
                 if row.seq != expectedSeq {
-                    problems.append("trace entries \(expectedSeq)–\(row.seq - 1) are missing")
-                    firstBroken = firstBroken ?? expectedSeq
+                    chainProblems.append("trace entries \(expectedSeq)–\(row.seq - 1) are missing")
+                    broken(at: expectedSeq)
                 }
                 let computed = Data(SHA256Hasher.hash(Array(previous) + row.chainedBytes))
                 if computed != row.hash {
-                    problems.append("trace entry \(row.seq) does not follow from the entry before it (changed, inserted or reordered)")
-                    firstBroken = firstBroken ?? row.seq
+                    chainProblems.append("trace entry \(row.seq) does not follow from the entry before it (changed, inserted or reordered)")
+                    broken(at: row.seq)
                 }
-                if checkpointed.contains(row.seq) { hashes[row.seq] = row.hash }
+                // Checkpoints at seqs the walk has passed without an entry vouch for a removed one.
+                while let checkpoint = try await checkpoints.next(through: row.seq) {
+                    check(checkpoint, entryHash: checkpoint.seq == row.seq ? row.hash : nil)
+                }
                 previous = row.hash
                 expectedSeq = row.seq + 1
             }
         }
-        let publicKey = trace.publicKey
-        for checkpoint in checkpoints {
-            if !publicKey.isValidSignature(Array(checkpoint.signature), for: checkpoint.signedBytes) {
-                problems.append("checkpoint at entry \(checkpoint.seq) has an invalid signature")
-            }
-            if hashes[checkpoint.seq] != checkpoint.hash {
-                problems.append("checkpoint at entry \(checkpoint.seq) does not match the trace (entries changed or removed)")
-                firstBroken = min(firstBroken ?? checkpoint.seq, checkpoint.seq)
-            }
+        // Checkpoints past the last entry: the end of the trace was removed.
+        while let checkpoint = try await checkpoints.next(through: .max) {
+            check(checkpoint, entryHash: nil)
         }
         return TraceVerification(
-            entriesChecked: expectedSeq - 1, checkpointsChecked: checkpoints.count, firstBrokenSeq: firstBroken, problems: problems,
-            signingKey: Hex.encode(publicKey.bytes))
+            entriesChecked: expectedSeq - 1, checkpointsChecked: checkpointsChecked, firstBrokenSeq: firstBroken,
+            problems: chainProblems + checkpointProblems, signingKey: Hex.encode(publicKey.bytes))
     }
 
     /// Signs a checkpoint at the end of the chain and syncs every entry written so far; called
@@ -246,5 +262,36 @@ extension Vault {
 
     static func traceAD(seq: Int64, dossierID: String) -> [UInt8] {
         Array("coffre/trace/v1/\(seq)/\(dossierID)".utf8)
+    }
+}
+
+/// The trace's checkpoints in seq order up to a bound, read a page at a time.
+private struct CheckpointPages {
+    let index: VaultIndex
+    /// The last checkpoint's seq when the check began (0 when there was none).
+    let last: Int64
+    let pageSize: Int
+    private var page: [TraceCheckpointRow] = []
+    private var position = 0
+    private var after: Int64 = 0
+
+    init(index: VaultIndex, through last: Int64?, pageSize: Int) {
+        self.index = index
+        self.last = last ?? 0
+        self.pageSize = pageSize
+    }
+
+    /// The next checkpoint if its seq is at most `seq`; nil otherwise, or when none is left.
+    mutating func next(through seq: Int64) async throws(StoreError) -> TraceCheckpointRow? {
+        if position == page.count {
+            guard after < last else { return nil }
+            page = try await index.traceCheckpoints(after: after, through: last, limit: pageSize)
+            position = 0
+            after = page.last?.seq ?? last
+            if page.isEmpty { return nil }
+        }
+        guard page[position].seq <= seq else { return nil }
+        position += 1
+        return page[position - 1]
     }
 }

@@ -1,0 +1,89 @@
+import CoffreDomain
+@testable import CoffreStore
+import Foundation
+import GRDB
+import Testing
+
+/// `verifyTrace` walks the chain and the signed checkpoints a page at a time. The chain alone
+/// catches an entry changed, inserted or removed in the middle; only the checkpoints catch the
+/// end of the trace cut off, which leaves a chain that still holds.
+@Suite struct TraceVerificationTests {
+    /// 330 entries: checkpoints every 64 (at 64, 128, 192, 256 and 320) and one at the clean
+    /// stop's end of the chain (330).
+    func tracedVault() async throws -> VaultFixture {
+        let fixture = try await VaultFixture()
+        let detail = TraceDetail(actorRole: "patient", actorID: VaultFixture.patient.value)
+        for index in 0..<330 {
+            _ = try await fixture.vault.recordTrace(
+                action: "entry.\(index)", outcome: .allowed, detail: detail, dossier: nil, durability: .batched)
+        }
+        try await fixture.vault.checkpointTrace()
+        return fixture
+    }
+
+    func checkpointSeqs(_ fixture: VaultFixture) async throws -> [Int64] {
+        try await fixture.vault.index.read("read checkpoints") { db in
+            try Int64.fetchAll(db, sql: "SELECT seq FROM trace_checkpoint ORDER BY seq")
+        }
+    }
+
+    func damage(_ fixture: VaultFixture, _ sql: String) async throws {
+        try await fixture.vault.index.write("damage the trace") { db in try db.execute(sql: sql) }
+    }
+
+    @Test func aLongTraceIsCheckedAPageAtATime() async throws {
+        let fixture = try await tracedVault()
+        #expect(try await checkpointSeqs(fixture) == [64, 128, 192, 256, 320, 330])
+        // Pages of 2 entries and 2 checkpoints: every boundary between pages is crossed.
+        let paged = try await fixture.vault.verifyTrace(pageSize: 2)
+        #expect(paged.problems.isEmpty, "\(paged.problems)")
+        #expect(paged.entriesChecked == 330)
+        #expect(paged.checkpointsChecked == 6)
+        #expect(paged.firstBrokenSeq == nil)
+        #expect(try await fixture.vault.verifyTrace() == paged)
+    }
+
+    @Test func theEndOfTheTraceCutOffIsCaughtByItsCheckpoints() async throws {
+        let fixture = try await tracedVault()
+        try await damage(fixture, "DELETE FROM trace_entry WHERE seq > 200")
+        let verification = try await fixture.vault.verifyTrace(pageSize: 3)
+        // What is left is a chain that holds: only the checkpoints past it say what is gone.
+        #expect(verification.entriesChecked == 200)
+        #expect(verification.checkpointsChecked == 6)
+        #expect(verification.firstBrokenSeq == 256)
+        #expect(
+            verification.problems
+                == [256, 320, 330].map { "checkpoint at entry \($0) does not match the trace (entries changed or removed)" })
+    }
+
+    @Test func anEntryRemovedUnderACheckpointAndAForgedSignatureAreNamed() async throws {
+        let fixture = try await tracedVault()
+        try await damage(fixture, "DELETE FROM trace_entry WHERE seq = 128")
+        try await damage(fixture, "UPDATE trace_checkpoint SET signature = zeroblob(64) WHERE seq = 192")
+        let verification = try await fixture.vault.verifyTrace(pageSize: 4)
+        #expect(verification.entriesChecked == 330)
+        #expect(verification.checkpointsChecked == 6)
+        #expect(verification.firstBrokenSeq == 128)
+        // The chain's problems come first, then the checkpoints', each in seq order.
+        #expect(
+            verification.problems == [
+                "trace entries 128–128 are missing",
+                "trace entry 129 does not follow from the entry before it (changed, inserted or reordered)",
+                "checkpoint at entry 128 does not match the trace (entries changed or removed)",
+                "checkpoint at entry 192 has an invalid signature",
+            ])
+    }
+
+    @Test func aTraceWithoutCheckpointsIsChainedOnly() async throws {
+        let fixture = try await VaultFixture()
+        let detail = TraceDetail(actorRole: "patient", actorID: VaultFixture.patient.value)
+        for index in 0..<5 {
+            _ = try await fixture.vault.recordTrace(
+                action: "entry.\(index)", outcome: .allowed, detail: detail, dossier: nil, durability: .beforeReturning)
+        }
+        let verification = try await fixture.vault.verifyTrace(pageSize: 2)
+        #expect(verification.problems.isEmpty, "\(verification.problems)")
+        #expect(verification.entriesChecked == 5)
+        #expect(verification.checkpointsChecked == 0)
+    }
+}
