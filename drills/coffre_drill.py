@@ -148,8 +148,9 @@ class Daemon:
     def descriptors_grown(self, before: list[str], settle: float = 10.0) -> tuple[list[str], int]:
         """Compares the open descriptors with `before` (from `fd_targets`): the descriptors, the
         index's connections apart, that are open beyond their number in `before` (empty when
-        there are no more than then), and how many connections to the index are open. GRDB opens
-        a reader connection when every open one is busy and keeps it, so the index's may grow up
+        there are no more than then), and how many connections to the index are open (the
+        larger of its database descriptors and its WAL's less the trace syncer's own). GRDB
+        opens a reader connection when every open one is busy and keeps it, so these may grow up
         to INDEX_CONNECTIONS_MAX. A socket a client just closed can take a moment to close on
         the daemon's side: the others are given up to `settle` seconds to come back."""
         others_before = [t for t in before if not t.endswith(INDEX_FILES)]
@@ -157,7 +158,8 @@ class Daemon:
         while True:
             now = self.fd_targets()
             others = [t for t in now if not t.endswith(INDEX_FILES)]
-            index = sum(1 for t in now if t.endswith("/index.sqlite"))
+            index = max(sum(1 for t in now if t.endswith("/index.sqlite")),
+                        sum(1 for t in now if t.endswith("/index.sqlite-wal")) - 1)
             if len(others) <= len(others_before):
                 return [], index
             if time.monotonic() >= deadline:

@@ -149,8 +149,9 @@ def main() -> int:
         elapsed = time.monotonic() - began
         stop.set()
         sampler.join()
+        time.sleep(1)  # the quiet figures: connections the clients just closed
         # The index's connections apart, every descriptor must come back to where it was:
-        # connections the clients just closed are given 10 s to close on the daemon's side.
+        # connections the clients just closed are given 10 s more to close on the daemon's side.
         grown, index_end = daemon.descriptors_grown(targets_start)
         fds_end, rss_end = daemon.fd_count(), daemon.rss_kib()
         latencies = {k: [x for r in results for x in r["latencies"][k]] for k in ("store", "fetch", "list")}

@@ -182,7 +182,9 @@ import Testing
         let (pulls, pulled) = AsyncStream.makeStream(of: Void.self)
         let upload = PullSignallingUpload(base: bytes, pulled: pulled)
         let store = Task {
-            try await fixture.vault.storeDocument(
+            // Should the store fail before it pulls anything, the wait below ends too.
+            defer { pulled.finish() }
+            return try await fixture.vault.storeDocument(
                 in: VaultFixture.patient, NewDocument(documentClass: .compteRendu, author: VaultFixture.author), content: upload,
                 declaredLength: 2_000)
         }

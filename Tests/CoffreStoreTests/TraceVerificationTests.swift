@@ -87,3 +87,58 @@ import Testing
         #expect(verification.checkpointsChecked == 0)
     }
 }
+
+/// Damage the daemon never writes, read without stopping it.
+@Suite struct DamagedTraceTests {
+    @Test func checkpointsAtZeroOrBelowAreCheckedToo() async throws {
+        let fixture = try await TraceVerificationTests().tracedVault()
+        try await fixture.vault.index.write("damage the trace") { db in
+            for seq in [-5, 0] {
+                try db.execute(
+                    sql: "INSERT INTO trace_checkpoint (seq, hash, at, signature) VALUES (?, zeroblob(32), 0, zeroblob(64))",
+                    arguments: [seq])
+            }
+        }
+        let verification = try await fixture.vault.verifyTrace(pageSize: 2)
+        #expect(verification.checkpointsChecked == 8)
+        #expect(verification.firstBrokenSeq == -5)
+        #expect(
+            verification.problems
+                == [-5, 0].flatMap {
+                    [
+                        "checkpoint at entry \($0) has an invalid signature",
+                        "checkpoint at entry \($0) does not match the trace (entries changed or removed)",
+                    ]
+                })
+    }
+
+    @Test func theLargestSequenceNumberIsReportedAndRefusedAtTheNextOpen() async throws {
+        let fixture = try await TraceVerificationTests().tracedVault()
+        try await fixture.vault.index.write("damage the trace") { db in
+            try db.execute(
+                sql: "INSERT INTO trace_entry (seq, at, action, outcome, hash) VALUES (?, 0, 'x', 'allowed', zeroblob(32))",
+                arguments: [Int64.max])
+        }
+        // The walk adding one to it stopped the daemon.
+        let verification = try await fixture.vault.verifyTrace(pageSize: 2)
+        #expect(verification.entriesChecked == 330)
+        #expect(verification.firstBrokenSeq == Int64.max)
+        #expect(verification.problems == ["trace entry \(Int64.max) has a sequence number out of range (damage); the walk stops there"])
+        // The next entry would overflow: the vault does not open, and says why.
+        let refused = await #expect(throws: StoreError.self) { try await fixture.reopen() }
+        #expect(refused?.code == .integrity)
+    }
+}
+
+@Suite struct ProblemListTests {
+    @Test func keepsTheFirstProblemsAndCountsTheOthers() {
+        var list = ProblemList(limit: 2)
+        #expect(list.isEmpty && list.lines.isEmpty)
+        list.append("a")
+        list.append(contentsOf: ["b"])
+        #expect(list.lines == ["a", "b"])
+        list.append(contentsOf: ["c", "d", "e"])
+        #expect(!list.isEmpty)
+        #expect(list.lines == ["a", "b", "3 more problem(s) of this check not listed (the first 2 are)"])
+    }
+}

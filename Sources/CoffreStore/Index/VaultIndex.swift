@@ -633,10 +633,12 @@ struct VaultIndex: Sendable {
         try await read("read the trace") { db in try Int64.fetchOne(db, sql: "SELECT max(seq) FROM trace_checkpoint") }
     }
 
-    /// Checkpoints after `seq` and up to `last`, in pages, for verification.
-    func traceCheckpoints(after seq: Int64, through last: Int64, limit: Int) async throws(StoreError) -> [TraceCheckpointRow] {
+    /// Checkpoints after `seq` (from the first when nil) and up to `last`, in pages, for verification.
+    func traceCheckpoints(after seq: Int64?, through last: Int64, limit: Int) async throws(StoreError) -> [TraceCheckpointRow] {
         try await read("read the trace") { db in
-            try TraceCheckpointRow.filter(Column("seq") > seq && Column("seq") <= last).order(Column("seq")).limit(limit).fetchAll(db)
+            var request = TraceCheckpointRow.filter(Column("seq") <= last)
+            if let seq { request = request.filter(Column("seq") > seq) }
+            return try request.order(Column("seq")).limit(limit).fetchAll(db)
         }
     }
 

@@ -46,6 +46,11 @@ actor TraceWriter {
         self.clock = clock
         self.syncer = syncer
         let tail = try await index.traceTail()
+        // Far beyond any real trace (a million entries a second for 146,000 years): a damaged
+        // index. Appending would overflow the sequence; refuse to open rather than stop there.
+        if let last = tail.last?.seq, last >= Int64.max / 2 {
+            throw StoreError(.integrity, "the trace's last entry has sequence number \(last), out of range: the index is damaged")
+        }
         lastSeq = tail.last?.seq ?? 0
         lastHash = tail.last?.hash ?? Self.genesis
         lastCheckpointSeq = tail.checkpoint?.seq ?? 0

@@ -194,12 +194,13 @@ extension Vault {
         try await verifyTrace(pageSize: 10_000)
     }
 
-    /// Entries and checkpoints are read `pageSize` at a time and merged by seq, so memory stays
-    /// bounded however long the trace grows (it grows with every access: 100 million entries
-    /// carry about 1.5 million checkpoints).
+    /// Entries and checkpoints are read `pageSize` at a time and merged by seq, and problems are
+    /// kept up to a limit, so memory stays bounded however long the trace grows (it grows with
+    /// every access: 100 million entries carry about 1.5 million checkpoints).
     func verifyTrace(pageSize: Int) async throws(StoreError) -> TraceVerification {
-        var chainProblems: [String] = []
-        var checkpointProblems: [String] = []
+        precondition(pageSize > 0, "a page of no entries would end the walk at once")
+        var chainProblems = ProblemList()
+        var checkpointProblems = ProblemList()
         var firstBroken: Int64? = nil
         func broken(at seq: Int64) { firstBroken = min(firstBroken ?? seq, seq) }
         let publicKey = trace.publicKey
@@ -224,6 +225,12 @@ extension Vault {
             let page = try await index.traceEntries(from: expectedSeq, limit: pageSize)
             if page.isEmpty { break }
             for row in page {
+                // A damaged index could hold the largest seq: the walk cannot go past it.
+                guard row.seq < .max else {
+                    chainProblems.append("trace entry \(row.seq) has a sequence number out of range (damage); the walk stops there")
+                    broken(at: row.seq)
+                    break
+                }
                 if row.seq != expectedSeq {
                     chainProblems.append("trace entries \(expectedSeq)–\(row.seq - 1) are missing")
                     broken(at: expectedSeq)
@@ -240,6 +247,7 @@ extension Vault {
                 previous = row.hash
                 expectedSeq = row.seq + 1
             }
+            if page.last.map({ $0.seq == .max }) == true { break }
         }
         // Checkpoints past the last entry: the end of the trace was removed.
         while let checkpoint = try await checkpoints.next(through: .max) {
@@ -247,7 +255,7 @@ extension Vault {
         }
         return TraceVerification(
             entriesChecked: expectedSeq - 1, checkpointsChecked: checkpointsChecked, firstBrokenSeq: firstBroken,
-            problems: chainProblems + checkpointProblems, signingKey: Hex.encode(publicKey.bytes))
+            problems: chainProblems.lines + checkpointProblems.lines, signingKey: Hex.encode(publicKey.bytes))
     }
 
     /// Signs a checkpoint at the end of the chain and syncs every entry written so far; called
@@ -268,23 +276,25 @@ extension Vault {
 /// The trace's checkpoints in seq order up to a bound, read a page at a time.
 private struct CheckpointPages {
     let index: VaultIndex
-    /// The last checkpoint's seq when the check began (0 when there was none).
-    let last: Int64
+    /// The last checkpoint's seq when the check began (nil when there was none).
+    let last: Int64?
     let pageSize: Int
     private var page: [TraceCheckpointRow] = []
     private var position = 0
-    private var after: Int64 = 0
+    /// The seq of the last checkpoint read; nil before the first page, which starts at the
+    /// lowest (a damaged index may hold checkpoints at 0 or below: they are checked too).
+    private var after: Int64? = nil
 
     init(index: VaultIndex, through last: Int64?, pageSize: Int) {
         self.index = index
-        self.last = last ?? 0
+        self.last = last
         self.pageSize = pageSize
     }
 
     /// The next checkpoint if its seq is at most `seq`; nil otherwise, or when none is left.
     mutating func next(through seq: Int64) async throws(StoreError) -> TraceCheckpointRow? {
         if position == page.count {
-            guard after < last else { return nil }
+            guard let last, after.map({ $0 < last }) ?? true else { return nil }
             page = try await index.traceCheckpoints(after: after, through: last, limit: pageSize)
             position = 0
             after = page.last?.seq ?? last

@@ -7,8 +7,9 @@ public struct ContentVerification: Sendable, Equatable {
     public var dossiersChecked = 0
     public var documentsChecked = 0
     public var orphanBlobs = 0
-    /// Every problem, naming its dossier and document ids.
-    public var problems: [String] = []
+    var found = ProblemList()
+    /// Every problem, naming its dossier and document ids (the first 10,000, then a count).
+    public var problems: [String] { found.lines }
 }
 
 extension Vault {
@@ -27,7 +28,7 @@ extension Vault {
         sample: Int? = nil, progress: (@Sendable (_ checked: Int, _ total: Int) async -> Void)? = nil
     ) async throws(StoreError) -> ContentVerification {
         var result = ContentVerification()
-        result.problems += try await index.integrityProblems()
+        result.found.append(contentsOf: try await index.integrityProblems())
         var selected: Set<String>? = nil
         if let sample { selected = Set(try await index.randomDocumentIDs(limit: sample)) }
         let total: Int
@@ -38,7 +39,7 @@ extension Vault {
             guard let last = page.last else { break }
             // A damaged id (a BLOB sorts after every text) would bring the same page back.
             guard last.id > cursor else {
-                result.problems.append("index: dossier ids out of order after \(cursor) (damage); the dossiers after it were not checked")
+                result.found.append("index: dossier ids out of order after \(cursor) (damage); the dossiers after it were not checked")
                 break
             }
             cursor = last.id
@@ -86,7 +87,7 @@ extension Vault {
                 do {
                     held = (dossier, try openDossierRow(dossier, ins: nil).0)
                 } catch {
-                    result.problems.append("dossier \(dossier.id): its key or sealed record does not open (\(error.message))")
+                    result.found.append("dossier \(dossier.id): its key or sealed record does not open (\(error.message))")
                     return
                 }
             }
@@ -94,7 +95,7 @@ extension Vault {
             for row in page.sorted(by: { $0.id < $1.id }) {
                 result.documentsChecked += 1
                 if let problem = await verifyDocument(row, dossierKey: key) {
-                    result.problems.append("dossier \(row.dossierId) document \(row.id): \(problem)")
+                    result.found.append("dossier \(row.dossierId) document \(row.id): \(problem)")
                 }
                 await progress?(result.documentsChecked, total)
             }
@@ -107,7 +108,7 @@ extension Vault {
         guard dossier.keyGeneration > 1 else { return }
         let opened = try await archivedDossierKeys(DossierID(unchecked: dossier.id)).count
         if opened != Int(dossier.keyGeneration) - 1 {
-            result.problems.append(
+            result.found.append(
                 "dossier \(dossier.id): \(Int(dossier.keyGeneration) - 1 - opened) earlier key generation(s) missing or do not unwrap "
                     + "(trace entries before its rekey cannot be read)")
         }
@@ -127,7 +128,7 @@ extension Vault {
                 do {
                     modified = try await blobs.modificationTime(of: name)
                 } catch {
-                    result.problems.append("blob \(name): cannot read its time (\(error.message))")
+                    result.found.append("blob \(name): cannot read its time (\(error.message))")
                     continue
                 }
                 guard let modified, modified < cutoff else { continue }
@@ -138,11 +139,11 @@ extension Vault {
                     continue
                 }
                 result.orphanBlobs += 1
-                result.problems.append("blob \(name): no index row names it (an orphan)")
+                result.found.append("blob \(name): no index row names it (an orphan)")
             }
         }
         if unreadable > 0 {
-            result.problems.append(
+            result.found.append(
                 "index: \(unreadable) document row(s) whose id or blob version cannot be read; \(unnamed) blob(s) no readable row "
                     + "names may be theirs (not counted as orphans)")
         }
