@@ -72,9 +72,18 @@ struct Coffred: AsyncParsableCommand {
         // Everything the daemon creates (index, WAL, blobs, keys) is for its own user only; the
         // socket is opened up explicitly to its group after binding.
         umask(0o077)
-        var file = ConfigurationFile()
-        if let config {
-            file = try ConfigurationFile.load(config)
+        let file: ConfigurationFile
+        let operatorGroupID: UInt32?
+        let retentionUserID: UInt32?
+        do {
+            file = try config.map { path throws(ConfigurationError) in try ConfigurationFile.load(path) } ?? ConfigurationFile()
+            operatorGroupID = try file.operatorGroup.map { name throws(ConfigurationError) in try Self.groupID(name) }
+            retentionUserID = try file.retentionUser.map { name throws(ConfigurationError) in try Self.userID(name) }
+        } catch {
+            // EX_CONFIG: coffred.service does not restart on it (RestartPreventExitStatus=78),
+            // and logging is not set up yet; systemd puts stderr in the journal.
+            FileHandle.standardError.write(Data("coffred: \(error.message)\n".utf8))
+            throw ExitCode(78)
         }
         let stateDirectory =
             stateDir ?? file.stateDirectory ?? (dev ? FileManager.default.currentDirectoryPath + "/.coffre" : "/var/lib/coffre")
@@ -85,10 +94,10 @@ struct Coffred: AsyncParsableCommand {
             keyDirectories: file.keyDirectories,
             trustDirectory: file.trustDirectory,
             maxDocumentSize: maxDocumentBytes ?? file.maxDocumentBytes ?? 4 << 30,
-            operatorGroupID: file.operatorGroup.flatMap(groupID),
+            operatorGroupID: operatorGroupID,
             shutdownGracePeriod: .seconds(shutdownGrace ?? file.shutdownGraceSeconds ?? 30),
             habilitationMatrixPath: file.habilitationMatrix,
-            retentionUserID: file.retentionUser.flatMap(userID),
+            retentionUserID: retentionUserID,
             retention: RetentionRules(
                 retention: (file.retentionDays ?? 3_652.5).milliseconds, deletionDelay: (file.deletionDelayDays ?? 90).milliseconds,
                 oppositionWindow: (file.oppositionDays ?? 30).milliseconds),
@@ -120,18 +129,22 @@ struct Coffred: AsyncParsableCommand {
         path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
     }
 
-    private func userID(_ name: String) -> UInt32? {
+    /// A name that is no user would leave the retention job refused every day, silently.
+    private static func userID(_ name: String) throws(ConfigurationError) -> UInt32 {
         if let number = UInt32(name) { return number }
-        return getpwnam(name).map { $0.pointee.pw_uid }
+        guard let entry = getpwnam(name) else { throw ConfigurationError("retentionUser \"\(name)\" is no user on this system") }
+        return entry.pointee.pw_uid
     }
 
-    private func groupID(_ name: String) -> UInt32? {
+    private static func groupID(_ name: String) throws(ConfigurationError) -> UInt32 {
         if let number = UInt32(name) { return number }
-        return getgrnam(name).map { $0.pointee.gr_gid }
+        guard let entry = getgrnam(name) else { throw ConfigurationError("operatorGroup \"\(name)\" is no group on this system") }
+        return entry.pointee.gr_gid
     }
 }
 
-/// The optional configuration file: a JSON object; every key optional.
+/// The configuration file: a JSON object; every key optional, none unknown (a misspelt key
+/// would otherwise be ignored without a word: `retentionUsers` left the retention job refused).
 ///
 /// Keys: `stateDirectory`, `socket`, `keyDirectories` (array), `trustDirectory`,
 /// `maxDocumentBytes`, `operatorGroup` (a group name or gid), `shutdownGraceSeconds` (30),
@@ -142,6 +155,12 @@ struct Coffred: AsyncParsableCommand {
 /// (30: a connection without a complete request for that long is closed),
 /// `traceSyncMilliseconds` (10: how long a read's or a refusal's trace entry may stay unsynced).
 struct ConfigurationFile: Decodable {
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case stateDirectory, socket, keyDirectories, trustDirectory, maxDocumentBytes, operatorGroup, shutdownGraceSeconds
+        case habilitationMatrix, retentionUser, retentionDays, deletionDelayDays, oppositionDays, rotationBatchSize
+        case rotationPauseMilliseconds, idleTimeoutSeconds, traceSyncMilliseconds
+    }
+
     var stateDirectory: String?
     var socket: String?
     var keyDirectories: [String]?
@@ -159,9 +178,40 @@ struct ConfigurationFile: Decodable {
     var idleTimeoutSeconds: Int?
     var traceSyncMilliseconds: Int?
 
-    static func load(_ path: String) throws -> ConfigurationFile {
-        try JSONDecoder().decode(ConfigurationFile.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+    static func load(_ path: String) throws(ConfigurationError) -> ConfigurationFile {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            // "No such file or directory" rather than Foundation's whole NSError.
+            let code = ((error as NSError).userInfo[NSUnderlyingErrorKey] as? any Error).map { ($0 as NSError).code }
+            throw ConfigurationError(
+                "cannot read the configuration file \(path): " + (code.map { String(cString: strerror(Int32($0))) } ?? "\(error)"))
+        }
+        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw ConfigurationError("\(path) is not a JSON object")
+        }
+        let known = Set(CodingKeys.allCases.map(\.stringValue))
+        let unknown = object.keys.filter { !known.contains($0) }.sorted()
+        guard unknown.isEmpty else {
+            throw ConfigurationError(
+                "\(path): unknown key(s) \(unknown.joined(separator: ", ")); the keys are "
+                    + CodingKeys.allCases.map(\.stringValue).joined(separator: ", "))
+        }
+        do {
+            return try JSONDecoder().decode(ConfigurationFile.self, from: data)
+        } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {
+            throw ConfigurationError("\(path): \(context.codingPath.map(\.stringValue).joined(separator: ".")) has the wrong type")
+        } catch {
+            throw ConfigurationError("\(path): \(error)")
+        }
     }
+}
+
+/// A configuration the daemon cannot start with: it says what to fix.
+struct ConfigurationError: Error {
+    let message: String
+    init(_ message: String) { self.message = message }
 }
 
 extension Double {
