@@ -57,6 +57,43 @@ import Testing
         #expect(try await fixture.vault.documents(in: VaultFixture.patient, includeSuperseded: true).isEmpty)
     }
 
+    /// A new document's notice is written in the transaction that records it: there with the
+    /// document, or, when the store fails (before or inside that transaction), not at all.
+    @Test func aDocumentsNoticeCommitsWithItOrNotAtAll() async throws {
+        let fixture = try await VaultFixture(maxDocumentSize: 10_000)
+        let dossier = try await fixture.vault.createDossier(for: VaultFixture.patient)
+        let author = TraceDetail(actorRole: "professional", actorID: "10000000001")
+        func store(
+            _ bytes: [UInt8], failAfter: Int? = nil, replacing: DocumentID? = nil, traced: Bool = true, names: Bool = true,
+            message: String
+        ) async throws -> DocumentRecord {
+            try await fixture.vault.storeDocument(
+                in: dossier, NewDocument(documentClass: .compteRendu, title: "t", author: VaultFixture.author),
+                content: VaultFixture.content(bytes, failAfter: failAfter), declaredLength: Int64(bytes.count), replacing: replacing,
+                tracing: traced ? TraceIntent(action: "document.add", detail: author) : nil,
+                notifying: DocumentNotice(
+                    recipient: .patient, kind: replacing == nil ? .documentAdded : .documentReplaced, message: message,
+                    actor: names ? author : nil, namesDocument: names))
+        }
+        let added = try await store(SecureRandom.bytes(100), message: "added")
+        let untraced = try await store(SecureRandom.bytes(100), traced: false, message: "added, untraced")
+        _ = try await store(SecureRandom.bytes(100), names: false, message: "added, unnamed")
+        let replaced = try await store(SecureRandom.bytes(100), replacing: added.id, message: "replaced")
+        await #expect(throws: StoreError.self) { try await store(SecureRandom.bytes(20_000), message: "too large") }
+        await #expect(throws: StoreError.self) { try await store(SecureRandom.bytes(8_000), failAfter: 3_000, message: "cut off") }
+        // Fails inside the transaction: the row and its notice are rolled back together.
+        let conflict = await #expect(throws: StoreError.self) {
+            try await store(SecureRandom.bytes(100), replacing: added.id, message: "replaced again")
+        }
+        #expect(conflict?.code == .conflict)
+
+        let notices = try await fixture.vault.notifications(for: dossier, recipient: .patient, includeAcknowledged: true)
+        #expect(notices.map(\.message) == ["added", "added, untraced", "added, unnamed", "replaced"])
+        #expect(notices.map(\.documentID) == [added.id.value, untraced.id.value, nil, replaced.id.value])
+        #expect(notices.map(\.kind) == [.documentAdded, .documentAdded, .documentAdded, .documentReplaced])
+        #expect(notices.map { $0.actor == nil } == [false, false, true, false])
+    }
+
     /// A store's decision is traced with the document row, in one transaction; a store that
     /// fails, before or in that transaction, still leaves its decision in the trace, once.
     @Test func aStoreAndItsTraceEntryCommitTogether() async throws {

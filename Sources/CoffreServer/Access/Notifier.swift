@@ -5,7 +5,8 @@ import Foundation
 /// Decides which notices an access or a new document sends, and puts them in the outbox.
 ///
 /// Like the trace, the outbox is written before the answer: a notice the patient is owed is
-/// never lost to a crash after the access was served.
+/// never lost to a crash after the access was served. A new document's notice goes further: it
+/// is written in the transaction that records the document.
 struct Notifier: Sendable {
     let vault: Vault
     let delays: DisclosureDelays
@@ -41,20 +42,20 @@ struct Notifier: Sendable {
         }
     }
 
-    /// After a professional stored a document: tell the patient, unless they asked not to be
-    /// told or the document is hidden from them (the two-week notice covers that one).
-    func stored(_ record: DocumentRecord, by actor: Actor, in dossier: DossierRecord, replacing: Bool) async throws {
-        guard case .professional = actor.subject, dossier.settings.notifyNewDocuments, !record.hiddenFromPatient else { return }
+    /// The notice a document a professional is storing owes the patient, to be written with it;
+    /// none if the patient asked not to be told or the document is hidden from them (the
+    /// two-week notice covers that one).
+    func notice(storing metadata: NewDocument, by actor: Actor, in dossier: DossierRecord, replacing: Bool) -> DocumentNotice? {
+        guard case .professional = actor.subject, dossier.settings.notifyNewDocuments, !metadata.hiddenFromPatient else { return nil }
         let message =
             replacing
             ? "Un document de votre dossier a été remplacé par une nouvelle version par un professionnel de santé."
             : "Un nouveau document a été ajouté à votre dossier par un professionnel de santé."
         // Representatives read the patient's outbox: a document hidden from them is announced
         // without naming it or who wrote it.
-        try await vault.notify(
-            dossier, recipient: .patient, kind: replacing ? .documentReplaced : .documentAdded, message: message,
-            actor: record.hiddenFromRepresentatives ? nil : TraceDetail(actor: actor),
-            documentID: record.hiddenFromRepresentatives ? nil : record.id.value)
+        return DocumentNotice(
+            recipient: .patient, kind: replacing ? .documentReplaced : .documentAdded, message: message,
+            actor: metadata.hiddenFromRepresentatives ? nil : TraceDetail(actor: actor), namesDocument: !metadata.hiddenFromRepresentatives)
     }
 
     /// Documents hidden from the patient that have waited `delays.waitingNotice` without being

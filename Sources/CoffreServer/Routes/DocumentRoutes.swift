@@ -38,8 +38,8 @@ struct DocumentRoutes: Sendable {
             return (metadata, try declaredLength(request))
         }
         let record = try await vault.storeDocument(
-            in: dossier, metadata, content: request.body, declaredLength: length, tracing: decision)
-        try await gatekeeper.notifier.stored(record, by: actor, in: dossier, replacing: false)
+            in: dossier, metadata, content: request.body, declaredLength: length, tracing: decision,
+            notifying: gatekeeper.notifier.notice(storing: metadata, by: actor, in: dossier, replacing: false))
         return try json(DocumentView(record), status: .created)
     }
 
@@ -63,8 +63,8 @@ struct DocumentRoutes: Sendable {
             metadata.hiddenSince = old.hiddenSince ?? old.uploadedAt
         }
         let record = try await vault.storeDocument(
-            in: dossier, metadata, content: request.body, declaredLength: length, replacing: id, tracing: decision)
-        try await gatekeeper.notifier.stored(record, by: actor, in: dossier, replacing: true)
+            in: dossier, metadata, content: request.body, declaredLength: length, replacing: id, tracing: decision,
+            notifying: gatekeeper.notifier.notice(storing: metadata, by: actor, in: dossier, replacing: true))
         return try json(DocumentView(record), status: .created)
     }
 

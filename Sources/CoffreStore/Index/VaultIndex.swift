@@ -647,7 +647,11 @@ struct VaultIndex: Sendable {
     /// Adds a notification; one with the same id already there is left as it is (so that a
     /// notice computed again is not sent twice).
     func insertNotification(_ row: NotificationRow) async throws(StoreError) {
-        try await write("store a notification") { db in try row.insert(db, onConflict: .ignore) }
+        try await write("store a notification") { db in try Self.insertNotification(row, db) }
+    }
+
+    static func insertNotification(_ row: NotificationRow, _ db: Database) throws {
+        try row.insert(db, onConflict: .ignore)
     }
 
     func notifications(dossierID: String, recipient: String, includeAcknowledged: Bool) async throws(StoreError) -> [NotificationRow] {

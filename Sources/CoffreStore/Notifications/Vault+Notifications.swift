@@ -35,6 +35,27 @@ public struct NotificationRecord: Sendable, Equatable {
     public var documentID: String?
 }
 
+/// A notice owed for a document being stored. It is written in the transaction that records
+/// the document (and its trace entry): a patient is told of every document a professional adds,
+/// a crash cannot come between the two, and a failed notice cannot fail a stored document.
+public struct DocumentNotice: Sendable {
+    public var recipient: NotificationRecipient
+    public var kind: NotificationKind
+    public var message: String
+    /// Who stored it, or nil to leave it unsaid.
+    public var actor: TraceDetail?
+    /// Whether the notice names the document (its id, known once it is stored).
+    public var namesDocument: Bool
+
+    public init(recipient: NotificationRecipient, kind: NotificationKind, message: String, actor: TraceDetail?, namesDocument: Bool) {
+        self.recipient = recipient
+        self.kind = kind
+        self.message = message
+        self.actor = actor
+        self.namesDocument = namesDocument
+    }
+}
+
 /// The sealed part of a notification.
 struct SealedNotification: Codable {
     var kind: NotificationKind
@@ -51,12 +72,28 @@ extension Vault {
         actor: TraceDetail? = nil, documentID: String? = nil, id: String? = nil
     ) async throws(StoreError) {
         guard let key = dossier.key else { throw StoreError(.keys, "the dossier key is not open") }
-        var row = NotificationRow(
-            id: id ?? SecureRandom.hexIdentifier(), dossierId: dossier.id.value, recipient: recipient.rawValue, createdAt: clock.now(),
-            acknowledgedAt: nil, sealed: Data())
         let sealed = SealedNotification(kind: kind, message: message, actor: actor, documentID: documentID)
+        try await index.insertNotification(
+            try notificationRow(sealed, recipient: recipient, dossierID: dossier.id.value, key: key, id: id ?? SecureRandom.hexIdentifier())
+        )
+    }
+
+    /// The outbox row for a document's notice, sealed under the dossier key.
+    func notificationRow(for notice: DocumentNotice, documentID: String, dossierID: String, key: SymmetricKey) throws(StoreError)
+        -> NotificationRow
+    {
+        let sealed = SealedNotification(
+            kind: notice.kind, message: notice.message, actor: notice.actor, documentID: notice.namesDocument ? documentID : nil)
+        return try notificationRow(sealed, recipient: notice.recipient, dossierID: dossierID, key: key, id: SecureRandom.hexIdentifier())
+    }
+
+    private func notificationRow(
+        _ sealed: SealedNotification, recipient: NotificationRecipient, dossierID: String, key: SymmetricKey, id: String
+    ) throws(StoreError) -> NotificationRow {
+        var row = NotificationRow(
+            id: id, dossierId: dossierID, recipient: recipient.rawValue, createdAt: clock.now(), acknowledgedAt: nil, sealed: Data())
         row.sealed = Data(try Self.seal(sealed, key: key, associatedData: row.associatedData))
-        try await index.insertNotification(row)
+        return row
     }
 
     /// The recipient's notifications, oldest first; pending ones only unless asked.

@@ -46,11 +46,13 @@ extension Vault {
         content: Content,
         declaredLength: Int64?,
         replacing: DocumentID? = nil,
-        tracing intent: TraceIntent? = nil
+        tracing intent: TraceIntent? = nil,
+        notifying notice: DocumentNotice? = nil
     ) async throws(StoreError) -> DocumentRecord {
         do {
             return try await storeDocumentTracing(
-                in: dossier, metadata, content: content, declaredLength: declaredLength, replacing: replacing, intent: intent)
+                in: dossier, metadata, content: content, declaredLength: declaredLength, replacing: replacing, intent: intent,
+                notice: notice)
         } catch {
             let failure = error
             if failure.traceStillOwed, let intent {
@@ -76,13 +78,14 @@ extension Vault {
         content: Content,
         declaredLength: Int64?,
         replacing: DocumentID?,
-        intent: TraceIntent?
+        intent: TraceIntent?,
+        notice: DocumentNotice?
     ) async throws(StoreFailure) -> DocumentRecord {
         do {
             let (row, dossierKey, fields) = try await writeBlob(
                 in: dossier, metadata, content: content, declaredLength: declaredLength, replacing: replacing)
             do {
-                try await recordRow(row, in: dossier, key: dossierKey, intent: intent)
+                try await recordRow(row, in: dossier, key: dossierKey, intent: intent, notice: notice)
             } catch {
                 // The blob is durable but unacknowledged: remove it now rather than at the next start.
                 try? await blobs.remove(BlobName(DocumentID(unchecked: row.id)))
@@ -107,29 +110,29 @@ extension Vault {
     }
 
     /// Records a stored blob's row, with the decision's trace entry when there is one.
-    private func recordRow(_ row: DocumentRow, in dossier: DossierRecord, key dossierKey: SymmetricKey, intent: TraceIntent?)
-        async throws(StoreError)
-    {
+    private func recordRow(
+        _ row: DocumentRow, in dossier: DossierRecord, key dossierKey: SymmetricKey, intent: TraceIntent?, notice: DocumentNotice?
+    ) async throws(StoreError) {
         let vault = self
         let supersede: @Sendable (DocumentRow) throws -> DocumentRow = { old in
             try vault.resealed(old, key: dossierKey) { row, _ in row.status = DocumentStatus.superseded.rawValue }
         }
-        let isReplacement = row.replaces != nil
-        guard let intent else {
-            if isReplacement {
-                try await index.insertReplacement(row, supersede: supersede)
-            } else {
-                try await index.insertDocument(row)
-            }
-            return
+        let notification = try notice.map { notice throws(StoreError) in
+            try notificationRow(for: notice, documentID: row.id, dossierID: dossier.id.value, key: dossierKey)
         }
-        try await recordTrace(intent, dossier: dossier) { db in
-            if isReplacement {
+        let record: @Sendable (Database) throws -> Void = { db in
+            if row.replaces != nil {
                 try VaultIndex.insertReplacement(row, supersede: supersede, db)
             } else {
                 try VaultIndex.insertDocument(row, db)
             }
+            if let notification { try VaultIndex.insertNotification(notification, db) }
         }
+        guard let intent else {
+            try await index.write("record a document", record)
+            return
+        }
+        try await recordTrace(intent, dossier: dossier, change: record)
     }
 
     /// Encrypts the content into a durable blob and returns the row that will name it.
