@@ -1,5 +1,6 @@
 public import CoffreCrypto
 public import CoffreDomain
+import Synchronization
 
 /// Where each request's actor assertion comes from. The daemon accepts an assertion once (its
 /// `jti` is single-use), so a client that makes several requests needs one per request.
@@ -11,9 +12,25 @@ public struct AssertionSource: Sendable {
         self.make = make
     }
 
-    /// A token from real software (`--assertion FILE`): good for one request.
+    /// A token from real software (`--assertion FILE`): good for one request. The daemon refuses
+    /// a second use (`assertion_replayed`, traced as a refusal); a command that needs another
+    /// request (`trace --follow`, a trace past one page) stops here instead, saying why.
     public static func token(_ token: String) -> AssertionSource {
-        AssertionSource { token }
+        let used = Mutex(false)
+        return AssertionSource { () throws(ClientError) -> String in
+            guard
+                !used.withLock({ used in
+                    defer { used = true }; return used
+                })
+            else {
+                throw ClientError(
+                    code: "assertion_used",
+                    message: "an --assertion FILE is good for one request and this command needs another; "
+                        + "run it with a fresh assertion for each request (or one that needs a single request)",
+                    exitCode: ExitStatus.usage)
+            }
+            return token
+        }
     }
 
     /// A fresh assertion for `actor`, signed with `key`, for every request. `key` lives in locked

@@ -109,6 +109,11 @@ import Testing
         let again = try await session.daemon.coffre(["--assertion", tokenFile, "dossier", "show"])
         #expect(again.status == 77)
         #expect(again.stderr.contains("assertion_replayed"))
+        // A command that needs a second request stops before sending it, and says why.
+        let followFile = try session.file("assertion-follow", Array(try session.assertion().utf8))
+        let follow = try await session.daemon.coffre(["--assertion", followFile, "trace", "--follow"])
+        #expect(follow.status == 64)
+        #expect(follow.stderr.contains("assertion_used"), "\(follow.stderr)")
     }
 
     @Test func aPatientCannotReachAnotherPatientsDossier() async throws {

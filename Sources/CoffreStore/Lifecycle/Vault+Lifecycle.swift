@@ -51,8 +51,10 @@ extension Vault {
     /// 0. the trace records the purge, with the dossier's random id and the reason only (before
     ///    acting, like every access);
     /// 1. the dossier key is destroyed (its wrapped bytes overwritten in place), provided the
-    ///    dossier has not changed since the decision: from then on nothing of it can be read,
-    ///    here or in any backup of its blobs;
+    ///    dossier has not changed since the decision: from then on nothing of it can be read
+    ///    here, nor in a copy of its blobs without the index of before the purge (a backup of
+    ///    that index keeps the wrapped key: it is shredded too once the master key version that
+    ///    wrapped it is retired and destroyed, see security.md);
     /// 2. its blobs are removed;
     /// 3. its rows go (documents and notifications with them);
     /// 4. the WAL is checkpointed with TRUNCATE, so no old page keeps the destroyed key.
