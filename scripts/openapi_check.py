@@ -2485,6 +2485,11 @@ def exercise_lifecycle(checker: Checker, issuer: "Issuer", sock: str):
                  send("GET", dossier % INS_CLOSE, headers=pc), 200, extra=json_is(lambda b: b["state"] == "closed"))
     checker.case("runRetention three months on -> 200, one purged", RUN_POST, send_json(RUN_POST, run, {}, {"dryRun": False}),
                  200, extra=batch(1, purged=1, cursor=ids[INS_CLOSE], items=gone))
+    # Backups from before these purges hold the destroyed keys: the versions of that time open them.
+    checker.case("getMasterKeys after the purges -> 200, the last purge recorded, every version older", KEYS_GET,
+                 send("GET", "/v1/admin/keys"), 200,
+                 extra=keys_is(lambda b: b.get("purges", {}).get("dossiers", 0) >= 2
+                               and all(v["predatesLastPurge"] for v in b["versions"])))
     for label, op, method, path in [("getDossier", DOSSIER_GET, "GET", dossier), ("listDocuments", ops["listDocuments"], "GET", docs),
                                     ("getDocumentContent", ops["getDocumentContent"], "GET", doc % ("%s", own) + "/content"),
                                     ("reopenDossier", REOPEN_POST, "POST", reopen)]:
@@ -2574,10 +2579,16 @@ def version_of(body, number):
 def keys_is(check):
     """An `extra` check of a MasterKeysView: what the schema cannot say (versions in increasing
     order, exactly one active and it is `activeVersion`, a rotation's target is the active
-    version and its `done` at most its `total`), then `check(body)`."""
+    version and its `done` at most its `total`, no version older than a purge before any
+    purge, and no version recorded after the last purge said to be older), then `check(body)`."""
     def extra(reply):
         b = reply.json()
         numbers = [v["version"] for v in b["versions"]]
+        purges = b.get("purges")
+        wrong = [v["version"] for v in b["versions"]
+                 if v["predatesLastPurge"] != (purges is not None and parse_time(v["addedAt"]) <= parse_time(purges["lastAt"]))]
+        if wrong:
+            return ["predatesLastPurge disagrees with addedAt and purges.lastAt for version(s) %s: %s" % (wrong, json.dumps(b)[:500])]
         active = [v["version"] for v in b["versions"] if v["state"] == "active"]
         rotation = b.get("rotation")
         if numbers != sorted(set(numbers)):

@@ -165,6 +165,16 @@ struct KeysCommand: AsyncParsableCommand {
                 "rotation to \(rotation.targetVersion): \(rotation.state), \(rotation.done) of \(rotation.total) rewrapped\(failed)"
                     + ", started \(rotation.startedAt)" + (rotation.finishedAt.map { ", finished \($0)" } ?? ""))
         }
+        if let purges = keys.purges {
+            // Crypto-shredding reaches a backup only once no key that opens it is left.
+            let opening = keys.versions.filter(\.predatesLastPurge).map { String($0.version) }
+            Output.line("last purge: \(purges.lastAt) (\(purges.dossiers) dossier(s) purged in all)")
+            if !opening.isEmpty {
+                Output.line(
+                    "backups made before it still hold purged dossiers' keys, which version(s) \(opening.joined(separator: ", ")) open: "
+                        + "rotate to a new version, retire these and destroy every copy of them")
+            }
+        }
     }
 }
 

@@ -234,4 +234,36 @@ import Testing
         let verify = try await session.daemon.coffre(["admin", "verify"])
         #expect(verify.status == 0, "\(verify.stdoutText)")
     }
+
+    /// A purge destroys the live wrapped key; backups from before it keep a copy, which the
+    /// master key versions of that time open. The status says which, until they are gone.
+    @Test func theKeyStatusNamesTheVersionsThatOpenBackupsFromBeforeAPurge() async throws {
+        let session = try await Session()
+        #expect(try await Self.keys(session).purges == nil)
+        #expect(try await Self.keys(session).versions.allSatisfy { !$0.predatesLastPurge })
+        #expect(try await session.daemon.coffre(["admin", "clock", "set", "2030-01-01"]).status == 0)
+        _ = try await session.asPatient(["dossier", "create"])
+        #expect(try await session.asPatient(["dossier", "close", "--delete"]).status == 0)
+        #expect(try await session.daemon.coffre(["admin", "clock", "set", "2030-05-20"]).status == 0)
+        let run = try await session.daemon.coffre(["retention", "run", "--json"])
+        #expect(run.stdoutText.contains("\"purged\" : 1"), "\(run.stdoutText)\(run.stderr)")
+
+        let purged = try await Self.keys(session)
+        #expect(purged.purges?.dossiers == 1)
+        #expect(purged.purges?.lastAt.hasPrefix("2030-05-20") == true, "\(String(describing: purged.purges))")
+        #expect(purged.versions.map(\.predatesLastPurge) == [true])
+        let status = try await session.daemon.coffre(["admin", "keys", "status"])
+        #expect(status.stdoutText.contains("last purge: 2030-05-20"), "\(status.stdoutText)")
+        #expect(status.stdoutText.contains("which version(s) 1 open"), "\(status.stdoutText)")
+
+        // A rotation moves to a version recorded after the purge; retired, version 1 still
+        // opens those backups until every copy of it is destroyed.
+        #expect(try await session.daemon.coffre(["admin", "keys", "rotate"]).status == 0)
+        #expect(try await session.daemon.coffre(["admin", "keys", "retire", "1"]).status == 0)
+        let rotated = try await Self.keys(session)
+        #expect(rotated.versions.map(\.predatesLastPurge) == [true, false])
+        #expect(rotated.versions.map(\.state) == ["retired", "active"])
+        let after = try await session.daemon.coffre(["admin", "keys", "status"])
+        #expect(after.stdoutText.contains("which version(s) 1 open"), "\(after.stdoutText)")
+    }
 }

@@ -5,11 +5,26 @@ public struct MasterKeysView: Codable, Sendable, Equatable {
     public var activeVersion: UInt32
     public var versions: [Version]
     public var rotation: Rotation?
+    /// Nil until a purge has destroyed a dossier key.
+    public var purges: Purges?
 
-    public init(activeVersion: UInt32, versions: [Version], rotation: Rotation?) {
+    public init(activeVersion: UInt32, versions: [Version], rotation: Rotation?, purges: Purges? = nil) {
         self.activeVersion = activeVersion
         self.versions = versions
         self.rotation = rotation
+        self.purges = purges
+    }
+
+    /// When purges destroyed dossier keys. Backups made before `lastAt` still hold copies, which
+    /// the versions recorded before it (`predatesLastPurge`) open.
+    public struct Purges: Codable, Sendable, Equatable {
+        public var lastAt: String
+        public var dossiers: Int
+
+        public init(lastAt: String, dossiers: Int) {
+            self.lastAt = lastAt
+            self.dossiers = dossiers
+        }
     }
 
     public struct Version: Codable, Sendable, Equatable {
@@ -23,10 +38,12 @@ public struct MasterKeysView: Codable, Sendable, Equatable {
         public var vaultKeys: Int
         public var addedAt: String
         public var retiredAt: String?
+        /// Recorded before the last purge: it may open that purge's dossier keys in older backups.
+        public var predatesLastPurge: Bool
 
         public init(
             version: UInt32, state: String, installed: Bool, dossierKeys: Int, archivedDossierKeys: Int, vaultKeys: Int,
-            addedAt: String, retiredAt: String?
+            addedAt: String, retiredAt: String?, predatesLastPurge: Bool = false
         ) {
             self.version = version
             self.state = state
@@ -36,6 +53,7 @@ public struct MasterKeysView: Codable, Sendable, Equatable {
             self.vaultKeys = vaultKeys
             self.addedAt = addedAt
             self.retiredAt = retiredAt
+            self.predatesLastPurge = predatesLastPurge
         }
     }
 

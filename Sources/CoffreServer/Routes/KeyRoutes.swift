@@ -53,14 +53,15 @@ extension MasterKeysView {
                 Version(
                     version: $0.version, state: $0.state, installed: $0.installed, dossierKeys: $0.dossierKeys,
                     archivedDossierKeys: $0.archivedDossierKeys, vaultKeys: $0.vaultKeys, addedAt: rfc3339(milliseconds: $0.addedAt),
-                    retiredAt: $0.retiredAt.map { rfc3339(milliseconds: $0) })
+                    retiredAt: $0.retiredAt.map { rfc3339(milliseconds: $0) }, predatesLastPurge: $0.predatesLastPurge)
             },
             rotation: status.rotation.map {
                 Rotation(
                     targetVersion: $0.targetVersion, state: $0.finishedAt == nil ? "running" : "finished",
                     startedAt: rfc3339(milliseconds: $0.startedAt), finishedAt: $0.finishedAt.map { rfc3339(milliseconds: $0) },
                     done: $0.done, total: $0.total, failed: $0.failed)
-            })
+            },
+            purges: status.purges.map { Purges(lastAt: rfc3339(milliseconds: $0.lastAt), dossiers: $0.dossiers) })
     }
 }
 

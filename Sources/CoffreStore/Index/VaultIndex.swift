@@ -172,6 +172,16 @@ struct VaultIndex: Sendable {
             // that the old one stays until the row naming the new one is committed.
             try db.alter(table: "document") { t in t.add(column: "blob_version", .integer).notNull().defaults(to: 0) }
         }
+        migrator.registerMigration("v5: purge record") { db in
+            // When a purge last destroyed a dossier key, and how many it destroyed. Backups made
+            // before it keep copies of those keys, which the master key versions of their day
+            // open: operators rotate past it and destroy those versions (`coffre admin keys`).
+            try db.create(table: "purge_record") { t in
+                t.primaryKey("id", .integer).check { $0 == 1 }
+                t.column("last_purge_at", .integer).notNull()
+                t.column("dossiers_purged", .integer).notNull()
+            }
+        }
         return migrator
     }
 
@@ -515,7 +525,7 @@ struct VaultIndex: Sendable {
     ///
     /// Destroys only if the sealed record is still the one the purge decision was made on, so a
     /// hold or a reopening that lands in between wins. Returns whether the key was destroyed.
-    func destroyDossierKey(id: String, ifSealedIs sealed: Data) async throws(StoreError) -> Bool {
+    func destroyDossierKey(id: String, ifSealedIs sealed: Data, at now: Int64) async throws(StoreError) -> Bool {
         try await write("destroy a dossier key") { db in
             try db.execute(
                 sql:
@@ -523,6 +533,13 @@ struct VaultIndex: Sendable {
                 arguments: [id, sealed])
             guard db.changesCount == 1 else { return false }
             try db.execute(sql: "DELETE FROM dossier_key_archive WHERE dossier_id = ?", arguments: [id])
+            try db.execute(
+                sql: """
+                    INSERT INTO purge_record (id, last_purge_at, dossiers_purged) VALUES (1, ?, 1)
+                    ON CONFLICT(id) DO UPDATE SET last_purge_at = max(last_purge_at, excluded.last_purge_at),
+                        dossiers_purged = dossiers_purged + 1
+                    """,
+                arguments: [now])
             return true
         }
     }

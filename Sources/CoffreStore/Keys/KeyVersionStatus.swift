@@ -17,6 +17,10 @@ public struct MasterKeyStatus: Sendable, Equatable {
         public var vaultKeys: Int
         public var addedAt: Int64
         public var retiredAt: Int64?
+        /// Recorded before the last purge: backups made before that purge hold destroyed dossier
+        /// keys, which this version may open. The purge reaches those backups once every copy of
+        /// every such version is destroyed.
+        public var predatesLastPurge: Bool
 
         /// Everything this version still wraps.
         public var wrappedKeys: Int { dossierKeys + archivedDossierKeys + vaultKeys }
@@ -35,7 +39,15 @@ public struct MasterKeyStatus: Sendable, Equatable {
         public var failed: Int
     }
 
+    /// When purges destroyed dossier keys: the last one, and how many in all.
+    public struct Purges: Sendable, Equatable {
+        public var lastAt: Int64
+        public var dossiers: Int
+    }
+
     public var activeVersion: UInt32
     public var versions: [Version]
     public var rotation: Rotation?
+    /// Nil until a purge has destroyed a dossier key.
+    public var purges: Purges?
 }

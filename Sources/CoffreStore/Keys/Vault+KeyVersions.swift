@@ -66,19 +66,23 @@ extension Vault {
             _ = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM master_key")
             let snapshot = holder.current
             let uses = try Self.keyUsage(db)
+            let purges = try Row.fetchOne(db, sql: "SELECT last_purge_at, dossiers_purged FROM purge_record WHERE id = 1").map {
+                MasterKeyStatus.Purges(lastAt: $0[0], dossiers: $0[1])
+            }
             let versions = try MasterKeyRow.order(Column("version")).fetchAll(db).map { row in
                 let version = UInt32(truncatingIfNeeded: row.version)
                 return MasterKeyStatus.Version(
                     version: version, state: row.state, installed: snapshot.keys[version] != nil,
                     dossierKeys: uses.dossierKeys[version] ?? 0, archivedDossierKeys: uses.archivedKeys[version] ?? 0,
-                    vaultKeys: uses.vaultKeys[version] ?? 0, addedAt: row.addedAt, retiredAt: row.retiredAt)
+                    vaultKeys: uses.vaultKeys[version] ?? 0, addedAt: row.addedAt, retiredAt: row.retiredAt,
+                    predatesLastPurge: purges.map { row.addedAt <= $0.lastAt } ?? false)
             }
             let rotation = try KeyRotationRow.fetchOne(db).map { row in
                 MasterKeyStatus.Rotation(
                     targetVersion: UInt32(truncatingIfNeeded: row.targetVersion), startedAt: row.startedAt, finishedAt: row.finishedAt,
                     done: Int(row.done), total: Int(max(row.total, row.done)), failed: Int(row.failed))
             }
-            return MasterKeyStatus(activeVersion: snapshot.activeVersion, versions: versions, rotation: rotation)
+            return MasterKeyStatus(activeVersion: snapshot.activeVersion, versions: versions, rotation: rotation, purges: purges)
         }
     }
 

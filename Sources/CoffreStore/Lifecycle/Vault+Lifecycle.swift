@@ -68,7 +68,7 @@ extension Vault {
         let resuming = row.state == "purging" && row.wrappedKey.isEmpty
         try await tracePurge(dossierID, outcome: .allowed, rule: resuming ? "resume-interrupted-purge" : reason)
         if !resuming {
-            guard try await index.destroyDossierKey(id: dossierID, ifSealedIs: row.sealed) else {
+            guard try await index.destroyDossierKey(id: dossierID, ifSealedIs: row.sealed, at: clock.now()) else {
                 try? await tracePurge(dossierID, outcome: .failed, rule: "changed-during-purge")
                 throw StoreError(.conflict, "dossier \(dossierID) changed while it was being purged (a hold or a reopening); not purged")
             }
