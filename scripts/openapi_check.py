@@ -88,7 +88,10 @@ INS_DEATH = ins_of("1850575123403")   # closed on death, held: purged after ten 
 INS_LATE = ins_of("1850575123404")    # opposed too late, then closed: purged after ten years
 INS_HELD = ins_of("1850575123405")    # held while active: cannot be opposed
 INS_LOCKED = ins_of("1850575123406")  # closed, reopened, opposed while the trace cannot be written; held in production
-assert len({INS1, INS2, INS3, INS4, INS_CLOSE, INS_OPPOSE, INS_DEATH, INS_LATE, INS_HELD, INS_LOCKED}) == 10
+INS_DIED = ins_of("1850575123407")    # no médecin traitant: the death recorded by an operator, in production
+INS_NOBODY = ins_of("1850575123408")  # never has a dossier
+assert len({INS1, INS2, INS3, INS4, INS_CLOSE, INS_OPPOSE, INS_DEATH, INS_LATE, INS_HELD, INS_LOCKED, INS_DIED,
+            INS_NOBODY}) == 12
 
 
 def luhn_sum(digits: list[int]) -> int:
@@ -2105,6 +2108,7 @@ REOPEN_POST = ("POST", "/v1/patients/{ins}/dossier/reopen")
 OPPOSE_POST = ("POST", "/v1/patients/{ins}/dossier/oppose")
 HOLD_POST = ("POST", "/v1/admin/patients/{ins}/hold")
 HOLD_DELETE = ("DELETE", "/v1/admin/patients/{ins}/hold")
+DEATH_POST = ("POST", "/v1/admin/patients/{ins}/death")
 DUE_GET = ("GET", "/v1/retention/due")
 RUN_POST = ("POST", "/v1/retention/run")
 DAY = 86400.0
@@ -3193,6 +3197,7 @@ def exercise_production(checker: Checker, bin_dir: Path, state: Path, tmp: Path,
         ("getClock", CLOCK_GET, "/v1/admin/clock", None, 403, "not_operator"),
         ("placeLegalHold", HOLD_POST, hold, b'{"reason": "x"}', 403, "not_operator"),
         ("releaseLegalHold", HOLD_DELETE, hold, None, 403, "not_operator"),
+        ("recordDeath", DEATH_POST, "/v1/admin/patients/%s/death" % INS_LOCKED, None, 403, "not_operator"),
         ("getMasterKeys", KEYS_GET, "/v1/admin/keys", None, 403, "not_operator"),
         ("reloadMasterKeys", KEYS_RELOAD, "/v1/admin/keys/reload", None, 403, "not_operator"),
         ("rotateMasterKey", KEYS_ROTATE, "/v1/admin/keys/rotate", None, 403, "not_operator"),
@@ -3204,6 +3209,25 @@ def exercise_production(checker: Checker, bin_dir: Path, state: Path, tmp: Path,
                  extra=json_is(lambda b: b["state"] == "active" and b["legalHold"] is True))
     checker.case("releaseLegalHold without --dev, as an operator -> 200", HOLD_DELETE, send("DELETE", hold), 200,
                  extra=json_is(lambda b: b["legalHold"] is False))
+    # --- a death recorded by the site, for a patient with no médecin traitant
+    died, died_auth = "/v1/admin/patients/%s/death", issuer.auth(INS_DIED)
+    checker.case("createDossier without --dev, a patient with no médecin traitant -> 201", DOSSIER_POST,
+                 send("POST", "/v1/patients/%s/dossier" % INS_DIED, headers=died_auth), 201)
+    checker.case("recordDeath without --dev, as an operator -> 200, closed on death, kept ten years", DEATH_POST,
+                 send("POST", died % INS_DIED), 200, extra=json_is(closed_view("death", False)))
+    checker.case("recordDeath again -> 409 illegal_transition", DEATH_POST, send("POST", died % INS_DIED), 409,
+                 "illegal_transition")
+    checker.case("recordDeath without a dossier -> 404 dossier_not_found", DEATH_POST, send("POST", died % INS_NOBODY), 404,
+                 "dossier_not_found")
+    checker.case("recordDeath invalid INS -> 400 invalid_ins", DEATH_POST, send("POST", died % INS_BAD_KEY), 400, "invalid_ins")
+    checker.case("reopenDossier after a death recorded by an operator -> 409 illegal_transition", REOPEN_POST,
+                 send("POST", "/v1/patients/%s/dossier/reopen" % INS_DIED, headers=issuer.auth(INS_DIED)), 409,
+                 "illegal_transition")
+    checker.case("getTrace after a death recorded by an operator -> 200, the closure named with the operator", TRACE_GET,
+                 send("GET", "/v1/patients/%s/trace" % INS_DIED, headers=issuer.auth(INS_DIED)), 200,
+                 extra=trace_is(lambda es: any(e["action"] == "dossier.close-on-death" and e["rule"] == "operator"
+                                               and e["actor"] == {"role": "operator", "id": "uid %d" % os.geteuid()}
+                                               for e in es)))
     exercise_production_keys(checker, issuer, sock, state)
     return process
 
@@ -3247,6 +3271,7 @@ def admin_as_other_user(checker: Checker, sock: str, state: Path, tmp: Path):
         ("setClock", CLOCK_POST, "/v1/admin/clock", b'{"now": "2030-01-01"}', 403, "not_operator"),
         ("placeLegalHold", HOLD_POST, hold, b'{"reason": "x"}', 403, "not_operator"),
         ("releaseLegalHold", HOLD_DELETE, hold, None, 403, "not_operator"),
+        ("recordDeath", DEATH_POST, "/v1/admin/patients/%s/death" % INS_HELD, None, 403, "not_operator"),
         ("getRetentionDue", DUE_GET, "/v1/retention/due", None, 403, "not_operator"),
         ("runRetention", RUN_POST, "/v1/retention/run", b'{"dryRun": true}', 403, "not_operator"),
         ("verifyTrace streamed", VERIFY_POST, "/v1/admin/verify", None, 403, "not_operator", NDJSON),

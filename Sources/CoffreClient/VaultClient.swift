@@ -109,6 +109,12 @@ public struct VaultClient: Sendable {
         return try await json(.DELETE, "/v1/admin/patients/\(ins.value)/hold")
     }
 
+    /// Records the patient's death (operators): the dossier is closed and kept for the legal
+    /// retention.
+    public func recordDeath(_ ins: INS) async throws(ClientError) -> DossierView {
+        try await json(.POST, "/v1/admin/patients/\(ins.value)/death")
+    }
+
     /// How many dossiers the retention job has to look at.
     public func retentionDue() async throws(ClientError) -> RetentionDueView {
         try await json(.GET, "/v1/retention/due")

@@ -9,7 +9,7 @@ struct DossierCommand: AsyncParsableCommand {
         abstract: "Create and show a patient's dossier.",
         subcommands: [
             Create.self, Show.self, SetDoctor.self, Preferences.self, Close.self, Reopen.self, Oppose.self, Hold.self, Release.self,
-            Rekey.self,
+            RecordDeath.self, Rekey.self,
         ])
 
     struct Create: ClientCommand {
@@ -93,6 +93,20 @@ extension DossierCommand {
                 throw ClientError(code: "hold_reason_missing", message: "a legal hold needs --reason TEXT", exitCode: ExitStatus.usage)
             }
             let dossier = try await global.client().hold(try global.patientINS(), reason: reason)
+            if global.json { return Output.json(dossier) }
+            DossierCommand.print(dossier)
+        }
+    }
+
+    struct RecordDeath: ClientCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "record-death",
+            abstract: "Record the patient's death: the dossier is closed and kept for the legal retention (operators).",
+            discussion: "The médecin traitant records it with `dossier close --death`; this is for a patient who has none.")
+        @OptionGroup var global: GlobalOptions
+
+        func execute() async throws(ClientError) {
+            let dossier = try await global.client().recordDeath(try global.patientINS())
             if global.json { return Output.json(dossier) }
             DossierCommand.print(dossier)
         }

@@ -113,6 +113,25 @@ import Testing
         #expect(try await session.daemon.coffre(["--patient", late, "dossier", "release"]).status == 65)
     }
 
+    /// A patient with no médecin traitant: the site records the death, as an operator.
+    @Test func anOperatorRecordsTheDeathOfAPatientWithNoMedecinTraitant() async throws {
+        let session = try await Session()
+        _ = try await session.asPatient(["dossier", "create"])
+        // Nobody the patient named may record it, and the patient may not.
+        #expect(try await session.asPatient(["dossier", "close", "--death"]).status == 77)
+        let recorded = try await session.daemon.coffre(["--patient", session.patient, "dossier", "record-death", "--json"])
+        #expect(recorded.status == 0, "\(recorded.stderr)")
+        let dossier = try #require(try JSONSerialization.jsonObject(with: recorded.stdout) as? [String: Any])
+        #expect(dossier["state"] as? String == "closed")
+        #expect(dossier["closureReason"] as? String == "death")
+        #expect(dossier["deletionRequested"] as? Bool == false)
+        // Closed on death: read-only, never reopened, recorded once.
+        #expect(try await session.asPatient(["dossier", "reopen"]).status == 65)
+        #expect(try await session.daemon.coffre(["--patient", session.patient, "dossier", "record-death"]).status == 65)
+        let trace = try await session.asPatient(["trace", "--json"])
+        #expect(trace.stdoutText.contains("dossier.close-on-death"), "\(trace.stdoutText)")
+    }
+
     @Test func anInterruptedPurgeIsFinishedByTheNextRun() async throws {
         let session = try await Session()
         _ = try await session.asPatient(["dossier", "create"])

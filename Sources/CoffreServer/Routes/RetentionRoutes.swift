@@ -3,7 +3,8 @@ import CoffreDomain
 import CoffreStore
 import Hummingbird
 
-/// Operator and retention-job routes: legal holds (`/v1/admin/patients/{ins}/hold`) and the
+/// Operator and retention-job routes: legal holds (`/v1/admin/patients/{ins}/hold`), a death
+/// recorded by the site (`/v1/admin/patients/{ins}/death`), and the
 /// retention run (`/v1/retention/...`), in batches so that a run over a large vault shows
 /// progress and never holds one long request.
 struct RetentionRoutes: Sendable {
@@ -18,6 +19,16 @@ struct RetentionRoutes: Sendable {
             // Traced before it is done (fail closed), like every access.
             try await traceOperator("dossier.hold", dossier: try await vault.dossier(for: ins), context, vault: vault)
             let updated = try await vault.changeLifecycle(for: ins, .hold(reason: body.reason))
+            return try json(
+                DossierView(updated, documentCount: try await vault.currentDocumentCount(in: updated), retention: vault.retentionRules))
+        }
+        // The death of a patient with no médecin traitant to record it (the site's records
+        // office learns of it): the dossier is closed and kept for the legal retention.
+        group.post("patients/:ins/death") { _, context in
+            let ins = try context.patientINS()
+            try await traceOperator(
+                DossierAction.closeDossierOnDeath.rawValue, dossier: try await vault.dossier(for: ins), context, vault: vault)
+            let updated = try await vault.changeLifecycle(for: ins, .close(reason: .death, deletionRequested: false))
             return try json(
                 DossierView(updated, documentCount: try await vault.currentDocumentCount(in: updated), retention: vault.retentionRules))
         }
