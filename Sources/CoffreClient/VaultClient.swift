@@ -337,7 +337,9 @@ public struct VaultClient: Sendable {
         let url = URL(httpURLWithSocketPath: socketPath, uri: path)!
         var request = HTTPClientRequest(url: url.absoluteString)
         request.method = method
-        if let assertion {
+        // Only a person's routes read an assertion: operator and retention calls are told apart
+        // by SO_PEERCRED, and must not use up a single-use `--assertion FILE` token.
+        if let assertion, path.hasPrefix("/v1/patients/") {
             request.headers.add(name: "Authorization", value: "\(CoffreHeader.authorizationScheme) \(try assertion.next())")
         }
         return request

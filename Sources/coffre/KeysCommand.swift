@@ -167,12 +167,19 @@ struct KeysCommand: AsyncParsableCommand {
         }
         if let purges = keys.purges {
             // Crypto-shredding reaches a backup only once no key that opens it is left.
-            let opening = keys.versions.filter(\.predatesLastPurge).map { String($0.version) }
+            let older = keys.versions.filter(\.predatesLastPurge)
+            let inUse = older.filter { $0.state != "retired" }.map { String($0.version) }
+            let retired = older.filter { $0.state == "retired" }.map { String($0.version) }
             Output.line("last purge: \(purges.lastAt) (\(purges.dossiers) dossier(s) purged in all)")
-            if !opening.isEmpty {
+            if !inUse.isEmpty {
                 Output.line(
-                    "backups made before it still hold purged dossiers' keys, which version(s) \(opening.joined(separator: ", ")) open: "
-                        + "rotate to a new version, retire these and destroy every copy of them")
+                    "backups made before it hold purged dossiers' keys, which version(s) \(inUse.joined(separator: ", ")) open: "
+                        + "rotate past them, at the site's rotation period")
+            }
+            if !retired.isEmpty {
+                Output.line(
+                    "retired version(s) \(retired.joined(separator: ", ")) open such backups too: destroy their last copies "
+                        + "once the backups made before their retirement have expired")
             }
         }
     }

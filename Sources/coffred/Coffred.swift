@@ -75,10 +75,13 @@ struct Coffred: AsyncParsableCommand {
         let file: ConfigurationFile
         let operatorGroupID: UInt32?
         let retentionUserID: UInt32?
-        do {
+        do throws(ConfigurationError) {
             file = try config.map { path throws(ConfigurationError) in try ConfigurationFile.load(path) } ?? ConfigurationFile()
             operatorGroupID = try file.operatorGroup.map { name throws(ConfigurationError) in try Self.groupID(name) }
             retentionUserID = try file.retentionUser.map { name throws(ConfigurationError) in try Self.userID(name) }
+            if let milliseconds = file.traceSyncMilliseconds, !(0...1_000).contains(milliseconds) {
+                throw ConfigurationError("traceSyncMilliseconds must be 0 to 1000 (got \(milliseconds))")
+            }
         } catch {
             // EX_CONFIG: coffred.service does not restart on it (RestartPreventExitStatus=78),
             // and logging is not set up yet; systemd puts stderr in the journal.
@@ -200,8 +203,15 @@ struct ConfigurationFile: Decodable {
         }
         do {
             return try JSONDecoder().decode(ConfigurationFile.self, from: data)
-        } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {
-            throw ConfigurationError("\(path): \(context.codingPath.map(\.stringValue).joined(separator: ".")) has the wrong type")
+        } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context),
+            let DecodingError.dataCorrupted(context)
+        {
+            // Foundation does not always say which key a number that does not fit came from (nor
+            // what went wrong: "not valid JSON", of a file that parsed).
+            let key = context.codingPath.map(\.stringValue).joined(separator: ".")
+            throw ConfigurationError(
+                "\(path): " + (key.isEmpty ? "a value" : key) + " has the wrong type or a value out of range"
+                    + (key.isEmpty ? " (a fraction for a whole number, or a number too large)" : ""))
         } catch {
             throw ConfigurationError("\(path): \(error)")
         }

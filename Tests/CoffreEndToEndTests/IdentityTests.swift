@@ -114,6 +114,11 @@ import Testing
         let follow = try await session.daemon.coffre(["--assertion", followFile, "trace", "--follow"])
         #expect(follow.status == 64)
         #expect(follow.stderr.contains("assertion_used"), "\(follow.stderr)")
+        // Operator calls read no assertion (SO_PEERCRED says who): they do not use the token up.
+        let operatorFile = try session.file("assertion-operator", Array(try session.assertion().utf8))
+        let status = try await session.daemon.coffre(["--assertion", operatorFile, "admin", "status"])
+        #expect(status.status == 0, "\(status.stderr)")
+        #expect(try await session.daemon.coffre(["--assertion", operatorFile, "dossier", "show"]).status == 0)
     }
 
     @Test func aPatientCannotReachAnotherPatientsDossier() async throws {

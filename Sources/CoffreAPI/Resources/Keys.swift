@@ -55,6 +55,21 @@ public struct MasterKeysView: Codable, Sendable, Equatable {
             self.retiredAt = retiredAt
             self.predatesLastPurge = predatesLastPurge
         }
+
+        /// A daemon older than the purge record does not send `predatesLastPurge`: a new client
+        /// still reads its answer (as false, as it has no `purges` either).
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            version = try container.decode(UInt32.self, forKey: .version)
+            state = try container.decode(String.self, forKey: .state)
+            installed = try container.decode(Bool.self, forKey: .installed)
+            dossierKeys = try container.decode(Int.self, forKey: .dossierKeys)
+            archivedDossierKeys = try container.decode(Int.self, forKey: .archivedDossierKeys)
+            vaultKeys = try container.decode(Int.self, forKey: .vaultKeys)
+            addedAt = try container.decode(String.self, forKey: .addedAt)
+            retiredAt = try container.decodeIfPresent(String.self, forKey: .retiredAt)
+            predatesLastPurge = try container.decodeIfPresent(Bool.self, forKey: .predatesLastPurge) ?? false
+        }
     }
 
     public struct Rotation: Codable, Sendable, Equatable {

@@ -181,6 +181,14 @@ struct VaultIndex: Sendable {
                 t.column("last_purge_at", .integer).notNull()
                 t.column("dossiers_purged", .integer).notNull()
             }
+            // Purges made before this version are in the trace, whose action, outcome and time
+            // are clear columns (a purge is traced before its key is destroyed: counted once).
+            try db.execute(
+                sql: """
+                    INSERT INTO purge_record (id, last_purge_at, dossiers_purged)
+                    SELECT 1, max(at), count(DISTINCT dossier_id) FROM trace_entry
+                    WHERE action = 'dossier.purge' AND outcome = 'allowed' HAVING count(*) > 0
+                    """)
         }
         return migrator
     }
@@ -374,12 +382,6 @@ struct VaultIndex: Sendable {
 
     /// Records a new version and marks the one it replaces superseded, in one transaction;
     /// refuses if that one is no longer current (replaced or deleted meanwhile).
-    func insertReplacement(
-        _ row: DocumentRow, supersede transform: @Sendable @escaping (DocumentRow) throws -> DocumentRow
-    ) async throws(StoreError) {
-        try await write("record a new version") { db in try Self.insertReplacement(row, supersede: transform, db) }
-    }
-
     static func insertReplacement(_ row: DocumentRow, supersede transform: (DocumentRow) throws -> DocumentRow, _ db: Database) throws {
         try requireLiveDossier(row.dossierId, keyGeneration: row.keyGeneration, db)
         guard let replaced = row.replaces,
@@ -398,10 +400,6 @@ struct VaultIndex: Sendable {
         try lookUp("read a dossier") { db in
             try DossierRow.fetchOne(db.cachedStatement(sql: "SELECT * FROM dossier WHERE ins_hash = ?"), arguments: [insHash])
         }
-    }
-
-    func insertDocument(_ row: DocumentRow) async throws(StoreError) {
-        try await write("record a document") { db in try Self.insertDocument(row, db) }
     }
 
     static func insertDocument(_ row: DocumentRow, _ db: Database) throws {

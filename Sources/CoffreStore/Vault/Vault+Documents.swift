@@ -117,16 +117,19 @@ extension Vault {
         let supersede: @Sendable (DocumentRow) throws -> DocumentRow = { old in
             try vault.resealed(old, key: dossierKey) { row, _ in row.status = DocumentStatus.superseded.rawValue }
         }
-        let notification = try notice.map { notice throws(StoreError) in
-            try notificationRow(for: notice, documentID: row.id, dossierID: dossier.id.value, key: dossierKey)
-        }
+        let dossierID = dossier.id.value
         let record: @Sendable (Database) throws -> Void = { db in
             if row.replaces != nil {
                 try VaultIndex.insertReplacement(row, supersede: supersede, db)
             } else {
                 try VaultIndex.insertDocument(row, db)
             }
-            if let notification { try VaultIndex.insertNotification(notification, db) }
+            // Sealed in the transaction: should it fail, the row goes with it and the decision's
+            // trace entry stays, as for any change that fails.
+            if let notice {
+                try VaultIndex.insertNotification(
+                    try vault.notificationRow(for: notice, documentID: row.id, dossierID: dossierID, key: dossierKey), db)
+            }
         }
         guard let intent else {
             try await index.write("record a document", record)
