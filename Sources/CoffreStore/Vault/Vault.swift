@@ -55,7 +55,7 @@ public struct Vault: Sendable {
         reconciling: (@Sendable (_ shardsDone: Int) -> Void)? = nil
     ) async throws(StoreError) -> Vault {
         try POSIX.makeDirectory(configuration.stateDirectory)
-        let lock = try StateLock(directory: configuration.stateDirectory)
+        let lock = try StateLock.acquire(directory: configuration.stateDirectory)
         let installed = try MasterKeyring.load(from: configuration.keyDirectories, arena: arena)
         let index = try VaultIndex(path: configuration.indexPath)
         let now = clock.now()
