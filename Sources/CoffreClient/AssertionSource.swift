@@ -16,13 +16,9 @@ public struct AssertionSource: Sendable {
     /// a second use (`assertion_replayed`, traced as a refusal); a command that needs another
     /// request (`trace --follow`, a trace past one page) stops here instead, saying why.
     public static func token(_ token: String) -> AssertionSource {
-        let used = Mutex(false)
+        let used = Atomic(false)
         return AssertionSource { () throws(ClientError) -> String in
-            guard
-                !used.withLock({ used in
-                    defer { used = true }; return used
-                })
-            else {
+            guard !used.exchange(true, ordering: .relaxed) else {
                 throw ClientError(
                     code: "assertion_used",
                     message: "an --assertion FILE is good for one request and this command needs another; "

@@ -79,7 +79,7 @@ struct Coffred: AsyncParsableCommand {
             file = try config.map { path throws(ConfigurationError) in try ConfigurationFile.load(path) } ?? ConfigurationFile()
             operatorGroupID = try file.operatorGroup.map { name throws(ConfigurationError) in try Self.groupID(name) }
             retentionUserID = try file.retentionUser.map { name throws(ConfigurationError) in try Self.userID(name) }
-            if let milliseconds = file.traceSyncMilliseconds, !(0...1_000).contains(milliseconds) {
+            if let milliseconds = file.traceSyncMilliseconds, !Self.traceSyncRange.contains(milliseconds) {
                 throw ConfigurationError("traceSyncMilliseconds must be 0 to 1000 (got \(milliseconds))")
             }
         } catch {
@@ -121,8 +121,11 @@ struct Coffred: AsyncParsableCommand {
         try await CoffreDaemon.run(configuration: configuration, logger: logger)
     }
 
+    /// How long a read's trace entry may stay unsynced, in milliseconds.
+    private static let traceSyncRange = 0...1_000
+
     private func traceSyncMilliseconds(_ value: Int) throws -> Int {
-        guard (0...1_000).contains(value) else {
+        guard Self.traceSyncRange.contains(value) else {
             throw ValidationError("the trace sync interval must be 0 to 1000 ms (got \(value))")
         }
         return value

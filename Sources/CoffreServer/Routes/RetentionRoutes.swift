@@ -19,8 +19,7 @@ struct RetentionRoutes: Sendable {
             // Traced before it is done (fail closed), like every access.
             try await traceOperator("dossier.hold", dossier: try await vault.dossier(for: ins), context, vault: vault)
             let updated = try await vault.changeLifecycle(for: ins, .hold(reason: body.reason))
-            return try json(
-                DossierView(updated, documentCount: try await vault.currentDocumentCount(in: updated), retention: vault.retentionRules))
+            return try await dossierView(updated)
         }
         // The death of a patient with no médecin traitant to record it (the site's records
         // office learns of it): the dossier is closed and kept for the legal retention.
@@ -29,16 +28,19 @@ struct RetentionRoutes: Sendable {
             try await traceOperator(
                 DossierAction.closeDossierOnDeath.rawValue, dossier: try await vault.dossier(for: ins), context, vault: vault)
             let updated = try await vault.changeLifecycle(for: ins, .close(reason: .death, deletionRequested: false))
-            return try json(
-                DossierView(updated, documentCount: try await vault.currentDocumentCount(in: updated), retention: vault.retentionRules))
+            return try await dossierView(updated)
         }
         group.delete("patients/:ins/hold") { _, context in
             let ins = try context.patientINS()
             try await traceOperator("dossier.release-hold", dossier: try await vault.dossier(for: ins), context, vault: vault)
             let updated = try await vault.changeLifecycle(for: ins, .releaseHold)
-            return try json(
-                DossierView(updated, documentCount: try await vault.currentDocumentCount(in: updated), retention: vault.retentionRules))
+            return try await dossierView(updated)
         }
+    }
+
+    /// An operator's answer: the dossier as the change left it.
+    private func dossierView(_ dossier: DossierRecord) async throws -> Response {
+        try json(DossierView(dossier, documentCount: try await vault.currentDocumentCount(in: dossier), retention: vault.retentionRules))
     }
 
     func addRetention(to group: RouterGroup<CoffreRequestContext>) {

@@ -723,11 +723,6 @@ struct VaultIndex: Sendable {
         }
     }
 
-    static func blobName(of row: DocumentRow) -> BlobName? {
-        guard let document = DocumentID(row.id), let version = UInt32(exactly: row.blobVersion) else { return nil }
-        return BlobName(document, version: version)
-    }
-
     /// Ids from the database are checked again before they become paths: a row with an
     /// invalid id names no blob. Read as stored values: a damaged row (a NULL id, a version
     /// that is not a number) is nil, where a typed read would stop the process.

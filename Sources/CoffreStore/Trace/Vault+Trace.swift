@@ -221,7 +221,7 @@ extension Vault {
 
         var expectedSeq: Int64 = 1
         var previous = TraceWriter.genesis
-        while true {
+        walk: while true {
             let page = try await index.traceEntries(from: expectedSeq, limit: pageSize)
             if page.isEmpty { break }
             for row in page {
@@ -229,7 +229,7 @@ extension Vault {
                 guard row.seq < .max else {
                     chainProblems.append("trace entry \(row.seq) has a sequence number out of range (damage); the walk stops there")
                     broken(at: row.seq)
-                    break
+                    break walk
                 }
                 if row.seq != expectedSeq {
                     chainProblems.append("trace entries \(expectedSeq)–\(row.seq - 1) are missing")
@@ -247,7 +247,6 @@ extension Vault {
                 previous = row.hash
                 expectedSeq = row.seq + 1
             }
-            if page.last.map({ $0.seq == .max }) == true { break }
         }
         // Checkpoints past the last entry: the end of the trace was removed.
         while let checkpoint = try await checkpoints.next(through: .max) {
