@@ -35,14 +35,13 @@ public func buildRouter(
         logger: logger)
     system.addHealth(to: router)
 
-    let policy = AccessPolicy(matrix: matrix)
-    let notifier = Notifier(vault: vault, delays: policy.delays)
-    let gatekeeper = Gatekeeper(policy: policy, vault: vault, notifier: notifier, clock: clock, logger: logger)
+    // Every operation on a dossier, whoever asks, goes through this one pipeline.
+    let pipeline = OperationPipeline(vault: vault, policy: AccessPolicy(matrix: matrix))
     let patients = router.group("v1/patients/:ins").add(middleware: AssertionMiddleware(trust: trust, replayGuard: replayGuard))
-    DossierRoutes(vault: vault, gatekeeper: gatekeeper).add(to: patients)
-    DocumentRoutes(vault: vault, gatekeeper: gatekeeper).add(to: patients)
-    TraceRoutes(vault: vault, gatekeeper: gatekeeper).add(to: patients)
-    NotificationRoutes(vault: vault, gatekeeper: gatekeeper).add(to: patients)
+    DossierRoutes(pipeline: pipeline).add(to: patients)
+    DocumentRoutes(pipeline: pipeline).add(to: patients)
+    TraceRoutes(pipeline: pipeline).add(to: patients)
+    NotificationRoutes(pipeline: pipeline).add(to: patients)
 
     let admin = router.group("v1/admin").add(
         middleware: OperatorMiddleware(
@@ -53,7 +52,7 @@ public func buildRouter(
         vault: vault, rotation: keyRotation,
         developmentKeyDirectory: configuration.developmentMode ? configuration.keyDirectories.first : nil
     ).add(to: admin)
-    let retention = RetentionRoutes(vault: vault)
+    let retention = RetentionRoutes(vault: vault, pipeline: pipeline)
     retention.addHolds(to: admin)
     // The retention job's own user may call the retention operations, and nothing else.
     let retentionGroup = router.group("v1/retention").add(

@@ -1,57 +1,41 @@
+public import CoffreDomain
+
 /// A failure of the storage layer: what failed, in words an operator can act on, and why.
-///
-/// Modelled on swift-nio's `FileSystemError`: a stable `code` to switch on, a message, and the
-/// underlying cause. Messages never contain personal data (no INS, no title).
-public struct StoreError: Error, Sendable, CustomStringConvertible {
-    /// What kind of failure this is.
-    public enum Code: String, Sendable {
-        /// No dossier for this patient.
-        case dossierNotFound
-        /// The patient already has a dossier.
-        case dossierExists
-        /// No such document in this dossier.
-        case documentNotFound
-        /// The document is not in a state that allows the change (already replaced or deleted).
-        case conflict
-        /// The dossier's lifecycle does not allow the change (closing a closed dossier, …).
-        case illegalTransition
-        /// Stored bytes failed authentication, or a blob is missing or malformed.
-        case integrity
-        /// The content exceeds the configured size limit.
-        case tooLarge
-        /// The client's upload ended before the declared length.
-        case incompleteUpload
-        /// The disk is full (ENOSPC or EDQUOT).
-        case noSpace
-        /// Any other I/O failure (including a failed fsync, which is never retried).
-        case io
-        /// Key material is missing, malformed or unusable.
-        case keys
-        /// The locked-memory arena is exhausted: too many requests in flight.
-        case busy
-        /// A master key version is active or still wraps keys, so it cannot be retired.
-        case keyInUse
-        /// The vault has never used this master key version.
-        case unknownKeyVersion
-        /// Rotation asked for with no newer master key installed.
-        case noNewerKey
-        /// The trace entry allowing a change could not be written, so the change was not made.
-        case traceUnavailable
-    }
+/// Messages never contain personal data (no INS, no title).
+public typealias StoreError = SystemFailure<StoreFailure>
 
-    public var code: Code
-    public var message: String
-    /// errno, for I/O failures.
-    public var errno: Int32?
-
-    public init(_ code: Code, _ message: String, errno: Int32? = nil) {
-        self.code = code
-        self.message = message
-        self.errno = errno
-    }
-
-    public var description: String {
-        if let errno { return "\(message) (errno \(errno))" }
-        return message
-    }
+/// What kind of failure of the storage layer a `StoreError` is.
+public enum StoreFailure: String, Sendable {
+    /// No dossier for this patient.
+    case dossierNotFound
+    /// The patient already has a dossier.
+    case dossierExists
+    /// No such document in this dossier.
+    case documentNotFound
+    /// The document is not in a state that allows the change (already replaced or deleted).
+    case conflict
+    /// The dossier's lifecycle does not allow the change (closing a closed dossier, …).
+    case illegalTransition
+    /// Stored bytes failed authentication, or a blob is missing or malformed.
+    case integrity
+    /// The content exceeds the configured size limit.
+    case tooLarge
+    /// The client's upload ended before the declared length.
+    case incompleteUpload
+    /// The disk is full (ENOSPC or EDQUOT).
+    case noSpace
+    /// Any other I/O failure (including a failed fsync, which is never retried).
+    case io
+    /// Key material is missing, malformed or unusable.
+    case keys
+    /// The locked-memory arena is exhausted: too many requests in flight.
+    case busy
+    /// A master key version is active or still wraps keys, so it cannot be retired.
+    case keyInUse
+    /// The vault has never used this master key version.
+    case unknownKeyVersion
+    /// Rotation asked for with no newer master key installed.
+    case noNewerKey
+    /// The trace entry allowing a change could not be written, so the change was not made.
+    case traceUnavailable
 }

@@ -1,3 +1,4 @@
+import CoffreDomain
 import ArgumentParser
 import CoffreAPI
 import CoffreClient

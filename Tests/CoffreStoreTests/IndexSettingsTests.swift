@@ -1,4 +1,5 @@
 @testable import CoffreStore
+import CoffreDomain
 import CoffreTesting
 import Testing
 

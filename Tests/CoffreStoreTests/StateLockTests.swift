@@ -2,6 +2,7 @@
     import Glibc
 #endif
 @testable import CoffreStore
+import CoffreDomain
 import CoffreTesting
 import Foundation
 import Synchronization

@@ -71,9 +71,11 @@ import Testing
                 in: dossier, NewDocument(documentClass: .compteRendu, title: "t", author: VaultFixture.author),
                 content: VaultFixture.content(bytes, failAfter: failAfter), declaredLength: Int64(bytes.count), replacing: replacing,
                 tracing: traced ? TraceIntent(action: "document.add", detail: author) : nil,
-                notifying: DocumentNotice(
-                    recipient: .patient, kind: replacing == nil ? .documentAdded : .documentReplaced, message: message,
-                    actor: names ? author : nil, namesDocument: names))
+                notices: [
+                    Notice(
+                        recipient: .patient, kind: replacing == nil ? .documentAdded : .documentReplaced, message: message,
+                        actor: names ? author : nil, subject: names ? .newDocument : .none)
+                ])
         }
         let added = try await store(SecureRandom.bytes(100), message: "added")
         let untraced = try await store(SecureRandom.bytes(100), traced: false, message: "added, untraced")

@@ -1,3 +1,5 @@
+public import CoffreDomain
+
 /// Body of `PUT /v1/patients/{ins}/dossier/attending-doctor`.
 public struct AttendingDoctorRequest: Codable, Sendable {
     /// The médecin traitant's RPPS number.
@@ -6,32 +8,11 @@ public struct AttendingDoctorRequest: Codable, Sendable {
 }
 
 /// Body of `PATCH /v1/patients/{ins}/dossier/preferences`; absent fields are left unchanged.
-public struct PreferencesRequest: Codable, Sendable {
-    public var maskNewDocuments: Bool?
-    public var notifyEveryAccess: Bool?
-    public var notifyNewDocuments: Bool?
-    public init(maskNewDocuments: Bool? = nil, notifyEveryAccess: Bool? = nil, notifyNewDocuments: Bool? = nil) {
-        self.maskNewDocuments = maskNewDocuments
-        self.notifyEveryAccess = notifyEveryAccess
-        self.notifyNewDocuments = notifyNewDocuments
-    }
-}
+public typealias PreferencesRequest = PreferencesChange
 
-/// Body of `PATCH /v1/patients/{ins}/access/emergency`: what the patient allows beforehand;
-/// absent fields are left unchanged.
-public struct EmergencyRequest: Codable, Sendable {
-    /// Allow `bris_de_glace` access.
-    public var brisDeGlace: Bool?
-    /// Allow `centre_15` (SAMU) access.
-    public var centre15: Bool?
-    /// Show masked documents in an emergency.
-    public var masked: Bool?
-    public init(brisDeGlace: Bool? = nil, centre15: Bool? = nil, masked: Bool? = nil) {
-        self.brisDeGlace = brisDeGlace
-        self.centre15 = centre15
-        self.masked = masked
-    }
-}
+/// Body of `PATCH /v1/patients/{ins}/access/emergency`: what the patient allows beforehand
+/// (`brisDeGlace`, `centre15`, `masked`: true allows); absent fields are left unchanged.
+public typealias EmergencyRequest = EmergencyChange
 
 /// Who may see the dossier, as the patient decided.
 public struct AccessView: Codable, Sendable, Equatable {

@@ -65,21 +65,9 @@ public struct DocumentView: Codable, Sendable, Equatable {
     }
 }
 
-/// Who wrote a document.
-public struct AuthorView: Codable, Sendable, Equatable {
-    /// `patient`, `representative` or `professional`.
-    public var role: Role
-    /// INS for a patient or representative, RPPS for a professional.
-    public var id: String
-    /// Profession code, for a professional.
-    public var profession: String?
-
-    public init(role: Role, id: String, profession: String?) {
-        self.role = role
-        self.id = id
-        self.profession = profession
-    }
-}
+/// Who wrote a document: `role`, `id` (INS for a patient or representative, RPPS for a
+/// professional) and, for a professional, `profession`.
+public typealias AuthorView = DocumentAuthor
 
 /// A page of document metadata.
 public struct DocumentList: Codable, Sendable, Equatable {

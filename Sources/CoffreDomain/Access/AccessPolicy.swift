@@ -27,6 +27,7 @@ public struct AccessPolicy: Sendable {
     public func decide(
         actor: Actor, action: DossierAction, dossier: DossierFacts, document: DocumentFacts? = nil, now: Int64
     ) -> AccessDecision {
+        if action == .holdDossier || action == .releaseHold { return .deny("operator-only") }
         if action.concernsDocument && document == nil { return .deny("document.unknown") }
         let decision = personDecision(actor: actor, action: action, dossier: dossier, document: document, now: now)
         // A closed dossier is read-only: whoever may act on it may read, and reopen it.
@@ -136,6 +137,24 @@ public struct AccessPolicy: Sendable {
         let verdict = matrix.permits(
             profession: profession, specialty: specialty, documentClass: document.documentClass, typeCode: document.typeCode)
         return AccessDecision(isAllowed: verdict.allowed, rule: access + "/" + verdict.rule, matrixVersion: matrix.version)
+    }
+
+    /// Whether `actor` may see `document` in a listing, a count or a trace: listings show only
+    /// what may be read (the listing itself is the traced access).
+    public func canSee(_ actor: Actor, _ document: DocumentFacts, in dossier: DossierFacts, now: Int64) -> Bool {
+        decide(actor: actor, action: .readDocumentMetadata, dossier: dossier, document: document, now: now).isAllowed
+    }
+
+    /// The documents whose trace entries `actor` must not see: the trace must not reveal a
+    /// document its reader may not see (one hidden from the patient pending an announcement,
+    /// or from representatives). The médecin traitant and professionals see every entry they
+    /// may read the trace for; a deleted document is no secret.
+    public func hiddenInTrace(
+        from actor: Actor, documents: [(id: DocumentID, facts: DocumentFacts)], in dossier: DossierFacts, now: Int64
+    ) -> Set<DocumentID> {
+        guard actor.role != .professional else { return [] }
+        return Set(
+            documents.filter { $0.facts.status != .deleted && !canSee(actor, $0.facts, in: dossier, now: now) }.map(\.id))
     }
 
     private func fullRightsDocumentDecision(

@@ -24,6 +24,10 @@ public enum DossierAction: String, Sendable, CaseIterable {
     case closeDossierOnDeath = "dossier.close-on-death"
     case reopenDossier = "dossier.reopen"
     case opposeDossier = "dossier.oppose"
+    /// An operator's legal hold.
+    case holdDossier = "dossier.hold"
+    /// An operator lifts a legal hold.
+    case releaseHold = "dossier.release-hold"
 
     /// Whether the action changes the dossier's content or settings (refused while closed).
     public var writes: Bool {
@@ -43,7 +47,7 @@ public enum DossierAction: String, Sendable, CaseIterable {
             .readAccessSettings:
             true
         case .createDossier, .manageDossier, .addDocument, .replaceDocument, .deleteDocument, .maskDocument, .releaseDocument,
-            .closeDossier, .closeDossierOnDeath, .reopenDossier, .opposeDossier:
+            .closeDossier, .closeDossierOnDeath, .reopenDossier, .opposeDossier, .holdDossier, .releaseHold:
             false
         }
     }
@@ -82,12 +86,26 @@ public struct DossierFacts: Sendable, Equatable {
     /// The patient (titulaire).
     public var owner: INS
     public var settings: DossierSettings
-    /// Closed dossiers are read-only until reopened.
-    public var isClosed: Bool
+    /// Active or closed, and any legal hold.
+    public var lifecycle: DossierLifecycle
 
-    public init(owner: INS, settings: DossierSettings = DossierSettings(), isClosed: Bool = false) {
+    public init(owner: INS, settings: DossierSettings = DossierSettings(), lifecycle: DossierLifecycle) {
         self.owner = owner
         self.settings = settings
-        self.isClosed = isClosed
+        self.lifecycle = lifecycle
     }
+
+    /// Facts with only the state known (the access rules' tests).
+    public init(owner: INS, settings: DossierSettings = DossierSettings(), isClosed: Bool = false) {
+        var lifecycle = DossierLifecycle(createdAt: 0)
+        if isClosed {
+            lifecycle.state = .closed
+            lifecycle.closedAt = 0
+            lifecycle.closureReason = .patientRequest
+        }
+        self.init(owner: owner, settings: settings, lifecycle: lifecycle)
+    }
+
+    /// Closed dossiers are read-only until reopened.
+    public var isClosed: Bool { lifecycle.state == .closed }
 }

@@ -1,4 +1,5 @@
 import CoffreAPI
+import CoffreDomain
 import CoffreStore
 import Foundation
 import Hummingbird
@@ -17,7 +18,8 @@ struct ProblemMiddleware: RouterMiddleware {
             return try await next(request, context)
         } catch {
             let problem = Self.problem(for: error)
-            if !(error is Traced) {
+            // The pipeline traced its refusals; anything else failed before any decision.
+            if !(error is Refusal) {
                 await traceRefusal(problem, request: request, context: context)
             }
             // The route template, never the path: paths carry the patient's INS.
@@ -34,9 +36,9 @@ struct ProblemMiddleware: RouterMiddleware {
         }
     }
 
-    /// Every refusal is traced. One the gatekeeper has not traced happened before any access
-    /// decision (a bad assertion or identifier, an unknown dossier or document): it is recorded
-    /// without a dossier, so with nothing that identifies the patient.
+    /// Every refusal is traced. One the pipeline has not traced happened before any access
+    /// decision (a bad assertion, identifier or body): it is recorded without a dossier, so
+    /// with nothing that identifies the patient.
     private func traceRefusal(_ problem: Problem, request: Request, context: Context) async {
         var detail = context.actor.map(TraceDetail.init(actor:)) ?? TraceDetail()
         detail.errorCode = problem.code.rawValue
@@ -64,8 +66,8 @@ struct ProblemMiddleware: RouterMiddleware {
 
     static func problem(for error: any Error) -> Problem {
         switch error {
-        case let traced as Traced:
-            return traced.problem
+        case let refusal as Refusal:
+            return Problem(refusal)
         case let problem as Problem:
             return problem
         case let error as StoreError:

@@ -6,8 +6,7 @@ import Hummingbird
 /// `/v1/patients/{ins}/notifications`: the outbox, read and acknowledged by the patient (and
 /// the representative), and by the médecin traitant for the notices meant for them.
 struct NotificationRoutes: Sendable {
-    let vault: Vault
-    let gatekeeper: Gatekeeper
+    let pipeline: OperationPipeline
 
     func add(to group: RouterGroup<CoffreRequestContext>) {
         group.get("notifications", use: list)
@@ -15,36 +14,21 @@ struct NotificationRoutes: Sendable {
     }
 
     @Sendable func list(_ request: Request, context: CoffreRequestContext) async throws -> Response {
-        let ins = try context.patientINS()
-        let dossier = try await vault.dossier(for: ins)
-        let actor = try await gatekeeper.authorize(context, .readNotifications, owner: ins, dossier: dossier)
-        let recipient = Self.recipient(actor)
-        if recipient == .patient {
-            try await gatekeeper.notifier.noticeWaitingDocuments(in: dossier, now: gatekeeper.clock.now())
-        }
-        let includeAcknowledged = request.uri.queryParameters.get("all") == "true"
-        let records = try await vault.notifications(for: dossier, recipient: recipient, includeAcknowledged: includeAcknowledged)
+        let records = try await pipeline.notifications(
+            of: try context.patientINS(), by: try context.person(), includeAcknowledged: request.uri.queryParameters.get("all") == "true")
         return try json(NotificationList(notifications: records.map(NotificationView.init)))
     }
 
+    /// Acknowledging is a change: its entry is durable before the answer.
     @Sendable func acknowledge(_ request: Request, context: CoffreRequestContext) async throws -> Response {
         let ins = try context.patientINS()
         let body = try decodeJSON(AcknowledgeRequest.self, try await request.body.collect(upTo: context.maxUploadSize))
         guard (body.all == true) != (body.ids != nil) else {
             throw Problem(.malformedJSON, detail: "send either {\"ids\": [...]} or {\"all\": true}")
         }
-        let dossier = try await vault.dossier(for: ins)
-        let actor = try await gatekeeper.authorize(context, .readNotifications, owner: ins, dossier: dossier)
-        let count = try await vault.acknowledgeNotifications(
-            for: dossier, recipient: Self.recipient(actor), ids: body.all == true ? nil : body.ids)
-        return try json(AcknowledgeResult(acknowledged: count))
-    }
-
-    /// The patient and representatives read the patient's notices; the médecin traitant (and
-    /// administrators, who share the rights) read theirs.
-    static func recipient(_ actor: Actor) -> NotificationRecipient {
-        if case .professional = actor.subject { return .medecinTraitant }
-        return .patient
+        let outcome = try await pipeline.perform(
+            .acknowledgeNotifications(ids: body.all == true ? nil : body.ids), on: ins, by: try context.person())
+        return try json(AcknowledgeResult(acknowledged: outcome.acknowledged))
     }
 }
 

@@ -9,6 +9,7 @@ import Hummingbird
 /// progress and never holds one long request.
 struct RetentionRoutes: Sendable {
     let vault: Vault
+    let pipeline: OperationPipeline
 
     static let maximumBatch = 2_000
 
@@ -16,26 +17,20 @@ struct RetentionRoutes: Sendable {
         group.post("patients/:ins/hold") { request, context in
             let ins = try context.patientINS()
             let body = try decodeJSON(HoldRequest.self, try await request.body.collect(upTo: context.maxUploadSize))
-            // Traced before it is done (fail closed), like every access.
-            try await traceOperator("dossier.hold", dossier: try await vault.dossier(for: ins), context, vault: vault)
-            let updated = try await vault.changeLifecycle(for: ins, .hold(reason: body.reason))
-            return try await dossierView(updated)
+            return try await operatorAnswer(.hold(reason: body.reason), ins, context)
         }
         // The death of a patient with no médecin traitant to record it (the site's records
         // office learns of it): the dossier is closed and kept for the legal retention.
-        group.post("patients/:ins/death") { _, context in
-            let ins = try context.patientINS()
-            try await traceOperator(
-                DossierAction.closeDossierOnDeath.rawValue, dossier: try await vault.dossier(for: ins), context, vault: vault)
-            let updated = try await vault.changeLifecycle(for: ins, .close(reason: .death, deletionRequested: false))
-            return try await dossierView(updated)
-        }
-        group.delete("patients/:ins/hold") { _, context in
-            let ins = try context.patientINS()
-            try await traceOperator("dossier.release-hold", dossier: try await vault.dossier(for: ins), context, vault: vault)
-            let updated = try await vault.changeLifecycle(for: ins, .releaseHold)
-            return try await dossierView(updated)
-        }
+        group.post("patients/:ins/death") { _, context in try await operatorAnswer(.recordDeath, try context.patientINS(), context) }
+        group.delete("patients/:ins/hold") { _, context in try await operatorAnswer(.releaseHold, try context.patientINS(), context) }
+    }
+
+    /// Runs an operator's operation on a dossier through the pipeline (traced with the
+    /// operator's uid before it is done, like every access).
+    private func operatorAnswer(_ operation: DossierOperation, _ ins: INS, _ context: CoffreRequestContext) async throws -> Response {
+        let outcome = try await pipeline.perform(operation, on: ins, by: try await context.operatorCaller())
+        guard let dossier = outcome.dossier else { throw Refusal.dossierNotFound }
+        return try await dossierView(dossier)
     }
 
     /// An operator's answer: the dossier as the change left it.

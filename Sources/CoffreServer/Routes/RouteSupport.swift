@@ -47,7 +47,7 @@ extension DocumentView {
             typeCode: record.typeCode, title: record.title, careDate: record.careDate,
             uploadedAt: rfc3339(milliseconds: record.uploadedAt), mediaType: record.mediaType, size: record.size,
             sha256: Hex.encode(record.sha256), status: record.status, replaces: record.replaces,
-            author: AuthorView(role: record.author.role, id: record.author.id, profession: record.author.profession),
+            author: record.author,
             hiddenFromPatient: record.hiddenFromPatient, hiddenFromRepresentatives: record.hiddenFromRepresentatives,
             masked: record.masked, releasedAt: record.releasedAt.map { rfc3339(milliseconds: $0) })
     }

@@ -7,8 +7,7 @@ import Hummingbird
 /// `GET /v1/patients/{ins}/trace`: the dossier's trace, for the patient, their representatives, the
 /// médecin traitant and administrators.
 struct TraceRoutes: Sendable {
-    let vault: Vault
-    let gatekeeper: Gatekeeper
+    let pipeline: OperationPipeline
 
     func add(to group: RouterGroup<CoffreRequestContext>) {
         group.get("trace", use: list)
@@ -21,20 +20,7 @@ struct TraceRoutes: Sendable {
             guard let value = Int64(text), value >= 0 else { throw Problem(.malformedRequest, detail: "after is a sequence number") }
             after = value
         }
-        let dossier = try await vault.dossier(for: ins)
-        let actor = try await gatekeeper.authorize(context, .readTrace, owner: ins, dossier: dossier)
-        var entries = try await vault.traceEntries(for: dossier, after: after, limit: TraceList.pageLimit)
-        // The trace must not reveal a document its reader may not see (one hidden from the
-        // patient pending an announcement, or from representatives): entries naming one are left
-        // out for them. The médecin traitant sees everything.
-        if actor.role != .professional {
-            let hidden = Set(
-                try await vault.documents(in: ins, includeSuperseded: true)
-                    .filter { !gatekeeper.canSee(actor, $0, in: dossier) && $0.status != .deleted }.map(\.id.value))
-            if !hidden.isEmpty {
-                entries = entries.filter { entry in entry.detail?.documentID.map { !hidden.contains($0) } ?? true }
-            }
-        }
+        let entries = try await pipeline.trace(of: ins, by: try context.person(), after: after, limit: TraceList.pageLimit)
         return try json(TraceList(entries: entries.map(TraceEntryView.init)))
     }
 }

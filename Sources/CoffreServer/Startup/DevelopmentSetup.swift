@@ -1,6 +1,7 @@
 #if canImport(Glibc)
     import Glibc
 #endif
+import CoffreDomain
 import CoffreCrypto
 import CoffreStore
 import Foundation

@@ -1,3 +1,4 @@
+import CoffreDomain
 import CoffreAPI
 import CoffreCrypto
 import Foundation

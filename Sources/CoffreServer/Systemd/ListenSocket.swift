@@ -1,6 +1,7 @@
 #if canImport(Glibc)
     import Glibc
 #endif
+public import CoffreDomain
 import CSystemd
 
 /// Where the daemon's listening socket comes from: handed over by systemd (`coffred.socket`,

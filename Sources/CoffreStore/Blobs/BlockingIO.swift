@@ -1,3 +1,4 @@
+import CoffreDomain
 public import NIOPosix
 import Synchronization
 

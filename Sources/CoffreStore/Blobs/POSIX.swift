@@ -1,6 +1,7 @@
 #if canImport(Glibc)
     import Glibc
 #endif
+import CoffreDomain
 
 /// The few system calls the stores need, with errors turned into `StoreError`.
 enum POSIX {

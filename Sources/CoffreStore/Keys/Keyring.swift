@@ -1,6 +1,7 @@
 #if canImport(Glibc)
     import Glibc
 #endif
+public import CoffreDomain
 public import CoffreCrypto
 
 /// The master key files installed on this machine, by version, loaded into locked memory.

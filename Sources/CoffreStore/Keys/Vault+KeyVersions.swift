@@ -1,5 +1,5 @@
 import CoffreCrypto
-import CoffreDomain
+public import CoffreDomain
 import Foundation
 import GRDB
 import Logging

@@ -2,27 +2,13 @@ public import CoffreDomain
 import Foundation
 import Logging
 
-/// A change in a dossier's life.
-public enum LifecycleChange: Sendable {
-    case close(reason: DossierLifecycle.ClosureReason, deletionRequested: Bool)
-    case reopen
-    case hold(reason: String)
-    case releaseHold
-}
-
 extension Vault {
     /// Applies a lifecycle change, refusing illegal transitions with `illegalTransition`.
     public func changeLifecycle(for ins: INS, _ change: LifecycleChange) async throws(StoreError) -> DossierRecord {
         let now = clock.now()
         let (record, _) = try await updateSealedFields(for: ins) { (fields) throws(StoreError) in
             do throws(LifecycleError) {
-                switch change {
-                case .close(let reason, let deletion):
-                    fields.lifecycle = try fields.lifecycle.closing(at: now, reason: reason, deletionRequested: deletion)
-                case .reopen: fields.lifecycle = try fields.lifecycle.reopening()
-                case .hold(let reason): fields.lifecycle = try fields.lifecycle.holding(reason: reason)
-                case .releaseHold: fields.lifecycle = try fields.lifecycle.releasingHold()
-                }
+                fields.lifecycle = try change.applied(to: fields.lifecycle, at: now)
             } catch {
                 throw StoreError(.illegalTransition, error.description)
             }

@@ -1,4 +1,4 @@
-import CoffreDomain
+public import CoffreDomain
 import Foundation
 
 /// What one retention batch did (or, in a dry run, would do).

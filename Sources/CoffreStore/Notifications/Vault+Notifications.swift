@@ -1,26 +1,6 @@
 import CoffreCrypto
-import CoffreDomain
+public import CoffreDomain
 import Foundation
-
-/// Who a notification is for.
-public enum NotificationRecipient: String, Sendable, Codable {
-    case patient
-    case medecinTraitant = "medecin_traitant"
-}
-
-/// The kinds of notice Coffre sends, as stable codes.
-public enum NotificationKind: String, Sendable, Codable {
-    /// A professional accessed the dossier for the first time (or at all, if the patient asked).
-    case professionalAccess = "professional_access"
-    /// A professional added a document.
-    case documentAdded = "document_added"
-    /// A professional replaced a document with a new version.
-    case documentReplaced = "document_replaced"
-    /// Emergency access (bris de glace or centre 15), to the patient and the médecin traitant.
-    case emergencyAccess = "emergency_access"
-    /// A document hidden from the patient has waited two weeks; the notice reveals nothing of it.
-    case hiddenDocumentWaiting = "hidden_document_waiting"
-}
 
 /// A notification as its recipient reads it.
 public struct NotificationRecord: Sendable, Equatable {
@@ -33,27 +13,6 @@ public struct NotificationRecord: Sendable, Equatable {
     /// Who acted (role, id, profession, mode, reason), when a person did.
     public var actor: TraceDetail?
     public var documentID: String?
-}
-
-/// A notice owed for a document being stored. It is written in the transaction that records
-/// the document (and its trace entry): a patient is told of every document a professional adds,
-/// a crash cannot come between the two, and a failed notice cannot fail a stored document.
-public struct DocumentNotice: Sendable {
-    public var recipient: NotificationRecipient
-    public var kind: NotificationKind
-    public var message: String
-    /// Who stored it, or nil to leave it unsaid.
-    public var actor: TraceDetail?
-    /// Whether the notice names the document (its id, known once it is stored).
-    public var namesDocument: Bool
-
-    public init(recipient: NotificationRecipient, kind: NotificationKind, message: String, actor: TraceDetail?, namesDocument: Bool) {
-        self.recipient = recipient
-        self.kind = kind
-        self.message = message
-        self.actor = actor
-        self.namesDocument = namesDocument
-    }
 }
 
 /// The sealed part of a notification.
@@ -78,13 +37,19 @@ extension Vault {
         )
     }
 
-    /// The outbox row for a document's notice, sealed under the dossier key.
-    func notificationRow(for notice: DocumentNotice, documentID: String, dossierID: String, key: SymmetricKey) throws(StoreError)
+    /// The outbox row for a planned notice, sealed under the dossier key.
+    /// - Parameter newDocument: the id of the document the operation stores, if it stores one.
+    func notificationRow(for notice: Notice, newDocument: String?, dossierID: String, key: SymmetricKey) throws(StoreError)
         -> NotificationRow
     {
-        let sealed = SealedNotification(
-            kind: notice.kind, message: notice.message, actor: notice.actor, documentID: notice.namesDocument ? documentID : nil)
-        return try notificationRow(sealed, recipient: notice.recipient, dossierID: dossierID, key: key, id: SecureRandom.hexIdentifier())
+        let documentID = notice.subject == .newDocument ? newDocument : nil
+        let sealed = SealedNotification(kind: notice.kind, message: notice.message, actor: notice.actor, documentID: documentID)
+        let id =
+            switch notice.identity {
+            case .fresh: SecureRandom.hexIdentifier()
+            case .derived(let words): Self.derivedIdentifier(words)
+            }
+        return try notificationRow(sealed, recipient: notice.recipient, dossierID: dossierID, key: key, id: id)
     }
 
     private func notificationRow(
@@ -139,6 +104,11 @@ extension Vault {
     /// A stable 32-hex identifier derived from a label and a value (for notices that must be
     /// stored once however often they are computed).
     public static func derivedIdentifier(_ label: String, _ value: String) -> String {
-        String(Hex.encode(SHA256Hasher.hash(Array((label + "/" + value).utf8))).prefix(32))
+        derivedIdentifier(label + "/" + value)
+    }
+
+    /// A stable 32-hex identifier derived from `words`.
+    static func derivedIdentifier(_ words: String) -> String {
+        String(Hex.encode(SHA256Hasher.hash(Array(words.utf8))).prefix(32))
     }
 }

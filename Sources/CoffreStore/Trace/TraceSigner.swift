@@ -1,3 +1,4 @@
+import CoffreDomain
 import CoffreCrypto
 
 /// The daemon's own Ed25519 key for trace checkpoints, derived from a 32-byte seed that the

@@ -1,66 +1,8 @@
 import CoffreCrypto
-import CoffreDomain
+public import CoffreDomain
 import Foundation
 import GRDB
 import Logging
-
-/// What a trace entry says, in full. Stored encrypted under the dossier key when the entry
-/// belongs to a dossier; without one (a refused assertion, an unknown patient), only the
-/// fields that identify nobody are kept, in clear.
-public struct TraceDetail: Codable, Sendable, Equatable {
-    public var actorRole: String?
-    /// INS or RPPS of the actor.
-    public var actorID: String?
-    public var profession: String?
-    public var specialty: String?
-    public var organization: String?
-    public var mode: String?
-    public var reason: String?
-    public var issuer: String?
-    public var documentID: String?
-    /// The rule that decided.
-    public var rule: String?
-    /// The habilitation matrix version, when it decided.
-    public var matrixVersion: String?
-    /// The error code of a refusal.
-    public var errorCode: String?
-
-    public init(
-        actorRole: String? = nil, actorID: String? = nil, profession: String? = nil, specialty: String? = nil,
-        organization: String? = nil, mode: String? = nil, reason: String? = nil, issuer: String? = nil,
-        documentID: String? = nil, rule: String? = nil, matrixVersion: String? = nil, errorCode: String? = nil
-    ) {
-        self.actorRole = actorRole
-        self.actorID = actorID
-        self.profession = profession
-        self.specialty = specialty
-        self.organization = organization
-        self.mode = mode
-        self.reason = reason
-        self.issuer = issuer
-        self.documentID = documentID
-        self.rule = rule
-        self.matrixVersion = matrixVersion
-        self.errorCode = errorCode
-    }
-
-    /// What may be kept in clear when there is no dossier key: no identifier, no free text.
-    /// An operator's uid is not personal health data and is what an audit of key operations
-    /// needs, so it stays.
-    var anonymous: TraceDetail {
-        TraceDetail(actorRole: actorRole, actorID: actorRole == "operator" ? actorID : nil, mode: mode, rule: rule, errorCode: errorCode)
-    }
-}
-
-/// How an access ended at the gate.
-public enum TraceOutcome: String, Sendable, Codable {
-    case allowed
-    case denied
-    /// Refused before any access decision (bad assertion, bad identifier, unknown dossier).
-    case refused
-    /// Failed on the server's side.
-    case failed
-}
 
 /// A trace entry as the patient reads it.
 public struct TraceRecord: Sendable, Equatable {
@@ -143,7 +85,7 @@ extension Vault {
     }
 
     @discardableResult
-    private func appendTrace(
+    func appendTrace(
         action: String, outcome: TraceOutcome, detail: TraceDetail, dossier: DossierRecord?,
         change: (@Sendable (Database) throws -> Void)?, durability: TraceDurability = .beforeReturning
     ) async throws -> Int64 {

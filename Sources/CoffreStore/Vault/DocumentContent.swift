@@ -1,5 +1,5 @@
 import CoffreCrypto
-import CoffreDomain
+public import CoffreDomain
 
 /// A document's plaintext, decrypted record by record as the caller asks for it.
 ///

@@ -20,51 +20,7 @@ public struct DossierRecord: Sendable, Equatable {
     var key: SymmetricKey?
 
     /// What the access rules need to know about the dossier.
-    public var facts: DossierFacts { DossierFacts(owner: ins, settings: settings, isClosed: lifecycle.state == .closed) }
-}
-
-/// Metadata of a new document, as the caller supplies it.
-public struct NewDocument: Sendable {
-    public var documentClass: DocumentClass
-    public var title: String?
-    public var typeCode: String?
-    public var careDate: CareDate?
-    public var mediaType: String
-    public var author: DocumentAuthor
-    public var hiddenFromPatient: Bool
-    public var hiddenFromRepresentatives: Bool
-    /// Masked from the start (the patient's "mask new documents" preference).
-    public var masked: Bool = false
-    /// For a new version of a hidden document: when the first hidden version was uploaded.
-    public var hiddenSince: Int64? = nil
-
-    public init(
-        documentClass: DocumentClass, title: String? = nil, typeCode: String? = nil, careDate: CareDate? = nil,
-        mediaType: String = "application/octet-stream", author: DocumentAuthor,
-        hiddenFromPatient: Bool = false, hiddenFromRepresentatives: Bool = false
-    ) {
-        self.documentClass = documentClass
-        self.title = title
-        self.typeCode = typeCode
-        self.careDate = careDate
-        self.mediaType = mediaType
-        self.author = author
-        self.hiddenFromPatient = hiddenFromPatient
-        self.hiddenFromRepresentatives = hiddenFromRepresentatives
-    }
-}
-
-/// Who wrote a document: role, identifier (INS or RPPS) and profession.
-public struct DocumentAuthor: Sendable, Equatable, Codable {
-    public var role: Role
-    public var id: String
-    public var profession: String?
-
-    public init(role: Role, id: String, profession: String?) {
-        self.role = role
-        self.id = id
-        self.profession = profession
-    }
+    public var facts: DossierFacts { DossierFacts(owner: ins, settings: settings, lifecycle: lifecycle) }
 }
 
 /// A stored document version, with its sealed fields opened.
@@ -99,6 +55,16 @@ public struct DocumentRecord: Sendable, Equatable {
             documentClass: documentClass, typeCode: typeCode, authorRole: author.role, authorID: author.id, status: status,
             masked: masked, hiddenFromPatient: hiddenFromPatient, hiddenFromRepresentatives: hiddenFromRepresentatives,
             releasedAt: releasedAt, uploadedAt: hiddenSince ?? uploadedAt)
+    }
+
+    /// Its metadata as stored (what a new version takes over unless it says otherwise).
+    public var metadata: NewDocument {
+        var metadata = NewDocument(
+            documentClass: documentClass, title: title, typeCode: typeCode, careDate: careDate, mediaType: mediaType, author: author,
+            hiddenFromPatient: hiddenFromPatient, hiddenFromRepresentatives: hiddenFromRepresentatives)
+        metadata.masked = masked
+        metadata.hiddenSince = hiddenSince
+        return metadata
     }
 }
 

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
     import Glibc
 #endif
+import CoffreDomain
 
 /// An exclusive lock on the state directory, held for the daemon's whole life.
 ///

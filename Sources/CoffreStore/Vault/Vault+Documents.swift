@@ -47,12 +47,13 @@ extension Vault {
         declaredLength: Int64?,
         replacing: DocumentID? = nil,
         tracing intent: TraceIntent? = nil,
-        notifying notice: DocumentNotice? = nil
+        alongside: [DossierChange] = [],
+        notices: [Notice] = []
     ) async throws(StoreError) -> DocumentRecord {
         do {
             return try await storeDocumentTracing(
                 in: dossier, metadata, content: content, declaredLength: declaredLength, replacing: replacing, intent: intent,
-                notice: notice)
+                alongside: alongside, notices: notices)
         } catch {
             let failure = error
             if failure.traceStillOwed, let intent {
@@ -79,13 +80,14 @@ extension Vault {
         declaredLength: Int64?,
         replacing: DocumentID?,
         intent: TraceIntent?,
-        notice: DocumentNotice?
+        alongside: [DossierChange],
+        notices: [Notice]
     ) async throws(StoreFailure) -> DocumentRecord {
         do {
             let (row, dossierKey, fields) = try await writeBlob(
                 in: dossier, metadata, content: content, declaredLength: declaredLength, replacing: replacing)
             do {
-                try await recordRow(row, in: dossier, key: dossierKey, intent: intent, notice: notice)
+                try await recordRow(row, in: dossier, key: dossierKey, intent: intent, alongside: alongside, notices: notices)
             } catch {
                 // The blob is durable but unacknowledged: remove it now rather than at the next start.
                 try? await blobs.remove(BlobName(DocumentID(unchecked: row.id)))
@@ -109,9 +111,11 @@ extension Vault {
         }
     }
 
-    /// Records a stored blob's row, with the decision's trace entry when there is one.
+    /// Records a stored blob's row, with the decision's trace entry when there is one (naming
+    /// the new document), and the operation's other changes and notices.
     private func recordRow(
-        _ row: DocumentRow, in dossier: DossierRecord, key dossierKey: SymmetricKey, intent: TraceIntent?, notice: DocumentNotice?
+        _ row: DocumentRow, in dossier: DossierRecord, key dossierKey: SymmetricKey, intent: TraceIntent?,
+        alongside: [DossierChange], notices: [Notice]
     ) async throws(StoreError) {
         let vault = self
         let supersede: @Sendable (DocumentRow) throws -> DocumentRow = { old in
@@ -124,17 +128,19 @@ extension Vault {
             } else {
                 try VaultIndex.insertDocument(row, db)
             }
-            // Sealed in the transaction: should it fail, the row goes with it and the decision's
-            // trace entry stays, as for any change that fails.
-            if let notice {
+            // In the transaction: should one fail, the row goes with it and the decision's trace
+            // entry stays, as for any change that fails.
+            try vault.apply(alongside, to: dossier, db)
+            for notice in notices {
                 try VaultIndex.insertNotification(
-                    try vault.notificationRow(for: notice, documentID: row.id, dossierID: dossierID, key: dossierKey), db)
+                    try vault.notificationRow(for: notice, newDocument: row.id, dossierID: dossierID, key: dossierKey), db)
             }
         }
-        guard let intent else {
+        guard var intent else {
             try await index.write("record a document", record)
             return
         }
+        intent.detail.documentID = row.id
         try await recordTrace(intent, dossier: dossier, change: record)
     }
 
@@ -208,7 +214,7 @@ extension Vault {
                 if received > configuration.maxDocumentSize {
                     throw StoreError(.tooLarge, "the document exceeds the limit of \(configuration.maxDocumentSize) bytes")
                 }
-                await hasher?.update(HashedBuffer(buffer), count: buffer.readableBytes)
+                await hasher?.update(RetainedBytes(buffer) { $0.withUnsafeReadableBytes($1) }, count: buffer.readableBytes)
                 buffer.withUnsafeReadableBytes { encryptor.append($0, to: &output) }
                 if output.count >= Self.writeBatchSize {
                     try await writer.write(output)

@@ -6,22 +6,10 @@ import Logging
 extension Vault {
     /// Creates the patient's dossier with a fresh dossier key and default settings.
     public func createDossier(for ins: INS) async throws(StoreError) -> DossierRecord {
-        let id = DossierID(unchecked: SecureRandom.hexIdentifier())
-        let masterKeys = self.masterKeys.current
-        let version = masterKeys.activeVersion
-        let dossierKey = try Self.crypto { () throws(CryptoError) in try SymmetricKey.random(in: arena) }
-        let wrapped = KeyWrap.wrap(dossierKey, with: masterKeys.activeKey, context: Self.dossierKeyContext(id, version))
-        let now = clock.now()
-        let fields = SealedDossierFields(ins: ins.value, settings: DossierSettings(), lifecycle: DossierLifecycle(createdAt: now))
-        let sealed = try Self.seal(fields, key: dossierKey, associatedData: Self.dossierAD(id))
-        try await index.insertDossier(
-            DossierRow(
-                id: id.value, insHash: insHash(ins), state: "active", createdAt: now,
-                masterVersion: Int64(version), keyGeneration: 1, wrappedKey: Data(wrapped), sealed: Data(sealed)))
-        logger.info("dossier created", metadata: ["dossier.id": "\(id)"])
-        return DossierRecord(
-            id: id, ins: ins, state: "active", createdAt: now, masterKeyVersion: version, keyGeneration: 1, settings: fields.settings,
-            lifecycle: fields.lifecycle, key: dossierKey)
+        let (row, record) = try newDossier(for: ins)
+        try await index.insertDossier(row)
+        logger.info("dossier created", metadata: ["dossier.id": "\(record.id)"])
+        return record
     }
 
     /// The patient's dossier (with the patient's access settings), or `dossierNotFound`.
@@ -51,18 +39,15 @@ extension Vault {
     func updateSealedFields(
         for ins: INS, _ change: @Sendable @escaping (inout SealedDossierFields) throws(StoreError) -> Void
     ) async throws(StoreError) -> (record: DossierRecord, changed: Bool) {
-        let hash = insHash(ins)
         let vault = self
-        let (row, changed) = try await index.updateDossier(insHash: hash) { row in
-            let (key, fields) = try vault.openDossierRow(row, ins: ins)
-            var updated = fields
-            try change(&updated)
-            guard updated.settings != fields.settings || updated.lifecycle != fields.lifecycle else { return row }
-            var copy = row
-            copy.state = updated.lifecycle.state.rawValue
-            copy.purgeAfter = updated.lifecycle.purgeDate(rules: vault.configuration.retention)
-            copy.sealed = Data(try Self.seal(updated, key: key, associatedData: Self.dossierAD(DossierID(unchecked: row.id))))
-            return copy
+        let (row, changed) = try await index.updateDossier(insHash: insHash(ins)) { row in
+            do {
+                return try vault.resealedDossier(row, ins: ins) { fields in try change(&fields) } ?? row
+            } catch let error as StoreError {
+                throw error
+            } catch {
+                throw StoreError(.io, "cannot change the dossier: \(error)")
+            }
         }
         let (key, fields) = try openDossierRow(row, ins: ins)
         return (record(from: row, ins: ins, fields: fields, key: key), changed)

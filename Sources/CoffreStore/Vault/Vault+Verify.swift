@@ -1,5 +1,5 @@
 import CoffreCrypto
-import CoffreDomain
+public import CoffreDomain
 import Foundation
 
 /// The result of checking the vault's contents.

@@ -1,0 +1,10 @@
+/// Who is calling, as the server established it: a person by a verified actor assertion, an
+/// operator or the retention job by the kernel's word on the socket (`SO_PEERCRED`).
+public enum Caller: Sendable, Hashable {
+    /// A patient, a representative or a professional, through their software.
+    case person(Actor)
+    /// Root or a member of the operators' group.
+    case `operator`(uid: UInt32)
+    /// The daily retention job's user.
+    case retentionJob(uid: UInt32)
+}

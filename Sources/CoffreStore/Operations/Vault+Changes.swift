@@ -1,0 +1,108 @@
+import CoffreCrypto
+import CoffreDomain
+import Foundation
+import GRDB
+import Synchronization
+
+/// What applying changes in a transaction reports back (it runs in the writer's closure).
+final class AppliedChanges: Sendable {
+    let acknowledged = Mutex(0)
+}
+
+extension Vault {
+    /// Applies planned changes in the caller's transaction, each to the dossier as it is there,
+    /// so that concurrent changes to one dossier apply one after the other and each is checked
+    /// against the rules on the state it finds (a change the rules refuse there throws).
+    /// A new dossier, a new document and a destruction have paths of their own.
+    func apply(_ changes: [DossierChange], to dossier: DossierRecord, _ db: Database, report: AppliedChanges? = nil) throws {
+        for change in changes {
+            switch change {
+            case .create, .storeDocument, .destroy:
+                continue
+            case .settings(let change):
+                try updateSealedFields(of: dossier, db) { fields in fields.settings = try change.applied(to: fields.settings) }
+            case .lifecycle(let change):
+                let now = clock.now()
+                try updateSealedFields(of: dossier, db) { fields in
+                    do throws(LifecycleError) {
+                        fields.lifecycle = try change.applied(to: fields.lifecycle, at: now)
+                    } catch {
+                        throw Refusal.illegalTransition(error)
+                    }
+                }
+            case .document(let id, let change):
+                _ = try changeDocument(id, change, in: dossier, db)
+            case .acknowledgeNotices(let recipient, let ids):
+                let count = try VaultIndex.acknowledgeNotifications(
+                    dossierID: dossier.id.value, recipient: recipient.rawValue, ids: ids, at: clock.now(), db)
+                report?.acknowledged.withLock { $0 += count }
+            }
+        }
+    }
+
+    /// Re-reads the dossier's row in the transaction, applies `change` to its sealed fields and
+    /// seals them again; the clear `state` and `purge_after` columns follow the lifecycle.
+    private func updateSealedFields(of dossier: DossierRecord, _ db: Database, _ change: (inout SealedDossierFields) throws -> Void) throws
+    {
+        guard let row = try VaultIndex.dossierRow(id: dossier.id.value, db), row.state != "purging" else {
+            throw StoreError(.dossierNotFound, "this patient has no dossier")
+        }
+        if let updated = try resealedDossier(row, ins: dossier.ins, change) { try updated.update(db) }
+    }
+
+    /// The row with `change` applied to its sealed fields, sealed again; nil if nothing changed.
+    func resealedDossier(_ row: DossierRow, ins: INS, _ change: (inout SealedDossierFields) throws -> Void) throws -> DossierRow? {
+        let (key, fields) = try openDossierRow(row, ins: ins)
+        var updated = fields
+        try change(&updated)
+        guard updated.settings != fields.settings || updated.lifecycle != fields.lifecycle else { return nil }
+        var copy = row
+        copy.state = updated.lifecycle.state.rawValue
+        copy.purgeAfter = updated.lifecycle.purgeDate(rules: configuration.retention)
+        copy.sealed = Data(try Self.seal(updated, key: key, associatedData: Self.dossierAD(DossierID(unchecked: row.id))))
+        return copy
+    }
+
+    /// Applies a document change to every version of the document, in the caller's transaction.
+    func changeDocument(_ id: DocumentID, _ change: DocumentChange, in dossier: DossierRecord, _ db: Database) throws -> DocumentRow {
+        guard let key = dossier.key else { throw StoreError(.keys, "the dossier key is not open") }
+        return try VaultIndex.updateDocumentChain(
+            id: id.value, dossierID: dossier.id.value, keyGeneration: Int64(dossier.keyGeneration), db
+        ) { target, row in
+            try self.resealed(row, key: key) { (row, fields) throws(StoreError) in
+                var version = DocumentVersionState(
+                    isNamed: row.id == target.id, status: DocumentStatus(rawValue: row.status) ?? .current, masked: fields.masked,
+                    hiddenFromPatient: fields.hiddenFromPatient, releasedAt: fields.releasedAt)
+                var named = version
+                named.status = DocumentStatus(rawValue: target.status) ?? .current
+                do throws(Refusal) {
+                    try change.apply(to: &version, named: named)
+                } catch {
+                    throw StoreError(.conflict, "document \(id): \(error.explanation)")
+                }
+                fields.masked = version.masked
+                fields.releasedAt = version.releasedAt
+                row.status = version.status.rawValue
+            }
+        }
+    }
+
+    /// A new dossier for `ins`: its row (not yet written) and its record, key open.
+    func newDossier(for ins: INS) throws(StoreError) -> (DossierRow, DossierRecord) {
+        let id = DossierID(unchecked: SecureRandom.hexIdentifier())
+        let masterKeys = self.masterKeys.current
+        let version = masterKeys.activeVersion
+        let dossierKey = try Self.crypto { () throws(CryptoError) in try SymmetricKey.random(in: arena) }
+        let wrapped = KeyWrap.wrap(dossierKey, with: masterKeys.activeKey, context: Self.dossierKeyContext(id, version))
+        let now = clock.now()
+        let fields = SealedDossierFields(ins: ins.value, settings: DossierSettings(), lifecycle: DossierLifecycle(createdAt: now))
+        let sealed = try Self.seal(fields, key: dossierKey, associatedData: Self.dossierAD(id))
+        let row = DossierRow(
+            id: id.value, insHash: insHash(ins), state: "active", createdAt: now,
+            masterVersion: Int64(version), keyGeneration: 1, wrappedKey: Data(wrapped), sealed: Data(sealed))
+        let record = DossierRecord(
+            id: id, ins: ins, state: "active", createdAt: now, masterKeyVersion: version, keyGeneration: 1, settings: fields.settings,
+            lifecycle: fields.lifecycle, key: dossierKey)
+        return (row, record)
+    }
+}
