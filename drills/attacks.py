@@ -108,13 +108,14 @@ def status_and_code(raw: bytes) -> tuple[int | None, str | None, str | None]:
         return status, None, media_type
 
 
-def traced_refusal(state: Path, seq: int, code: str, wait: float = 30.0) -> bool:
-    """Whether a dossier-less `refused` entry naming `code` was traced after `seq`. Refusals of
-    HTTP framing are traced just after the answer: wait for it (usually milliseconds; the bound
-    is for a loaded machine, and is spent only when the entry never comes)."""
+def traced_refusal(state: Path, seq: int, code: str | None = None, wait: float = 30.0) -> bool:
+    """Whether a dossier-less `refused` entry (naming `code`, if given) was traced after `seq`.
+    Refusals before any decision are counted and written once a second, one entry per kind with
+    its count: wait for it (about a second; the bound is for a loaded machine, and is spent only
+    when the entry never comes)."""
     deadline = time.monotonic() + wait
     while True:
-        if any(r[1] is None and r[3] == "refused" and code in (r[4] or "") for r in trace_since(state, seq)):
+        if any(r[1] is None and r[3] == "refused" and (code is None or code in (r[4] or "")) for r in trace_since(state, seq)):
             return True
         if time.monotonic() > deadline:
             return False
@@ -215,7 +216,7 @@ def attack_table(daemon: Daemon, table: Table, figures: Figures):
         if traced == "dossier":
             ok = any(r[1] is not None and r[3] == "denied" for r in rows)
         elif traced == "anonymous":
-            ok = any(r[1] is None and r[3] == "refused" and want_code in (r[4] or "") for r in rows)
+            ok = traced_refusal(state, before, want_code)
         else:
             ok = True
         table.row(attack, expected, got, ("refused, traced" if traced != "none" else "refused") if ok
@@ -282,9 +283,8 @@ def attack_table(daemon: Daemon, table: Table, figures: Figures):
                           ("NUL byte", doc_id[:31] + "%00"), ("dot-dot id", ".." + doc_id[2:])]:
         before = last_seq(state)
         reply = vault.send("GET", "%s/%s/content" % (docs, raw_id), headers=vault.auth(INS1))
-        rows = trace_since(state, before)
         ok = (reply.status, reply.code) in ((400, "invalid_identifier"), (404, "route_not_found"))
-        traced = any(r[3] == "refused" for r in rows)
+        traced = traced_refusal(state, before)
         table.row("document id: " + label, "400 invalid_identifier or 404 route_not_found",
                   "%d %s" % (reply.status, reply.code),
                   ("refused, traced" if traced else "refused but NOT TRACED") if ok else "NOT REFUSED AS EXPECTED")
@@ -369,7 +369,7 @@ def attack_table(daemon: Daemon, table: Table, figures: Figures):
              "print(d[9:12].decode(), json.loads(d.split(b'\\r\\n\\r\\n', 1)[1])['code'])" % str(shared))
     before = last_seq(state)
     got = subprocess_run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c", probe])
-    if got == "403 not_operator" and not any(r[3] == "refused" for r in trace_since(state, before)):
+    if got == "403 not_operator" and not traced_refusal(state, before, "not_operator"):
         got += " (not traced)"
     table.row("admin verify as uid 65534 (nobody)", "403 not_operator", got,
               "refused" if got == "403 not_operator" else "NOT REFUSED AS EXPECTED")

@@ -1,11 +1,11 @@
 #if canImport(Glibc)
     import Glibc
 #endif
-public import CoffreAPI
-public import CoffreDomain
-public import CoffreStore
-public import Hummingbird
-public import Logging
+import CoffreAPI
+import CoffreDomain
+import CoffreStore
+import Hummingbird
+import Logging
 
 /// Builds the HTTP router over a ready vault: its middleware and routes. Whichever way the
 /// socket comes (passed by systemd or bound by the daemon), requests go through this one router;
@@ -16,27 +16,27 @@ public import Logging
 ///     swaps it).
 ///   - replayGuard: the assertions already used (one per daemon: each assertion is single-use).
 ///   - keyRotation: the background job `coffre admin keys rotate` wakes.
-public func buildRouter(
+func buildRouter(
     configuration: ServerConfiguration,
-    vault: Vault,
+    pipeline: OperationPipeline,
+    refusals: RefusalRecorder,
     trust: @escaping @Sendable () -> TrustStore,
     replayGuard: AssertionReplayGuard,
-    matrix: HabilitationMatrix,
     clock: any VaultClock,
     developmentClock: SettableClock? = nil,
     keyRotation: KeyRotationService,
     logger: Logger
 ) -> Router<CoffreRequestContext> {
+    let vault = pipeline.vault
     let router = Router(context: CoffreRequestContext.self)
-    router.middlewares.add(ProblemMiddleware(vault: vault, logger: logger))
+    router.middlewares.add(ProblemMiddleware(refusals: refusals, logger: logger))
 
     let system = SystemRoutes(
         vault: vault, developmentMode: configuration.developmentMode, clock: clock, developmentClock: developmentClock,
         logger: logger)
     system.addHealth(to: router)
 
-    // Every operation on a dossier, whoever asks, goes through this one pipeline.
-    let pipeline = OperationPipeline(vault: vault, policy: AccessPolicy(matrix: matrix))
+    // Every operation on a dossier, whoever asks, goes through the one pipeline.
     let patients = router.group("v1/patients/:ins").add(middleware: AssertionMiddleware(trust: trust, replayGuard: replayGuard))
     DossierRoutes(pipeline: pipeline).add(to: patients)
     DocumentRoutes(pipeline: pipeline).add(to: patients)
@@ -49,7 +49,7 @@ public func buildRouter(
             developmentUserID: configuration.developmentMode ? getuid() : nil))
     system.addAdmin(to: admin)
     KeyRoutes(
-        vault: vault, rotation: keyRotation,
+        vault: vault, pipeline: pipeline, rotation: keyRotation,
         developmentKeyDirectory: configuration.developmentMode ? configuration.keyDirectories.first : nil
     ).add(to: admin)
     let retention = RetentionRoutes(vault: vault, pipeline: pipeline)

@@ -105,9 +105,12 @@ public enum CoffreDaemon {
         let signals = await ReloadService.trapSignals()
         let keyRotation = KeyRotationService(
             vault: vault, batchSize: configuration.rotationBatchSize, pause: configuration.rotationPause, logger: logger)
+        // Every operation on a dossier, whoever asks, goes through this one pipeline.
+        let pipeline = OperationPipeline(vault: vault, policy: AccessPolicy(matrix: matrix))
+        let refusals = RefusalRecorder(pipeline: pipeline, logger: logger)
         let router = buildRouter(
-            configuration: configuration, vault: vault, trust: { trust.current },
-            replayGuard: AssertionReplayGuard(startedAt: Int64(time(nil))), matrix: matrix, clock: clock,
+            configuration: configuration, pipeline: pipeline, refusals: refusals, trust: { trust.current },
+            replayGuard: AssertionReplayGuard(startedAt: Int64(time(nil))), clock: clock,
             developmentClock: developmentClock, keyRotation: keyRotation, logger: logger)
 
         let listening = Latch()
@@ -132,19 +135,10 @@ public enum CoffreDaemon {
                     notifier.status("stopping: aborting requests still in flight")
                 },
                 refused: { problem in
-                    // Refused before any route: traced like the router's anonymous refusals.
+                    // Refused before any route: counted like the router's anonymous refusals.
                     logger.notice(
                         "request refused", metadata: CoffreEvent.requestRefused.metadata(["error.code": "\(problem.code.rawValue)"]))
-                    Task {
-                        var detail = TraceDetail()
-                        detail.errorCode = problem.code.rawValue
-                        do {
-                            try await vault.recordTrace(
-                                action: "HTTP framing", outcome: .refused, detail: detail, dossier: nil, durability: .batched)
-                        } catch {
-                            logger.error("trace write failed for a refusal", metadata: ["error.code": "\(problem.code.rawValue)"])
-                        }
-                    }
+                    refusals.refused(AnonymousRefusal(action: "HTTP framing", errorCode: problem.code.rawValue))
                 }))
 
         // Graceful shutdown runs in reverse order: the server drains first, the watchdog last.
@@ -156,6 +150,8 @@ public enum CoffreDaemon {
         }
         services.append(.init(service: ReloadService(signals: signals, trust: trust, vault: vault, logger: logger)))
         services.append(.init(service: keyRotation))
+        // Before the server: it stops after it, and so writes the refusals of the last requests.
+        services.append(.init(service: refusals))
         services.append(.init(service: server))
         let group = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

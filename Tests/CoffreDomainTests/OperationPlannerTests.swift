@@ -310,3 +310,21 @@ import Testing
         #expect(refusals.allSatisfy { !$0.explanation.isEmpty })
     }
 }
+
+/// Refusals before any decision, counted by kind until written.
+@Suite struct RefusalTallyTests {
+    @Test func refusalsAreCountedByKindInTheOrderFirstSeen() {
+        var tally = RefusalTally()
+        let missing = AnonymousRefusal(action: "GET /v1/patients/{ins}/dossier", errorCode: "assertion_missing")
+        let unknown = AnonymousRefusal(action: "GET unmatched", errorCode: "route_not_found")
+        for _ in 0..<1_000 { tally.add(missing) }
+        tally.add(unknown)
+        tally.add(missing)
+        let drained = tally.drain()
+        #expect(drained.map(\.refusal) == [missing, unknown])
+        #expect(drained.map(\.count) == [1_001, 1])
+        #expect(tally.isEmpty && tally.drain().isEmpty)
+        let detail = missing.detail(count: 3)
+        #expect(detail.anonymous == detail && detail.count == 3 && detail.errorCode == "assertion_missing")
+    }
+}

@@ -6,14 +6,6 @@ import Testing
 /// Closing, reopening, opposing, legal holds, and the ten-year retention ending in a purge that
 /// leaves nothing readable behind.
 @Suite struct LifecycleTests {
-    func sqlite(_ database: String, _ query: String) async throws -> String {
-        let script =
-            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); r=c.execute(sys.argv[2]).fetchall(); c.commit(); print('\\n'.join(x[0].hex() if isinstance(x[0], bytes) else str(x[0]) for x in r))"
-        let result = try await Program.run("/usr/bin/env", ["python3", "-c", script, database, query])
-        #expect(result.status == 0, "\(result.stderr)")
-        return result.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-
     func retention(_ session: Session, dryRun: Bool = false) async throws -> [String: Any] {
         let run = try await session.daemon.coffre(["retention", "run", "--json"] + (dryRun ? ["--dry-run"] : []))
         #expect(run.status == 0, "\(run.stderr)")

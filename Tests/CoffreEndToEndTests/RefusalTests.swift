@@ -50,6 +50,33 @@ import Testing
         #expect(list.stdoutText.contains("\"documents\" : [\n\n  ]"))
     }
 
+    /// Refusals before any decision (here: no assertion) are counted by kind and written once a
+    /// second with their count, so a flood of them cannot grow the trace one entry per request.
+    @Test func aFloodOfAnonymousRefusalsIsCountedNotWrittenOneByOne() async throws {
+        let session = try await Session()
+        let request = RawHTTP.request("GET", "/v1/patients/\(session.patient)/dossier")
+        let flood = 300
+        for _ in 0..<flood {
+            let reply = try RawHTTP.exchange(socketPath: session.daemon.socketPath, request: request)
+            #expect(reply.problemCode == "assertion_missing")
+        }
+        let database = session.daemon.state.path + "/index.sqlite"
+        let query = """
+            SELECT count(*) || ' ' || coalesce(sum(json_extract(detail, '$.count')), 0) FROM trace_entry
+            WHERE dossier_id IS NULL AND outcome = 'refused' AND action = 'GET /v1/patients/{ins}/dossier'
+              AND json_extract(detail, '$.errorCode') = 'assertion_missing'
+            """
+        var counted = ""
+        let written = try await eventually(every: .milliseconds(200)) {
+            counted = try await sqlite(database, query)
+            return counted.hasSuffix(" \(flood)")
+        }
+        #expect(written, "\(counted)")
+        let entries = Int(counted.split(separator: " ").first ?? "") ?? .max
+        // One entry a second at most: the flood took a few seconds at worst.
+        #expect(entries >= 1 && entries <= 30, "\(counted)")
+    }
+
     @Test func oversizeAndCutOffUploadsLeaveNothingBehind() async throws {
         let session = try await Session(arguments: ["--max-document-bytes", "100000"])
         let base = "/v1/patients/\(session.patient)"

@@ -66,6 +66,17 @@ struct Session {
     }
 }
 
+/// The first column of each row `query` gives on the SQLite database at `database`, a line
+/// each (blobs in hex), through Python's sqlite3: the tests read and damage the index as an
+/// outsider would, not through the vault's code.
+func sqlite(_ database: String, _ query: String) async throws -> String {
+    let script =
+        "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); r=c.execute(sys.argv[2]).fetchall(); c.commit(); print('\\n'.join(x[0].hex() if isinstance(x[0], bytes) else str(x[0]) for x in r))"
+    let result = try await Program.run("/usr/bin/env", ["python3", "-c", script, database, query])
+    #expect(result.status == 0, "\(result.stderr)")
+    return result.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+}
+
 extension ProgramResult {
     /// The first line of stdout, trimmed (an id printed by `doc put` or `dossier create`).
     var firstLine: String { stdoutText.split(separator: "\n").first.map(String.init) ?? "" }

@@ -27,7 +27,7 @@ public struct AccessPolicy: Sendable {
     public func decide(
         actor: Actor, action: DossierAction, dossier: DossierFacts, document: DocumentFacts? = nil, now: Int64
     ) -> AccessDecision {
-        if action == .holdDossier || action == .releaseHold { return .deny("operator-only") }
+        if action.isOperators { return .deny("operator-only") }
         if action.concernsDocument && document == nil { return .deny("document.unknown") }
         let decision = personDecision(actor: actor, action: action, dossier: dossier, document: document, now: now)
         // A closed dossier is read-only: whoever may act on it may read, and reopen it.

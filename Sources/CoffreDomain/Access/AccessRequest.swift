@@ -28,6 +28,24 @@ public enum DossierAction: String, Sendable, CaseIterable {
     case holdDossier = "dossier.hold"
     /// An operator lifts a legal hold.
     case releaseHold = "dossier.release-hold"
+    /// An operator gives a dossier a new key.
+    case rekeyDossier = "dossier.rekey"
+    /// A dossier destroyed for good (retention, a deletion request, an opposition).
+    case purgeDossier = "dossier.purge"
+    /// An operator loads newly installed master keys.
+    case reloadKeys = "keys.reload"
+    /// An operator starts a master key rotation.
+    case rotateKeys = "keys.rotate"
+    /// An operator retires a master key version.
+    case retireKey = "keys.retire"
+
+    /// Actions only operators (or the vault itself, for a purge) take.
+    public var isOperators: Bool {
+        switch self {
+        case .holdDossier, .releaseHold, .rekeyDossier, .purgeDossier, .reloadKeys, .rotateKeys, .retireKey: true
+        default: false
+        }
+    }
 
     /// Whether the action changes the dossier's content or settings (refused while closed).
     public var writes: Bool {
@@ -47,7 +65,8 @@ public enum DossierAction: String, Sendable, CaseIterable {
             .readAccessSettings:
             true
         case .createDossier, .manageDossier, .addDocument, .replaceDocument, .deleteDocument, .maskDocument, .releaseDocument,
-            .closeDossier, .closeDossierOnDeath, .reopenDossier, .opposeDossier, .holdDossier, .releaseHold:
+            .closeDossier, .closeDossierOnDeath, .reopenDossier, .opposeDossier, .holdDossier, .releaseHold, .rekeyDossier,
+            .purgeDossier, .reloadKeys, .rotateKeys, .retireKey:
             false
         }
     }

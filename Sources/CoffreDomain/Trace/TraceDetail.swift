@@ -18,6 +18,9 @@ public struct TraceDetail: Codable, Sendable, Equatable {
     public var matrixVersion: String?
     /// The error code of a refusal.
     public var errorCode: String?
+    /// How many refusals an aggregated entry stands for (refusals before any decision are
+    /// counted by kind and written once per interval).
+    public var count: Int?
 
     public init(
         actorRole: String? = nil, actorID: String? = nil, profession: String? = nil, specialty: String? = nil,
@@ -68,9 +71,11 @@ public struct TraceDetail: Codable, Sendable, Equatable {
     /// An operator's uid is not personal health data and is what an audit of key operations
     /// needs, so it stays.
     public var anonymous: TraceDetail {
-        TraceDetail(
+        var clear = TraceDetail(
             actorRole: actorRole, actorID: actorRole == "operator" || actorRole == "retention" ? actorID : nil, mode: mode, rule: rule,
             errorCode: errorCode)
+        clear.count = count
+        return clear
     }
 }
 

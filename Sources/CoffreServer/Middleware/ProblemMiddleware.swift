@@ -10,7 +10,7 @@ import NIOCore
 /// place. An error nobody anticipated becomes `internal_error` with no internal detail sent.
 struct ProblemMiddleware: RouterMiddleware {
     typealias Context = CoffreRequestContext
-    let vault: Vault
+    let refusals: RefusalRecorder
     let logger: Logger
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -18,9 +18,14 @@ struct ProblemMiddleware: RouterMiddleware {
             return try await next(request, context)
         } catch {
             let problem = Self.problem(for: error)
-            // The pipeline traced its refusals; anything else failed before any decision.
+            // The pipeline traced its refusals; anything else failed before any decision, and is
+            // counted (a connection that keeps being refused waits for its answers).
             if !(error is Refusal) {
-                await traceRefusal(problem, request: request, context: context)
+                let refusal = AnonymousRefusal(
+                    action: "\(request.method.rawValue) \(context.endpointPath ?? "unmatched")", errorCode: problem.code.rawValue,
+                    role: context.actor?.role.rawValue, serverSide: problem.status >= 500)
+                let pause = refusals.refused(refusal, on: context.channel)
+                if pause > .zero { try? await Task.sleep(for: pause) }
             }
             // The route template, never the path: paths carry the patient's INS.
             logger.log(
@@ -33,21 +38,6 @@ struct ProblemMiddleware: RouterMiddleware {
                     "http.status": "\(problem.status)",
                 ]))
             return Self.response(for: problem)
-        }
-    }
-
-    /// Every refusal is traced. One the pipeline has not traced happened before any access
-    /// decision (a bad assertion, identifier or body): it is recorded without a dossier, so
-    /// with nothing that identifies the patient.
-    private func traceRefusal(_ problem: Problem, request: Request, context: Context) async {
-        var detail = context.actor.map(TraceDetail.init(actor:)) ?? TraceDetail()
-        detail.errorCode = problem.code.rawValue
-        let action = "\(request.method.rawValue) \(context.endpointPath ?? "unmatched")"
-        do {
-            try await vault.recordTrace(
-                action: action, outcome: problem.status >= 500 ? .failed : .refused, detail: detail, dossier: nil, durability: .batched)
-        } catch {
-            logger.error("trace write failed for a refusal", metadata: ["error.code": "\(problem.code.rawValue)"])
         }
     }
 

@@ -7,6 +7,7 @@ import Hummingbird
 /// Every operation is traced with the operator's uid before it is done.
 struct KeyRoutes: Sendable {
     let vault: Vault
+    let pipeline: OperationPipeline
     let rotation: KeyRotationService
     /// In development mode, where `rotate` may create the next master key itself.
     let developmentKeyDirectory: String?
@@ -14,12 +15,11 @@ struct KeyRoutes: Sendable {
     func add(to group: RouterGroup<CoffreRequestContext>) {
         group.get("keys") { _, _ in try json(MasterKeysView(try await vault.masterKeyStatus())) }
         group.post("keys/reload") { _, context in
-            try await traceOperator("keys.reload", dossier: nil, context, vault: vault)
-            return try json(MasterKeysView(try await vault.reloadMasterKeys()))
+            try json(MasterKeysView(try await pipeline.reloadKeys(by: try await context.operatorCaller())))
         }
         group.post("keys/rotate") { _, context in
-            try await traceOperator("keys.rotate", dossier: nil, context, vault: vault)
-            let status = try await vault.startRotation(developmentKeyDirectory: developmentKeyDirectory)
+            let status = try await pipeline.rotateKeys(
+                by: try await context.operatorCaller(), developmentKeyDirectory: developmentKeyDirectory)
             rotation.wake()
             return try json(MasterKeysView(status), status: .accepted)
         }
@@ -29,14 +29,12 @@ struct KeyRoutes: Sendable {
             else {
                 throw Problem(.invalidIdentifier, detail: "a master key version is a whole number from 1")
             }
-            try await traceOperator("keys.retire", dossier: nil, context, vault: vault)
-            return try json(MasterKeysView(try await vault.retireMasterKey(version: version)))
+            return try json(MasterKeysView(try await pipeline.retireKey(version, by: try await context.operatorCaller())))
         }
         group.post("patients/:ins/rekey") { request, context in
             let ins = try context.patientINS()
             let body = try decodeJSON(RekeyRequest.self, try await request.body.collect(upTo: context.maxUploadSize))
-            try await traceOperator("dossier.rekey", dossier: try await vault.dossier(for: ins), context, vault: vault)
-            let result = try await vault.rekeyDossier(for: ins, reencrypt: body.reencrypt ?? false)
+            let result = try await pipeline.rekey(ins, reencrypt: body.reencrypt ?? false, by: try await context.operatorCaller())
             return try json(
                 RekeyView(
                     dossierId: result.dossierID.value, keyGeneration: result.keyGeneration,
@@ -63,13 +61,4 @@ extension MasterKeysView {
             },
             purges: status.purges.map { Purges(lastAt: rfc3339(milliseconds: $0.lastAt), dossiers: $0.dossiers) })
     }
-}
-
-/// Operators act through the socket, not with an assertion: the trace names their uid. Written
-/// before the operation, like every access (fail closed).
-func traceOperator(_ action: String, dossier: DossierRecord?, _ context: CoffreRequestContext, vault: Vault) async throws {
-    let uid = (try? await context.peerCredentials().uid).map(String.init) ?? "unknown"
-    try await vault.recordTrace(
-        action: action, outcome: .allowed, detail: TraceDetail(actorRole: "operator", actorID: "uid \(uid)", rule: "operator"),
-        dossier: dossier)
 }

@@ -72,10 +72,15 @@ extension Vault {
         logger.notice("dossier purged", metadata: ["dossier.id": "\(dossierID)", "purge.reason": "\(reason)"])
     }
 
+    /// The purge's entry: the dossier's random id and the reason, in clear (the key that would
+    /// seal anything else is being destroyed), nothing personal.
     private func tracePurge(_ dossierID: String, outcome: TraceOutcome, rule: String) async throws(StoreError) {
         do {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .sortedKeys
+            let detail = String(decoding: try encoder.encode(OperationPlanner.purgeEntry(reason: rule).anonymous), as: UTF8.self)
             _ = try await trace.append(
-                dossierID: dossierID, action: "dossier.purge", outcome: outcome.rawValue, detail: #"{"rule":"\#(rule)"}"#,
+                dossierID: dossierID, action: DossierAction.purgeDossier.rawValue, outcome: outcome.rawValue, detail: detail,
                 seal: { _ in nil })
         } catch {
             throw StoreError(.io, "the purge of dossier \(dossierID) cannot be traced, so it was not done: \(error)")

@@ -110,7 +110,7 @@ public struct OperationPipeline: Sendable {
         var domain: OperationFacts
     }
 
-    private func load(_ operation: DossierOperation, ins: INS) async throws(StoreError) -> Facts {
+    func load(_ operation: DossierOperation, ins: INS) async throws(StoreError) -> Facts {
         var dossier: DossierRecord? = nil
         if let row = try vault.index.dossier(insHash: vault.insHash(ins)), row.state != "purging" {
             let (key, fields) = try vault.openDossierRow(row, ins: ins)
@@ -137,7 +137,9 @@ public struct OperationPipeline: Sendable {
     // MARK: Commit
 
     /// Writes the plan's trace entry with its changes and notices, in one transaction.
-    private func commit(_ plan: OperationPlan, dossier: DossierRecord?, report: AppliedChanges?) async throws {
+    /// - Parameter durable: the entry must be durable before this returns although the plan
+    ///   changes nothing itself (an operation the vault carries out after it).
+    func commit(_ plan: OperationPlan, dossier: DossierRecord?, report: AppliedChanges?, durable: Bool = false) async throws {
         var change: (@Sendable (Database) throws -> Void)? = nil
         if let dossier, let key = dossier.key, plan.changesDossier || !plan.notices.isEmpty {
             let vault = self.vault
@@ -149,7 +151,7 @@ public struct OperationPipeline: Sendable {
                 }
             }
         }
-        try await append(plan, dossier: dossier, change: change)
+        try await append(plan, dossier: dossier, change: change, durable: durable)
     }
 
     /// A new dossier: its row and its first trace entry (sealed under its own key) in one
@@ -161,11 +163,14 @@ public struct OperationPipeline: Sendable {
         return Outcome(plan: plan, dossier: dossier, document: nil, acknowledged: 0)
     }
 
-    private func append(_ plan: OperationPlan, dossier: DossierRecord?, change: (@Sendable (Database) throws -> Void)?) async throws {
+    private func append(
+        _ plan: OperationPlan, dossier: DossierRecord?, change: (@Sendable (Database) throws -> Void)?, durable: Bool = false
+    ) async throws {
         do {
+            // A read's or a refusal's entry is made durable by batch; a change's before the answer.
             try await vault.appendTrace(
                 action: plan.action.rawValue, outcome: plan.outcome, detail: plan.detail, dossier: dossier, change: change,
-                durability: change == nil ? .batched : .beforeReturning)
+                durability: change == nil && !durable ? .batched : .beforeReturning)
         } catch let failed as TraceWriter.ChangeFailed {
             // The entry is in the trace; the change it allowed is not (the dossier's state
             // refused it in the transaction, or the disk did).
