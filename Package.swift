@@ -162,6 +162,20 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The server in-process: its router driven through Hummingbird's testing support, over a
+        // real vault, with a clock the tests set.
+        .testTarget(
+            name: "CoffreServerTests",
+            dependencies: [
+                "CoffreServer", "CoffreStore", "CoffreAPI", "CoffreDomain", "CoffreCrypto", "CoffreTesting",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "CoffreEndToEndTests",
             dependencies: ["CoffreTesting", "CoffreAPI", "CoffreCrypto", "CoffreDomain"],

@@ -8,7 +8,7 @@ import CoffreStore
 import Hummingbird
 public import Logging
 import NIOPosix
-import ServiceLifecycle
+public import ServiceLifecycle
 import UnixSignals
 
 /// The daemon's whole life: adopt or bind the socket, prepare development keys if asked, open
@@ -26,14 +26,18 @@ public enum CoffreDaemon {
     /// Runs the daemon until it is stopped; throws (and logs why) if it cannot start.
     public static func run(configuration: ServerConfiguration, logger: Logger) async throws {
         do {
-            try await start(configuration: configuration, logger: logger)
+            try await buildApplication(configuration: configuration, logger: logger).run()
         } catch {
             logger.critical("coffred failed", metadata: CoffreEvent.failed.metadata(["error": "\(error)"]))
             throw error
         }
     }
 
-    private static func start(configuration: ServerConfiguration, logger: Logger) async throws {
+    /// Everything the daemon runs, wired into one service group: adopts or binds the socket,
+    /// prepares development keys if asked, opens the vault (recovery included), loads the trust
+    /// directory and the habilitation matrix. Running the group serves until SIGTERM or SIGINT;
+    /// its last service to stop signs the trace's end and records a clean stop.
+    public static func buildApplication(configuration: ServerConfiguration, logger: Logger) async throws -> ServiceGroup {
         var configuration = configuration
         let notifier = SystemdNotifier()
         logger.info(
@@ -64,17 +68,16 @@ public enum CoffreDaemon {
         let pool = NIOThreadPool(numberOfThreads: 8)
         pool.start()
         do {
-            try await serve(configuration: configuration, socket: socket, arena: arena, pool: pool, logger: logger)
+            return try await services(configuration: configuration, socket: socket, arena: arena, pool: pool, logger: logger)
         } catch {
             try? await pool.shutdownGracefully()
             throw error
         }
-        try await pool.shutdownGracefully()
     }
 
-    private static func serve(
+    private static func services(
         configuration: ServerConfiguration, socket: ListenSocket, arena: SecureArena, pool: NIOThreadPool, logger: Logger
-    ) async throws {
+    ) async throws -> ServiceGroup {
         let notifier = SystemdNotifier()
         notifier.status("starting: opening the index and recovering")
         // The dossier's rules run on the vault clock: settable in development mode only.
@@ -141,34 +144,22 @@ public enum CoffreDaemon {
                     refusals.refused(AnonymousRefusal(action: "HTTP framing", errorCode: problem.code.rawValue))
                 }))
 
-        // Graceful shutdown runs in reverse order: the server drains first, the watchdog last.
+        // Graceful shutdown runs in reverse order: the server drains first, then the refusals
+        // of its last requests are written, the vault signs the trace's end, and the threads
+        // stop; the watchdog last.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let watchdog = Watchdog.fromSystemd(
             socketPath: socket.path, pool: pool, listening: listening, stopping: stopping, logger: logger)
         {
             services.append(.init(service: watchdog))
         }
+        services.append(.init(service: ThreadPoolService(pool: pool)))
+        services.append(.init(service: VaultService(vault: vault, forced: forced, logger: logger)))
         services.append(.init(service: ReloadService(signals: signals, trust: trust, vault: vault, logger: logger)))
         services.append(.init(service: keyRotation))
-        // Before the server: it stops after it, and so writes the refusals of the last requests.
         services.append(.init(service: refusals))
         services.append(.init(service: server))
-        let group = ServiceGroup(
+        return ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
-
-        // After aborted requests, let the next start reconcile blobs with the index rather than
-        // trust that every abort cleaned up after itself.
-        let clean = !forced.isSet
-        do {
-            // Sign the end of the chain, so that no entry can be cut from the tail unnoticed.
-            try await vault.checkpointTrace()
-        } catch {
-            logger.error("could not sign the final trace checkpoint", metadata: ["error": "\(error)"])
-        }
-        if clean {
-            vault.markCleanShutdown()
-        }
-        logger.notice("coffred stopped", metadata: CoffreEvent.stopped.metadata(["stop.clean": "\(clean)"]))
     }
 }
