@@ -1,4 +1,8 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
 public import Foundation
+import Synchronization
 
 /// Where the built `coffred` and `coffre` are: `$COFFRE_BIN_DIR` (set by `make test`), else the
 /// package's `.build/debug`.
@@ -18,6 +22,55 @@ public enum Binaries {
 
     public static var coffred: String { directory + "/coffred" }
     public static var coffre: String { directory + "/coffre" }
+
+    /// A directory holding `coffred` and `coffre` (with their resource bundles) that any user
+    /// can reach: the build's own when every directory above it lets others through, else a
+    /// copy made once per test process. A checkout may sit where only root may enter (a home
+    /// directory of mode 0700), and some tests run the programs as another user.
+    public static let reachableByAnyUser: String = {
+        if isReachableByAnyUser(directory) { return directory }
+        var template = Array("/tmp/coffre-bin-XXXXXX".utf8CString)
+        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else { return directory }
+        let staged = String(cString: made)
+        chmod(staged, 0o755)
+        let manager = FileManager.default
+        let names =
+            ["coffred", "coffre"] + ((try? manager.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".resources") }
+        for name in names {
+            try? manager.copyItem(atPath: directory + "/" + name, toPath: staged + "/" + name)
+            openUp(staged + "/" + name)
+        }
+        atexit { removeStagedCopies() }
+        stagedCopies.withLock { $0.append(staged) }
+        return staged
+    }()
+
+    /// Whether every directory from `/` down to `path` lets others through (o+x).
+    static func isReachableByAnyUser(_ path: String) -> Bool {
+        var current = URL(fileURLWithPath: path).standardizedFileURL
+        while true {
+            var info = stat()
+            guard stat(current.path, &info) == 0, info.st_mode & S_IXOTH != 0 else { return false }
+            if current.path == "/" { return true }
+            current.deleteLastPathComponent()
+        }
+    }
+
+    /// Lets others read (and enter or run) a staged file or directory, recursively.
+    private static func openUp(_ path: String) {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return }
+        let isDirectory = info.st_mode & S_IFMT == S_IFDIR
+        chmod(path, isDirectory || info.st_mode & S_IXUSR != 0 ? 0o755 : 0o644)
+        guard isDirectory else { return }
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [] { openUp(path + "/" + name) }
+    }
+
+    private static let stagedCopies = Mutex<[String]>([])
+
+    private static func removeStagedCopies() {
+        for path in stagedCopies.withLock({ $0 }) { try? FileManager.default.removeItem(atPath: path) }
+    }
 }
 
 /// The result of running a program to completion.

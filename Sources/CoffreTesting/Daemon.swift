@@ -45,7 +45,8 @@ public final class Daemon: @unchecked Sendable {
             try text.write(toFile: configuration, atomically: true, encoding: .utf8)
             arguments = ["--config", configuration]
         }
-        let command = launch.command(coffred: Binaries.coffred, arguments: arguments + extraArguments, socketPath: socketPath)
+        let command = launch.command(
+            coffred: launch.coffred ?? Binaries.coffred, arguments: arguments + extraArguments, socketPath: socketPath)
         let environment = ProcessInfo.processInfo.environment.merging(launch.environment) { _, new in new }
         let process = try ChildProcess(command, environment: environment, logPath: logPath)
         self.process = process
@@ -136,11 +137,16 @@ public struct DaemonLaunch: Sendable {
     /// A command that confines coffred and then execs it (keeping the pid), such as
     /// `scripts/hardened-exec.py UNIT UID GID --`.
     public var wrapper: [String]
+    /// The daemon binary to run, if not the build's (`Binaries.reachableByAnyUser` for a daemon
+    /// that runs as another user).
+    public var coffred: String?
 
     /// A launch; the defaults start coffred directly.
     public init(
-        environment: [String: String] = [:], socketActivated: Bool = false, watchdogPID: Bool = false, wrapper: [String] = []
+        environment: [String: String] = [:], socketActivated: Bool = false, watchdogPID: Bool = false, wrapper: [String] = [],
+        coffred: String? = nil
     ) {
+        self.coffred = coffred
         self.environment = environment
         self.socketActivated = socketActivated
         self.watchdogPID = watchdogPID

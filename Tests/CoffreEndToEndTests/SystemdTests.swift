@@ -253,7 +253,7 @@ import Testing
 /// The daemon confined as coffred.service confines it, the way systemd would start it.
 @Suite struct HardenedDaemonTests {
     /// Needs root (to drop to another user and unshare the network) and Linux ≥ 6.3 (PR_SET_MDWE).
-    @Test(.enabled(if: getuid() == 0))
+    @Test(.enabled(if: TestEnvironment.isRoot, "needs root to drop to another user and unshare the network"))
     func theDaemonWorksUnderTheUnitsConfinement() async throws {
         let notify = try NotifySocket()
         // Under systemd, NOTIFY_SOCKET is writable by every service user.
@@ -262,6 +262,8 @@ import Testing
         let state = try TemporaryDirectory(prefix: "coffred")
         // The daemon runs as nobody here, as coffre under systemd: its state is its own.
         chown(state.path, 65534, 65534)
+        // The wrapper reads the unit and drops to nobody, who then runs coffred: from a copy it
+        // can reach when the checkout is where only root may enter.
         let wrapper = [
             "/usr/bin/python3", Binaries.packageRoot + "/scripts/hardened-exec.py", Binaries.packageRoot + "/systemd/coffred.service",
             "65534", "65534", "--",
@@ -269,7 +271,8 @@ import Testing
         let daemon = try await Daemon(
             state: state,
             launch: DaemonLaunch(
-                environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "1000000"], socketActivated: true, wrapper: wrapper))
+                environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "1000000"], socketActivated: true, wrapper: wrapper,
+                coffred: Binaries.reachableByAnyUser + "/coffred"))
         // systemd-socket-activate made the socket root's, 0755; coffred.socket gives it to coffre.
         chmod(daemon.socketPath, 0o666)
         let pid = try #require(daemon.pid)
