@@ -2,7 +2,8 @@
 /// keeps opaque bytes under a blob name, durably.
 ///
 /// Implementations: `FileBlobStore` (a sharded local directory). An object store would be a
-/// second implementation of this protocol, passing the same shared test suite.
+/// second implementation of this protocol, passing the same shared test suite
+/// (`Tests/CoffreStoreTests/BlobStoreConformance.swift`, written against this protocol alone).
 public protocol BlobStore: Sendable {
     /// Creates what the store needs and removes leftovers of interrupted writes.
     /// - Returns: the number of leftover temporary blobs removed.
