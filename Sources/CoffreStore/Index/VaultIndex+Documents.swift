@@ -136,4 +136,11 @@ extension VaultIndex {
         else { return nil }
         return BlobName(document, version: version)
     }
+
+    /// Every version of every document of a dossier, in the caller's transaction.
+    static func documentRows(dossierID: String, _ db: Database) throws -> [DocumentRow] {
+        try DocumentRow.filter(Column("dossier_id") == dossierID).fetchAll(db)
+    }
+
+    static func update(document row: DocumentRow, _ db: Database) throws { try row.update(db) }
 }

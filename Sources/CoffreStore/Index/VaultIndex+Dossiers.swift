@@ -16,6 +16,8 @@ extension VaultIndex {
         try row.insert(db)
     }
 
+    static func update(dossier row: DossierRow, _ db: Database) throws { try row.update(db) }
+
     /// A dossier row by id, read in the caller's transaction.
     static func dossierRow(id: String, _ db: Database) throws -> DossierRow? {
         try DossierRow.fetchOne(db, key: id)

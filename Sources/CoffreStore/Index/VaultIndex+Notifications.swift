@@ -36,4 +36,11 @@ extension VaultIndex {
         if let ids { request = request.filter(ids.contains(Column("id"))) }
         return try request.updateAll(db, Column("acknowledged_at").set(to: time))
     }
+
+    /// Every notification of a dossier, in the caller's transaction.
+    static func notificationRows(dossierID: String, _ db: Database) throws -> [NotificationRow] {
+        try NotificationRow.filter(Column("dossier_id") == dossierID).fetchAll(db)
+    }
+
+    static func update(notification row: NotificationRow, _ db: Database) throws { try row.update(db) }
 }

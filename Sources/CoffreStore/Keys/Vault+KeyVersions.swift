@@ -30,7 +30,7 @@ extension Vault {
     public func retireMasterKey(version: UInt32) async throws(StoreError) -> MasterKeyStatus {
         let (holder, now) = (masterKeys, clock.now())
         try await index.write("retire a master key") { db in
-            guard var row = try MasterKeyRow.fetchOne(db, key: Int64(version)) else {
+            guard var row = try VaultIndex.masterKey(version: version, db) else {
                 throw StoreError(.unknownKeyVersion, "this vault has never used a master key version \(version)")
             }
             if row.state == "retired" { return }
@@ -39,7 +39,7 @@ extension Vault {
                     .keyInUse,
                     "master key version \(version) is the active key: install a newer one and run `coffre admin keys rotate` first")
             }
-            let uses = try Self.keyUsage(db)
+            let uses = try VaultIndex.keyUsage(db)
             let wrapped = uses.total(version)
             guard wrapped == 0 else {
                 throw StoreError(
@@ -48,7 +48,7 @@ extension Vault {
             }
             row.state = "retired"
             row.retiredAt = now
-            try row.update(db)
+            try VaultIndex.update(masterKey: row, db)
             let current = holder.current
             holder.replace(with: MasterKeySnapshot(keys: current.keys.filter { $0.key != version }, activeVersion: current.activeVersion))
         }
@@ -63,13 +63,11 @@ extension Vault {
         return try await index.read("read the master key versions") { db in
             // Taken once the read transaction has begun: key operations replace the snapshot
             // before they commit, so every version this read sees is in it.
-            _ = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM master_key")
+            let rows = try VaultIndex.masterKeys(db)
             let snapshot = holder.current
-            let uses = try Self.keyUsage(db)
-            let purges = try Row.fetchOne(db, sql: "SELECT last_purge_at, dossiers_purged FROM purge_record WHERE id = 1").map {
-                MasterKeyStatus.Purges(lastAt: $0[0], dossiers: $0[1])
-            }
-            let versions = try MasterKeyRow.order(Column("version")).fetchAll(db).map { row in
+            let uses = try VaultIndex.keyUsage(db)
+            let purges = try VaultIndex.purgeRecord(db).map { MasterKeyStatus.Purges(lastAt: $0.lastAt, dossiers: $0.dossiers) }
+            let versions = rows.map { row in
                 let version = UInt32(truncatingIfNeeded: row.version)
                 return MasterKeyStatus.Version(
                     version: version, state: row.state, installed: snapshot.keys[version] != nil,
@@ -77,7 +75,7 @@ extension Vault {
                     vaultKeys: uses.vaultKeys[version] ?? 0, addedAt: row.addedAt, retiredAt: row.retiredAt,
                     predatesLastPurge: purges.map { row.addedAt <= $0.lastAt } ?? false)
             }
-            let rotation = try KeyRotationRow.fetchOne(db).map { row in
+            let rotation = try VaultIndex.rotation(db).map { row in
                 MasterKeyStatus.Rotation(
                     targetVersion: UInt32(truncatingIfNeeded: row.targetVersion), startedAt: row.startedAt, finishedAt: row.finishedAt,
                     done: Int(row.done), total: Int(max(row.total, row.done)), failed: Int(row.failed))
@@ -99,7 +97,7 @@ extension Vault {
     static func reconcileMasterKeys(
         _ installed: MasterKeyring, db: Database, now: Int64, logger: Logger
     ) throws -> MasterKeySnapshot {
-        var known = Dictionary(uniqueKeysWithValues: try MasterKeyRow.fetchAll(db).map { ($0.version, $0) })
+        var known = Dictionary(uniqueKeysWithValues: try VaultIndex.masterKeys(db).map { ($0.version, $0) })
         var usable: [UInt32: SymmetricKey] = [:]
         for (version, key) in installed.keys.sorted(by: { $0.key < $1.key }) {
             let check = Data(MasterKeyring.checkValue(of: key, version: version))
@@ -118,7 +116,7 @@ extension Vault {
                 }
             } else {
                 let row = MasterKeyRow(version: Int64(version), checkValue: check, state: "available", addedAt: now, retiredAt: nil)
-                try row.insert(db)
+                try VaultIndex.insert(masterKey: row, db)
                 known[row.version] = row
             }
             usable[version] = key
@@ -130,14 +128,14 @@ extension Vault {
             guard let newest = usable.keys.max() else {
                 throw StoreError(.keys, "every installed master key is retired: install a new version (keys/README.md)")
             }
-            try db.execute(sql: "UPDATE master_key SET state = 'active' WHERE version = ?", arguments: [Int64(newest)])
+            try VaultIndex.activate(version: newest, db)
             active = newest
         }
         guard usable[active] != nil else {
             throw StoreError(
                 .keys, "the active master key, version \(active), is not installed: install coffre-master-\(active) (keys/README.md)")
         }
-        let uses = try keyUsage(db)
+        let uses = try VaultIndex.keyUsage(db)
         for version in uses.versions where usable[version] == nil {
             throw StoreError(
                 .keys,
@@ -145,34 +143,5 @@ extension Vault {
                     + "install coffre-master-\(version) (keys/README.md)")
         }
         return MasterKeySnapshot(keys: usable, activeVersion: active)
-    }
-
-    /// How many keys each master key version wraps.
-    struct KeyUsage {
-        var dossierKeys: [UInt32: Int] = [:]
-        var archivedKeys: [UInt32: Int] = [:]
-        var vaultKeys: [UInt32: Int] = [:]
-
-        var versions: Set<UInt32> { Set(dossierKeys.keys).union(archivedKeys.keys).union(vaultKeys.keys) }
-
-        func total(_ version: UInt32) -> Int {
-            (dossierKeys[version] ?? 0) + (archivedKeys[version] ?? 0) + (vaultKeys[version] ?? 0)
-        }
-    }
-
-    /// Counts through `dossier_by_master_version`, so a start does not read every dossier row.
-    static func keyUsage(_ db: Database) throws -> KeyUsage {
-        func counts(_ sql: String) throws -> [UInt32: Int] {
-            var result: [UInt32: Int] = [:]
-            for row in try Row.fetchAll(db, sql: sql) {
-                let version: Int64 = row[0]
-                result[UInt32(truncatingIfNeeded: version), default: 0] += row[1] as Int
-            }
-            return result
-        }
-        return KeyUsage(
-            dossierKeys: try counts("SELECT master_version, COUNT(*) FROM dossier WHERE master_version > 0 GROUP BY master_version"),
-            archivedKeys: try counts("SELECT master_version, COUNT(*) FROM dossier_key_archive GROUP BY master_version"),
-            vaultKeys: try counts("SELECT master_version, COUNT(*) FROM vault_key GROUP BY master_version"))
     }
 }

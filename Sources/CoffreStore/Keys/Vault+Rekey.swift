@@ -135,7 +135,7 @@ extension Vault {
         _ id: DossierID, expectedGeneration: Int64, from oldKey: SymmetricKey, to newKey: SymmetricKey,
         reencrypted: [String: ReencryptedBlob], masterKeys: MasterKeySnapshot, arena: SecureArena, db: Database
     ) throws -> (rewrapped: Int, replacedBlobs: [BlobName]) {
-        guard var dossier = try DossierRow.fetchOne(db, key: id.value), dossier.state != "purging" else {
+        guard var dossier = try VaultIndex.dossierRow(id: id.value, db), dossier.state != "purging" else {
             throw StoreError(.dossierNotFound, "this patient has no dossier")
         }
         guard dossier.keyGeneration == expectedGeneration else {
@@ -144,21 +144,21 @@ extension Vault {
         let old = UInt32(truncatingIfNeeded: expectedGeneration)
         let new = old + 1
         let master = masterKeys.activeVersion
-        try ArchivedDossierKeyRow(
-            dossierId: id.value, keyGeneration: expectedGeneration, masterVersion: Int64(master),
-            wrappedKey: Data(KeyWrap.wrap(oldKey, with: masterKeys.activeKey, context: archivedKeyContext(id, old, master)))
-        ).insert(db)
+        try VaultIndex.insert(
+            archivedKey: ArchivedDossierKeyRow(
+                dossierId: id.value, keyGeneration: expectedGeneration, masterVersion: Int64(master),
+                wrappedKey: Data(KeyWrap.wrap(oldKey, with: masterKeys.activeKey, context: archivedKeyContext(id, old, master)))), db)
 
         let fields: SealedDossierFields = try open(Array(dossier.sealed), key: oldKey, associatedData: dossierAD(id))
         dossier.sealed = Data(try seal(fields, key: newKey, associatedData: dossierAD(id)))
         dossier.wrappedKey = Data(KeyWrap.wrap(newKey, with: masterKeys.activeKey, context: dossierKeyContext(id, master)))
         dossier.masterVersion = Int64(master)
         dossier.keyGeneration = Int64(new)
-        try dossier.update(db)
+        try VaultIndex.update(dossier: dossier, db)
 
         var rewrapped = 0
         var replaced: [BlobName] = []
-        for var row in try DocumentRow.filter(Column("dossier_id") == id.value).fetchAll(db) {
+        for var row in try VaultIndex.documentRows(dossierID: id.value, db) {
             let document = DocumentID(unchecked: row.id)
             if let blob = reencrypted[row.id] {
                 replaced.append(BlobName(document, version: UInt32(truncatingIfNeeded: row.blobVersion)))
@@ -176,13 +176,13 @@ extension Vault {
             let sealed: SealedDocumentFields = try open(Array(row.sealed), key: oldKey, associatedData: row.associatedData)
             row.sealed = Data(try seal(sealed, key: newKey, associatedData: row.associatedData))
             row.keyGeneration = Int64(new)
-            try row.update(db)
+            try VaultIndex.update(document: row, db)
             rewrapped += 1
         }
-        for var row in try NotificationRow.filter(Column("dossier_id") == id.value).fetchAll(db) {
+        for var row in try VaultIndex.notificationRows(dossierID: id.value, db) {
             let sealed: SealedNotification = try open(Array(row.sealed), key: oldKey, associatedData: row.associatedData)
             row.sealed = Data(try seal(sealed, key: newKey, associatedData: row.associatedData))
-            try row.update(db)
+            try VaultIndex.update(notification: row, db)
         }
         return (rewrapped, replaced)
     }
@@ -190,9 +190,7 @@ extension Vault {
     /// Earlier generations of a dossier's key, newest first, to open trace entries and
     /// notifications sealed before a rekey.
     func archivedDossierKeys(_ id: DossierID) async throws(StoreError) -> [SymmetricKey] {
-        let rows = try await index.read("read a dossier's earlier keys") { db in
-            try ArchivedDossierKeyRow.filter(Column("dossier_id") == id.value).order(Column("key_generation").desc).fetchAll(db)
-        }
+        let rows = try await index.archivedKeys(dossierID: id.value)
         let masterKeys = self.masterKeys.current
         var keys: [SymmetricKey] = []
         for row in rows {

@@ -34,12 +34,9 @@ extension Vault {
     public func startRotation(developmentKeyDirectory: String? = nil) async throws(StoreError) -> MasterKeyStatus {
         var installed = try MasterKeyring.load(from: configuration.keyDirectories, arena: arena)
         if let directory = developmentKeyDirectory {
-            let (highestKnown, retired) = try await index.read("read the master key versions") { db in
-                (
-                    try Int64.fetchOne(db, sql: "SELECT MAX(version) FROM master_key") ?? 0,
-                    Set(try Int64.fetchAll(db, sql: "SELECT version FROM master_key WHERE state = 'retired'"))
-                )
-            }
+            let versions = try await index.read("read the master key versions") { db in try VaultIndex.masterKeys(db) }
+            let highestKnown = versions.map(\.version).max() ?? 0
+            let retired = Set(versions.filter { $0.state == "retired" }.map(\.version))
             // A retired version above the active one can never become active: it does not count.
             let newestUsable = installed.keys.keys.filter { !retired.contains(Int64($0)) }.max() ?? 0
             if newestUsable <= masterKeys.current.activeVersion {
@@ -52,9 +49,9 @@ extension Vault {
         let target = try await index.write("start a key rotation") { db -> UInt32 in
             let snapshot = try Self.reconcileMasterKeys(ring, db: db, now: now, logger: logger)
             let target = snapshot.keys.keys.max()!
-            let rotation = try KeyRotationRow.fetchOne(db)
+            let rotation = try VaultIndex.rotation(db)
             let pending = try Self.keysNotUnder(target, db)
-            let vaultKeysPending = try VaultKeyRow.filter(Column("master_version") != Int64(target)).fetchCount(db)
+            let vaultKeysPending = try VaultIndex.vaultKeys(notUnder: target, db).count
             let rotationRunning = rotation != nil && rotation?.finishedAt == nil
             if target == snapshot.activeVersion && pending == 0 && vaultKeysPending == 0 && !rotationRunning {
                 throw StoreError(
@@ -62,12 +59,11 @@ extension Vault {
                     "master key version \(target) is active and wraps every key: install coffre-master-\(target + 1), "
                         + "then run `coffre admin keys rotate` (keys/README.md)")
             }
-            try db.execute(
-                sql: "UPDATE master_key SET state = 'available' WHERE state = 'active' AND version != ?", arguments: [Int64(target)])
-            try db.execute(sql: "UPDATE master_key SET state = 'active' WHERE version = ?", arguments: [Int64(target)])
+            try VaultIndex.activate(version: target, db)
             try Self.rewrapVaultKeys(under: target, snapshot: snapshot, db: db, arena: arena)
             if rotation == nil || rotation?.finishedAt != nil || rotation?.targetVersion != Int64(target) {
-                try KeyRotationRow(targetVersion: Int64(target), startedAt: now, cursor: 0, total: Int64(pending), done: 0).save(db)
+                try VaultIndex.save(
+                    rotation: KeyRotationRow(targetVersion: Int64(target), startedAt: now, cursor: 0, total: Int64(pending), done: 0), db)
             }
             holder.replace(with: MasterKeySnapshot(keys: snapshot.keys, activeVersion: target))
             return target
@@ -79,7 +75,7 @@ extension Vault {
     /// Whether a rotation is recorded and not finished (the daemon resumes it at start).
     public func rotationPending() async throws(StoreError) -> Bool {
         try await index.read("read the key rotation") { db in
-            try KeyRotationRow.filter(Column("finished_at") == nil).fetchCount(db) > 0
+            try VaultIndex.rotation(db).map { $0.finishedAt == nil } ?? false
         }
     }
 
@@ -87,20 +83,17 @@ extension Vault {
     public func rotateBatch(limit: Int) async throws(StoreError) -> RotationStep? {
         let (holder, now, arena, logger) = (masterKeys, clock.now(), arena, logger)
         let step = try await index.write("rewrap dossier keys") { db -> RotationStep? in
-            guard var rotation = try KeyRotationRow.fetchOne(db), rotation.finishedAt == nil else { return nil }
+            guard var rotation = try VaultIndex.rotation(db), rotation.finishedAt == nil else { return nil }
             let snapshot = holder.current
             let target = UInt32(truncatingIfNeeded: rotation.targetVersion)
             guard let targetKey = snapshot.key(version: target) else {
                 throw StoreError(.keys, "the rotation's target, master key version \(target), is not installed")
             }
             var step = RotationStep(rewrapped: 0, failed: 0, finished: false)
-            let rows = try Row.fetchAll(
-                db, sql: "SELECT rowid, id, master_version, wrapped_key FROM dossier WHERE rowid > ? ORDER BY rowid LIMIT ?",
-                arguments: [rotation.cursor, limit])
+            let rows = try VaultIndex.dossierKeys(after: rotation.cursor, limit: limit, db)
             let work: [(rowid: Int64, id: String, from: UInt32, wrapped: Data)] = rows.compactMap { row in
-                let version: Int64 = row[2]
-                guard version != Int64(target), version > 0 else { return nil }
-                return (row[0], row[1], UInt32(truncatingIfNeeded: version), row[3])
+                guard row.masterVersion != Int64(target), row.masterVersion > 0 else { return nil }
+                return (row.position, row.dossierID, UInt32(truncatingIfNeeded: row.masterVersion), row.wrappedKey)
             }
             // The unwrap and wrap of a batch run on every core while this transaction holds the
             // writer; the updates then go in one after the other.
@@ -120,7 +113,6 @@ extension Vault {
                     }
                 }
             }
-            let update = try db.cachedStatement(sql: "UPDATE dossier SET master_version = ?, wrapped_key = ? WHERE rowid = ?")
             for (item, result) in zip(work, rewrapped) {
                 guard let result else {
                     step.failed += 1
@@ -129,13 +121,13 @@ extension Vault {
                         metadata: CoffreEvent.integrityFailure.metadata(["dossier.id": "\(item.id)", "key.version": "\(item.from)"]))
                     continue
                 }
-                try update.execute(arguments: [Int64(target), result, item.rowid])
+                try VaultIndex.updateDossierKey(at: item.rowid, masterVersion: target, wrappedKey: result, db)
                 step.rewrapped += 1
             }
             rotation.done += Int64(step.rewrapped)
             rotation.failed += Int64(step.failed)
             if let last = rows.last, rows.count == limit {
-                rotation.cursor = last[0]
+                rotation.cursor = last.position
             } else {
                 // The dossier rows are done; the few archived keys of rekeyed dossiers follow.
                 let archived = try Self.rewrapArchivedKeys(under: target, snapshot: snapshot, db: db, arena: arena)
@@ -143,10 +135,7 @@ extension Vault {
                 rotation.failed += Int64(archived.failed)
                 // Dossiers created with the old version while the rotation started, and rows
                 // whose rowid was reused behind the cursor, send the job round once more.
-                let left =
-                    try Int.fetchOne(
-                        db, sql: "SELECT COUNT(*) FROM dossier WHERE master_version > 0 AND master_version != ?", arguments: [Int64(target)]
-                    ) ?? 0
+                let left = try VaultIndex.dossierKeyCount(notUnder: target, db)
                 if left > Int(rotation.failed) {
                     rotation.cursor = 0
                     rotation.total = max(rotation.total, rotation.done + Int64(left))
@@ -155,7 +144,7 @@ extension Vault {
                     step.finished = true
                 }
             }
-            try rotation.update(db)
+            try VaultIndex.save(rotation: rotation, db)
             return step
         }
         if let step, step.finished {
@@ -178,13 +167,13 @@ extension Vault {
     /// Dossier keys (current and archived generations) not wrapped by `version`: the batches'
     /// work. The vault's own two keys are rewrapped at the start, not counted.
     static func keysNotUnder(_ version: UInt32, _ db: Database) throws -> Int {
-        let uses = try keyUsage(db)
+        let uses = try VaultIndex.keyUsage(db)
         return uses.versions.filter { $0 != version }.reduce(0) { $0 + (uses.dossierKeys[$1] ?? 0) + (uses.archivedKeys[$1] ?? 0) }
     }
 
     /// The vault's own keys (two rows) are rewrapped when the rotation starts.
     static func rewrapVaultKeys(under target: UInt32, snapshot: MasterKeySnapshot, db: Database, arena: SecureArena) throws {
-        for var row in try VaultKeyRow.filter(Column("master_version") != Int64(target)).fetchAll(db) {
+        for var row in try VaultIndex.vaultKeys(notUnder: target, db) {
             let from = UInt32(truncatingIfNeeded: row.masterVersion)
             guard
                 let rewrapped = rewrap(
@@ -196,7 +185,7 @@ extension Vault {
             }
             row.masterVersion = Int64(target)
             row.wrappedKey = rewrapped
-            try row.update(db)
+            try VaultIndex.update(vaultKey: row, db)
         }
     }
 
@@ -204,7 +193,7 @@ extension Vault {
         under target: UInt32, snapshot: MasterKeySnapshot, db: Database, arena: SecureArena
     ) throws -> (rewrapped: Int, failed: Int) {
         var result = (rewrapped: 0, failed: 0)
-        for var row in try ArchivedDossierKeyRow.filter(Column("master_version") != Int64(target)).fetchAll(db) {
+        for var row in try VaultIndex.archivedKeys(notUnder: target, db) {
             let from = UInt32(truncatingIfNeeded: row.masterVersion)
             let dossier = DossierID(unchecked: row.dossierId)
             let generation = UInt32(truncatingIfNeeded: row.keyGeneration)
@@ -218,7 +207,7 @@ extension Vault {
             }
             row.masterVersion = Int64(target)
             row.wrappedKey = rewrapped
-            try row.update(db)
+            try VaultIndex.update(archivedKey: row, db)
             result.rewrapped += 1
         }
         return result

@@ -47,7 +47,7 @@ extension Vault {
         guard let row = try VaultIndex.dossierRow(id: dossier.id.value, db), row.state != "purging" else {
             throw StoreError(.dossierNotFound, "this patient has no dossier")
         }
-        if let updated = try resealedDossier(row, ins: dossier.ins, change) { try updated.update(db) }
+        if let updated = try resealedDossier(row, ins: dossier.ins, change) { try VaultIndex.update(dossier: updated, db) }
     }
 
     /// The row with `change` applied to its sealed fields, sealed again; nil if nothing changed.

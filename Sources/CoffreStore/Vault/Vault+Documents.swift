@@ -336,7 +336,7 @@ extension Vault {
             // and its rows together; a row that differs from its dossier as it is now was
             // changed behind Coffre's back.
             let current = try await index.read("read a dossier's key generation") { db in
-                try Int64.fetchOne(db, sql: "SELECT key_generation FROM dossier WHERE id = ?", arguments: [dossier.id.value])
+                try VaultIndex.dossierRow(id: dossier.id.value, db)?.keyGeneration
             }
             if current == row.keyGeneration {
                 throw StoreError(.conflict, "the dossier was given a new key while this request ran; retry")
