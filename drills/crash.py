@@ -11,6 +11,10 @@ restarted. After every restart:
   - `coffre admin verify` must be clean;
   - blobs/tmp must be empty and every blob must be named by an index row (no orphan).
 Stores cut by the kill are fine either way (committed or not), but must not leave anything behind.
+One more client changes a dossier's settings (an authorisation each time) while the others
+store: after every restart every acknowledged change is there, and the dossier's trace holds
+exactly one allowed `dossier.manage` entry per change made (a change and its entry commit in one
+transaction, so no kill can leave one without the other).
 First, `coffre doc put` faces a socket that accepts its probe and then refuses: what it sees when
 the daemon dies between the two. It must give up (exit 69) within 15 s.
 With --fetch-all-every N (the full run uses 20), the fetch of every document ever acknowledged
@@ -31,9 +35,78 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from coffre_drill import (Daemon, Figures, Vault, ins_of, index_document_ids, leftovers, random_document, sha256,
-                          temporary_directory, winding_down)
+                          temporary_directory, winding_down, with_luhn)
 
 PATIENTS = [ins_of("1%02d0575%06d" % (60 + n, 100 + n)) for n in range(4)]
+CHANGES_PATIENT = ins_of("1%02d0575%06d" % (70, 200))
+CHANGES_PER_ROUND = 60
+
+
+class ChangeLedger:
+    """The authorisations the daemon acknowledged on CHANGES_PATIENT's dossier."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.acknowledged: set[str] = set()
+        self.sent = 0
+
+    def next_rpps(self) -> str:
+        with self.lock:
+            self.sent += 1
+            return with_luhn("2%09d" % self.sent)
+
+    def record(self, rpps: str):
+        with self.lock:
+            self.acknowledged.add(rpps)
+
+
+def change_client(vault: Vault, changes: ChangeLedger, figures: Figures, stop: threading.Event):
+    """Authorises one more professional at a time (up to CHANGES_PER_ROUND), until told to stop
+    or the daemon goes away."""
+    for _ in range(CHANGES_PER_ROUND):
+        if stop.wait(0.01):
+            return
+        rpps = changes.next_rpps()
+        try:
+            reply = vault.send("PUT", "/v1/patients/%s/access/authorized/%s" % (CHANGES_PATIENT, rpps),
+                               headers=vault.auth(CHANGES_PATIENT))
+        except OSError as error:
+            if not stop.is_set():
+                figures.fail("a change failed while the daemon ran: %r" % error)
+            return
+        if reply.status != 200:
+            figures.fail("a change answered %d %s (not a kill: a whole answer came back)" % (reply.status, reply.body[:200]))
+            return
+        changes.record(rpps)
+        figures.add("changes acknowledged")
+
+
+def check_changes_and_entries(vault: Vault, changes: ChangeLedger, figures: Figures, round_no: int):
+    """Every acknowledged change is there, and each change made has exactly one entry."""
+    ins = CHANGES_PATIENT
+    access = vault.send("GET", "/v1/patients/%s/access" % ins, headers=vault.auth(ins))
+    if access.status != 200:
+        figures.fail("after kill %d: the access settings answered %d" % (round_no, access.status))
+        return
+    authorized = set(access.json()["authorized"])
+    lost = changes.acknowledged - authorized
+    if lost:
+        figures.fail("after kill %d: %d acknowledged changes are gone: %s" % (round_no, len(lost), sorted(lost)[:5]))
+    entries, after = 0, 0
+    while True:
+        page = vault.send("GET", "/v1/patients/%s/trace?after=%d" % (ins, after), headers=vault.auth(ins))
+        if page.status != 200:
+            figures.fail("after kill %d: the trace answered %d" % (round_no, page.status))
+            return
+        rows = page.json()["entries"]
+        entries += sum(1 for e in rows if e["action"] == "dossier.manage" and e["outcome"] == "allowed")
+        if len(rows) < 10_000:
+            break
+        after = rows[-1]["seq"]
+    if entries != len(authorized):
+        figures.fail("after kill %d: %d authorisations made but %d allowed dossier.manage entries" % (
+            round_no, len(authorized), entries))
+    figures["changes made, answer cut by a kill"] = len(authorized - changes.acknowledged)
 
 
 class Ledger:
@@ -226,10 +299,11 @@ def main() -> int:
 
 def kill_while_storing(daemon: Daemon, figures: Figures, tmp: Path, rng: random.Random, args):
     ledger = Ledger()
+    changes = ChangeLedger()
     daemon.start()
     client_facing_a_dead_daemon(daemon, figures, tmp)
     vault = Vault(daemon)
-    for ins in PATIENTS:
+    for ins in PATIENTS + [CHANGES_PATIENT]:
         reply = vault.create_dossier(ins)
         if reply.status != 201:
             figures.fail("dossier create answered %d %s" % (reply.status, reply.body[:200]))
@@ -247,6 +321,8 @@ def kill_while_storing(daemon: Daemon, figures: Figures, tmp: Path, rng: random.
                 target, extra = http_client, (vault, ledger, figures, stop, ins, client_rng)
             threads.append(threading.Thread(target=target, args=extra, daemon=True,
                                             name="%s client %d" % ("coffre CLI" if n == 0 else "HTTP", n)))
+        threads.append(threading.Thread(target=change_client, args=(vault, changes, figures, stop), daemon=True,
+                                        name="settings client"))
         for thread in threads:
             thread.start()
         time.sleep(rng.uniform(0.05, args.longest))
@@ -258,6 +334,7 @@ def kill_while_storing(daemon: Daemon, figures: Figures, tmp: Path, rng: random.
         daemon.start()
         figures["restart seconds (last)"] = round(time.monotonic() - began, 2)
         check_index_holds(daemon, ledger, figures, round_no)
+        check_changes_and_entries(vault, changes, figures, round_no)
         began = time.monotonic()
         everything = round_no % args.fetch_all_every == 0 or round_no == args.kills
         check_everything(daemon, vault, ledger, figures, round_no, set(ledger.snapshot()) - before, everything,
