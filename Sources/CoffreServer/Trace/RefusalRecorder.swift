@@ -10,12 +10,15 @@ import Synchronization
 /// interval, one entry per kind with its count: anyone who can reach the socket can send such
 /// requests, and one entry each would let them grow the trace without bound.
 ///
-/// It also slows a connection that keeps being refused: past `freeRefusals` on one
-/// connection, each further refusal is answered after a growing pause (up to a second), so a
-/// flood from one connection costs the daemon little.
+/// It also slows a connection that keeps sending requests nobody vouched for (no valid
+/// assertion, broken framing): past `freeRefusals` such refusals on one connection, each
+/// further one is answered after a growing pause (10 ms more each time, up to a second), so a
+/// flood from one connection costs the daemon little. A refused request that carried a valid
+/// assertion is not slowed: assertions are single-use, so their issuers bound how many there
+/// can be.
 final class RefusalRecorder: Service, Sendable {
-    /// Refusals a connection gets before its answers are held back.
-    static let freeRefusals = 16
+    /// Anonymous refusals a connection gets before its answers are held back.
+    static let freeRefusals = 64
     /// The longest pause before a refusal's answer.
     static let longestPause: Duration = .seconds(1)
 
@@ -39,6 +42,8 @@ final class RefusalRecorder: Service, Sendable {
     /// Counts a refusal on `channel` and says how long to hold its answer back.
     func refused(_ refusal: AnonymousRefusal, on channel: any Channel) -> Duration {
         refused(refusal)
+        // A verified actor claimed a role: the request was vouched for.
+        guard refusal.role == nil else { return .zero }
         let id = ObjectIdentifier(channel)
         let count = connections.withLock { counts in
             let count = (counts[id] ?? 0) + 1
@@ -50,7 +55,7 @@ final class RefusalRecorder: Service, Sendable {
             channel.closeFuture.whenComplete { [self] _ in _ = connections.withLock { $0.removeValue(forKey: id) } }
         }
         guard count > Self.freeRefusals else { return .zero }
-        return min(.milliseconds(100 * (count - Self.freeRefusals)), Self.longestPause)
+        return min(.milliseconds(10 * (count - Self.freeRefusals)), Self.longestPause)
     }
 
     /// Writes what was counted every `interval`, and once more at the stop (the server has
