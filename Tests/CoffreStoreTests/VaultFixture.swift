@@ -1,6 +1,6 @@
 import CoffreCrypto
 import CoffreDomain
-import CoffreStore
+@testable import CoffreStore
 import CoffreTesting
 import Foundation
 import Logging

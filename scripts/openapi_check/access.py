@@ -346,8 +346,9 @@ def hidden_and_released(d: Daemon, bio: str, report: str) -> tuple[str, str]:
                  send("POST", RELEASE % (INS2, UNKNOWN_ID), headers=doctor), 404, "document_not_found")
     checker.case("releaseDocument malformed id -> 400 invalid_identifier", RELEASE_POST,
                  send("POST", RELEASE % (INS2, "Z" + hidden[1:]), headers=doctor), 400, "invalid_identifier")
-    checker.case("releaseDocument without a dossier -> 404 dossier_not_found", RELEASE_POST,
-                 send("POST", RELEASE % (INS3, hidden), headers=doctor), 404, "dossier_not_found")
+    # A professional who may not act on patient 3's dossier learns nothing of whether it exists.
+    checker.case("releaseDocument without a dossier, by a professional -> 403 access_denied (existence not told)",
+                 RELEASE_POST, send("POST", RELEASE % (INS3, hidden), headers=doctor), 403, "access_denied")
     checker.case("releaseDocument invalid INS -> 400 invalid_ins", RELEASE_POST,
                  send("POST", RELEASE % (INS_BAD_KEY, hidden), headers=doctor), 400, "invalid_ins")
     checker.case("releaseDocument without assertion -> 401 assertion_missing", RELEASE_POST,

@@ -303,18 +303,18 @@ def key_operations_fail_closed(d: Daemon, k: KeyCases):
     else:
         try:
             for label, op, go, status, code in [
-                ("rotateMasterKey", KEYS_ROTATE, send("POST", "/v1/admin/keys/rotate"), 500, "storage_failure"),
-                ("reloadMasterKeys", KEYS_RELOAD, send("POST", "/v1/admin/keys/reload"), 500, "storage_failure"),
+                ("rotateMasterKey", KEYS_ROTATE, send("POST", "/v1/admin/keys/rotate"), 503, "trace_unavailable"),
+                ("reloadMasterKeys", KEYS_RELOAD, send("POST", "/v1/admin/keys/reload"), 503, "trace_unavailable"),
                 ("retireMasterKey of the active version (the trace before the 409)", KEYS_RETIRE,
-                 send("POST", RETIRE % 1), 500, "storage_failure"),
+                 send("POST", RETIRE % 1), 503, "trace_unavailable"),
                 ("retireMasterKey of an unknown version (the trace before the 404)", KEYS_RETIRE,
-                 send("POST", RETIRE % 7), 500, "storage_failure"),
+                 send("POST", RETIRE % 7), 503, "trace_unavailable"),
                 ("retireMasterKey of a bad version (the version before the trace)", KEYS_RETIRE,
                  send("POST", RETIRE % "x"), 400, "invalid_identifier"),
-                ("rekeyDossier", REKEY_POST, send_json(REKEY_POST, REKEY % INS1, {}, {"reencrypt": True}), 500,
-                 "storage_failure"),
-                ("rekeyDossier without a dossier (its existence before the trace)", REKEY_POST,
-                 send_json(REKEY_POST, REKEY % INS3, {}, {}), 404, "dossier_not_found"),
+                ("rekeyDossier", REKEY_POST, send_json(REKEY_POST, REKEY % INS1, {}, {"reencrypt": True}), 503,
+                 "trace_unavailable"),
+                ("rekeyDossier without a dossier (its refusal is traced too)", REKEY_POST,
+                 send_json(REKEY_POST, REKEY % INS3, {}, {}), 503, "trace_unavailable"),
                 ("getMasterKeys (not traced)", KEYS_GET, send("GET", "/v1/admin/keys"), 200, None),
             ]:
                 checker.case("%s while the trace cannot be written -> %d%s" % (label, status, " " + code if code else ""),

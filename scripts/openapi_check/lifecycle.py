@@ -187,11 +187,14 @@ def close_refusals(d: Daemon):
     for ins in (INS_CLOSE, INS_DEATH):
         checker.case("getDossier after the refused closures -> 200, still active", DOSSIER_GET,
                      send("GET", DOSSIER % ins, headers=pat[ins]), 200, extra=json_is(active_view))
-    checker.case("getTrace after the refused closures -> 200, each refusal traced as denied", TRACE_GET,
+    # Each refused closure is one entry: denied by the rules, or (the death with a deletion
+    # request, allowed to the médecin traitant) refused for its form.
+    checker.case("getTrace after the refused closures -> 200, each refusal traced once", TRACE_GET,
                  send("GET", PATIENT % INS_DEATH + "/trace", headers=pat[INS_DEATH]), 200,
                  extra=trace_is(lambda es: len(refused := [(e["outcome"], e.get("errorCode")) for e in es
-                                                           if e["action"] in ("dossier.close", "dossier.close-on-death")]) >= 2
-                                and all(r == ("denied", "access_denied") for r in refused)))
+                                                           if e["action"] in ("dossier.close", "dossier.close-on-death")]) >= 3
+                                and ("refused", "invalid_metadata") in refused
+                                and all(r in (("denied", "access_denied"), ("refused", "invalid_metadata")) for r in refused)))
 
 
 def closed_read_only(d: Daemon, stories: Stories):
@@ -538,8 +541,11 @@ def ten_years_on(d: Daemon, stories: Stories):
                                                and e["actor"]["role"] == "operator" for e in es)))
     checker.case("runRetention once the hold is lifted -> 200, purged", RUN_POST, send_json(RUN_POST, RUN, {}, {}), 200,
                  extra=batch(1, purged=1, cursor=ids[INS_DEATH], items=[(ids[INS_DEATH], "purge", "retention-over")]))
-    checker.case("getDossier of the dossier purged after its hold -> 404 dossier_not_found", DOSSIER_GET,
-                 send("GET", DOSSIER % INS_DEATH, headers=attending), 404, "dossier_not_found")
+    # The former médecin traitant learns nothing more than any professional; the patient learns it is gone.
+    checker.case("getDossier of the dossier purged after its hold, by its médecin traitant -> 403 access_denied",
+                 DOSSIER_GET, send("GET", DOSSIER % INS_DEATH, headers=attending), 403, "access_denied")
+    checker.case("getDossier of the dossier purged after its hold, by the patient -> 404 dossier_not_found", DOSSIER_GET,
+                 send("GET", DOSSIER % INS_DEATH, headers=pat[INS_DEATH]), 404, "dossier_not_found")
     checker.case("releaseLegalHold of a purged dossier -> 404 dossier_not_found", HOLD_DELETE,
                  send("DELETE", HOLD % INS_DEATH), 404, "dossier_not_found")
     checker.case("getRetentionDue after the purges -> 200, none due", DUE_GET, send("GET", DUE), 200,

@@ -35,8 +35,8 @@ def exercise_trace_and_notifications(d: Daemon) -> Patient4Documents:
     patient_notices, medecin_notices = notifications_listed(d, added)
     acknowledgements(d, patient_notices, medecin_notices)
     preferences_steer_notices(d)
-    hidden2_v2 = new_versions_of_hidden_documents(d, hidden1, hidden2)
-    trace_read(d, lab, hidden1)
+    hidden1_v2, hidden2_v2 = new_versions_of_hidden_documents(d, hidden1, hidden2)
+    trace_read(d, lab, hidden1_v2)
     return Patient4Documents(lab=lab, hidden=hidden2_v2)
 
 
@@ -73,7 +73,7 @@ def a_new_dossier_notices_nothing(d: Daemon):
                  extra=json_is(lambda b: b == {"notifications": []}))
     checker.case("getTrace by the patient -> 200, from the creation to this very read", TRACE_GET,
                  send("GET", TRACE % INS4, headers=p4), 200,
-                 extra=trace_is(lambda es: es[0]["action"] == "dossier.create" and es[0]["rule"] == "dossier.created"
+                 extra=trace_is(lambda es: es[0]["action"] == "dossier.create" and es[0]["rule"] == "patient.own-dossier"
                                 and es[0]["actor"] == {"role": "patient", "id": INS4} and es[0]["mode"] == "normal"
                                 and [e["action"] for e in es[1:]]
                                 == ["dossier.manage"] * manage_calls + ["notifications.read", "trace.read"]
@@ -235,9 +235,9 @@ def preferences_steer_notices(d: Daemon):
                  extra=json_is(lambda b: b == {"acknowledged": 1}))
 
 
-def new_versions_of_hidden_documents(d: Daemon, hidden1: str, hidden2: str) -> str:
+def new_versions_of_hidden_documents(d: Daemon, hidden1: str, hidden2: str) -> tuple[str, str]:
     """A new version of a released document is not hidden again; one of a document still hidden
-    stays hidden, and is not notified. Returns the id of the one still hidden."""
+    stays hidden, and is not notified. Returns the ids of the new versions (released, hidden)."""
     checker, send, send_json, issuer = d.checker, d.send, d.send_json, d.issuer
     p4 = issuer.auth(INS4)
     doctor, attending = pro_auth(issuer, DOCTOR), pro_auth(issuer, ATTENDING)
@@ -261,10 +261,10 @@ def new_versions_of_hidden_documents(d: Daemon, hidden1: str, hidden2: str) -> s
                                and b["notifications"][0].get("documentId") == hidden1_v2))
     checker.case("acknowledgeNotifications all -> 200, 1 (the replacement)", ACK_POST,
                  send_json(ACK_POST, ACK % INS4, p4, {"all": True}), 200, extra=json_is(lambda b: b == {"acknowledged": 1}))
-    return hidden2_v2
+    return hidden1_v2, hidden2_v2
 
 
-def trace_read(d: Daemon, lab: str, hidden1: str):
+def trace_read(d: Daemon, lab: str, hidden1_v2: str):
     """The trace of all this (denials, the emergency and its reason, the matrix, replacements),
     paged with ?after=, and who may read it."""
     checker, send, issuer = d.checker, d.send, d.issuer
@@ -286,7 +286,8 @@ def trace_read(d: Daemon, lab: str, hidden1: str):
                 and e["rule"].startswith("professional.authorized/") and "matrixVersion" in e)
 
     def replaced(e):
-        return e["action"] == "document.replace" and e.get("documentId") == hidden1 and e["rule"] == "document.author"
+        # A replacement's entry names the new version.
+        return e["action"] == "document.replace" and e.get("documentId") == hidden1_v2 and e["rule"] == "document.author"
     full = checker.case("getTrace by the patient -> 200: denials, the emergency, the matrix, replacements", TRACE_GET,
                         send("GET", TRACE % INS4, headers=p4), 200,
                         extra=trace_is(lambda es: any(map(denied_notice_read, es)) and any(map(emergency, es))

@@ -1,10 +1,10 @@
-public import CoffreDomain
+import CoffreDomain
 import Foundation
 import Logging
 
 extension Vault {
     /// Applies a lifecycle change, refusing illegal transitions with `illegalTransition`.
-    public func changeLifecycle(for ins: INS, _ change: LifecycleChange) async throws(StoreError) -> DossierRecord {
+    func changeLifecycle(for ins: INS, _ change: LifecycleChange) async throws(StoreError) -> DossierRecord {
         let now = clock.now()
         let (record, _) = try await updateSealedFields(for: ins) { (fields) throws(StoreError) in
             do throws(LifecycleError) {
@@ -20,7 +20,7 @@ extension Vault {
     /// The patient opposes their dossier: within the opposition window it is destroyed at once
     /// (nothing to keep), by the same crypto-shredding purge as retention. The decision is made
     /// on the dossier as it is now, and a hold set meanwhile wins.
-    public func oppose(_ dossier: DossierRecord) async throws(StoreError) {
+    func oppose(_ dossier: DossierRecord) async throws(StoreError) {
         guard let row = try index.dossier(insHash: insHash(dossier.ins)), row.state != "purging" else {
             throw StoreError(.dossierNotFound, "this patient has no dossier")
         }

@@ -26,7 +26,7 @@ struct SealedNotification: Codable {
 extension Vault {
     /// Puts a notification in the outbox. With `id`, the same notice is stored once however
     /// often it is computed.
-    public func notify(
+    func notify(
         _ dossier: DossierRecord, recipient: NotificationRecipient, kind: NotificationKind, message: String,
         actor: TraceDetail? = nil, documentID: String? = nil, id: String? = nil
     ) async throws(StoreError) {
@@ -62,7 +62,7 @@ extension Vault {
     }
 
     /// The recipient's notifications, oldest first; pending ones only unless asked.
-    public func notifications(
+    func notifications(
         for dossier: DossierRecord, recipient: NotificationRecipient, includeAcknowledged: Bool
     ) async throws(StoreError) -> [NotificationRecord] {
         guard let key = dossier.key else { throw StoreError(.keys, "the dossier key is not open") }
@@ -93,7 +93,7 @@ extension Vault {
     }
 
     /// Acknowledges notifications (all pending ones when `ids` is nil); returns how many.
-    public func acknowledgeNotifications(for dossier: DossierRecord, recipient: NotificationRecipient, ids: [String]?)
+    func acknowledgeNotifications(for dossier: DossierRecord, recipient: NotificationRecipient, ids: [String]?)
         async throws(StoreError) -> Int
     {
         try await index.acknowledgeNotifications(dossierID: dossier.id.value, recipient: recipient.rawValue, ids: ids, at: clock.now())

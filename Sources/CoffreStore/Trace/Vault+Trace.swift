@@ -43,7 +43,7 @@ extension Vault {
     /// as `durability` says. Callers write it before they act, and refuse the access if this
     /// throws.
     @discardableResult
-    public func recordTrace(
+    func recordTrace(
         action: String, outcome: TraceOutcome, detail: TraceDetail, dossier: DossierRecord?,
         durability: TraceDurability = .beforeReturning
     ) async throws(StoreError) -> Int64 {
@@ -59,7 +59,7 @@ extension Vault {
 
     /// Writes an allowed decision's entry alone: the change it allowed failed before it could be
     /// written with it.
-    public func recordTrace(_ intent: TraceIntent, dossier: DossierRecord) async throws(StoreError) {
+    func recordTrace(_ intent: TraceIntent, dossier: DossierRecord) async throws(StoreError) {
         try await recordTrace(action: intent.action, outcome: .allowed, detail: intent.detail, dossier: dossier)
     }
 
@@ -106,7 +106,7 @@ extension Vault {
     }
 
     /// The dossier's trace after `seq`, oldest first, with its detail opened.
-    public func traceEntries(for dossier: DossierRecord, after seq: Int64 = 0, limit: Int = 10_000) async throws(StoreError)
+    func traceEntries(for dossier: DossierRecord, after seq: Int64 = 0, limit: Int = 10_000) async throws(StoreError)
         -> [TraceRecord]
     {
         let rows = try await index.traceEntries(dossierID: dossier.id.value, after: seq, limit: limit)

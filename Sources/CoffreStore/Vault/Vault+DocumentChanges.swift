@@ -1,4 +1,4 @@
-public import CoffreDomain
+import CoffreDomain
 import Foundation
 import Logging
 
@@ -8,7 +8,7 @@ extension Vault {
     /// through `OperationPipeline`, which records the change with its trace entry.
     /// - Throws: `documentNotFound`, or `conflict` for a deletion of a version that is not
     ///   current or a release of a document that is not hidden.
-    public func change(_ id: DocumentID, in ins: INS, _ change: DocumentChange) async throws(StoreError) -> DocumentRecord {
+    func change(_ id: DocumentID, in ins: INS, _ change: DocumentChange) async throws(StoreError) -> DocumentRecord {
         let dossier = try await self.dossier(for: ins)
         let vault = self
         let row = try await index.write("update a document's versions") { db in try vault.changeDocument(id, change, in: dossier, db) }

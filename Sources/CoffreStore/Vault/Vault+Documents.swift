@@ -1,9 +1,9 @@
 import CoffreCrypto
-public import CoffreDomain
+import CoffreDomain
 import Foundation
 import GRDB
 import Logging
-public import NIOCore
+import NIOCore
 
 extension Vault {
     /// Encrypted bytes are handed to the blob store in batches of about this size, so that a
@@ -21,7 +21,7 @@ extension Vault {
     /// - Throws: `tooLarge` past the configured limit, `incompleteUpload`, `noSpace`, `io`,
     ///   `conflict` when the replaced version is no longer current; in every case nothing is
     ///   left behind.
-    public func storeDocument<Content: AsyncSequence<ByteBuffer, any Error>>(
+    func storeDocument<Content: AsyncSequence<ByteBuffer, any Error>>(
         in ins: INS,
         _ metadata: NewDocument,
         content: Content,
@@ -40,7 +40,7 @@ extension Vault {
     /// records the document (one durable commit, shared with concurrent stores, instead of two);
     /// if the store fails before that, the entry is written alone. Either way the decision is in
     /// the trace before the document can be seen, and exactly once.
-    public func storeDocument<Content: AsyncSequence<ByteBuffer, any Error>>(
+    func storeDocument<Content: AsyncSequence<ByteBuffer, any Error>>(
         in dossier: DossierRecord,
         _ metadata: NewDocument,
         content: Content,
@@ -236,12 +236,12 @@ extension Vault {
     }
 
     /// The metadata of every document of the dossier (current versions, or all versions).
-    public func documents(in ins: INS, includeSuperseded: Bool = false) async throws(StoreError) -> [DocumentRecord] {
+    func documents(in ins: INS, includeSuperseded: Bool = false) async throws(StoreError) -> [DocumentRecord] {
         try await documents(in: try await dossier(for: ins), includeSuperseded: includeSuperseded)
     }
 
     /// The metadata of every document of a dossier the caller has opened already.
-    public func documents(in dossier: DossierRecord, includeSuperseded: Bool = false) async throws(StoreError) -> [DocumentRecord] {
+    func documents(in dossier: DossierRecord, includeSuperseded: Bool = false) async throws(StoreError) -> [DocumentRecord] {
         guard let key = dossier.key else { throw StoreError(.keys, "the dossier key is not open") }
         let rows = try await index.documents(dossierID: dossier.id.value, includeSuperseded: includeSuperseded)
         var records: [DocumentRecord] = []
@@ -251,12 +251,12 @@ extension Vault {
     }
 
     /// The metadata of one document of the dossier.
-    public func document(_ id: DocumentID, in ins: INS) async throws(StoreError) -> DocumentRecord {
+    func document(_ id: DocumentID, in ins: INS) async throws(StoreError) -> DocumentRecord {
         try await document(id, in: try await dossier(for: ins))
     }
 
     /// The metadata of one document of a dossier the caller has opened already.
-    public func document(_ id: DocumentID, in dossier: DossierRecord) async throws(StoreError) -> DocumentRecord {
+    func document(_ id: DocumentID, in dossier: DossierRecord) async throws(StoreError) -> DocumentRecord {
         let (row, key) = try await documentRow(id, in: dossier)
         return try record(from: row, dossierKey: key)
     }
@@ -264,12 +264,12 @@ extension Vault {
     /// Opens a document's content for streaming. The header and the first record are read and
     /// authenticated here, so that a wrong key, a swapped blob or a damaged start is refused
     /// before anything is sent; later damage stops the stream with an integrity error.
-    public func openContent(_ id: DocumentID, in ins: INS) async throws(StoreError) -> DocumentContent {
+    func openContent(_ id: DocumentID, in ins: INS) async throws(StoreError) -> DocumentContent {
         try await openContent(id, in: try await dossier(for: ins))
     }
 
     /// Opens a document's content in a dossier the caller has opened already.
-    public func openContent(_ id: DocumentID, in dossier: DossierRecord) async throws(StoreError) -> DocumentContent {
+    func openContent(_ id: DocumentID, in dossier: DossierRecord) async throws(StoreError) -> DocumentContent {
         try await openContent(of: try await openDocument(id, in: dossier))
     }
 
@@ -282,13 +282,13 @@ extension Vault {
     }
 
     /// Reads one document of an opened dossier, for a decision and then perhaps its content.
-    public func openDocument(_ id: DocumentID, in dossier: DossierRecord) async throws(StoreError) -> OpenedDocument {
+    func openDocument(_ id: DocumentID, in dossier: DossierRecord) async throws(StoreError) -> OpenedDocument {
         let (row, key) = try await documentRow(id, in: dossier)
         return OpenedDocument(record: try record(from: row, dossierKey: key), row: row, dossierKey: key)
     }
 
     /// Opens the content of a document read with `openDocument`.
-    public func openContent(of document: OpenedDocument) async throws(StoreError) -> DocumentContent {
+    func openContent(of document: OpenedDocument) async throws(StoreError) -> DocumentContent {
         let (row, dossierKey, record, id) = (document.row, document.dossierKey, document.record, document.record.id)
         let dossierID = DossierID(unchecked: row.dossierId)
         let documentKey = try Self.crypto { () throws(CryptoError) in

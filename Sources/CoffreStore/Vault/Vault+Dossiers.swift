@@ -5,7 +5,7 @@ import Logging
 
 extension Vault {
     /// Creates the patient's dossier with a fresh dossier key and default settings.
-    public func createDossier(for ins: INS) async throws(StoreError) -> DossierRecord {
+    func createDossier(for ins: INS) async throws(StoreError) -> DossierRecord {
         let (row, record) = try newDossier(for: ins)
         try await index.insertDossier(row)
         logger.info("dossier created", metadata: ["dossier.id": "\(record.id)"])
@@ -13,14 +13,14 @@ extension Vault {
     }
 
     /// The patient's dossier (with the patient's access settings), or `dossierNotFound`.
-    public func dossier(for ins: INS) async throws(StoreError) -> DossierRecord {
+    func dossier(for ins: INS) async throws(StoreError) -> DossierRecord {
         let opened = try await openDossier(ins)
         return record(from: opened.row, ins: ins, fields: opened.fields, key: opened.key)
     }
 
     /// Changes the patient's access settings; concurrent changes apply one after the other.
     @discardableResult
-    public func updateSettings(
+    func updateSettings(
         for ins: INS, _ change: @Sendable @escaping (inout DossierSettings) throws(StoreError) -> Void
     ) async throws(StoreError) -> DossierRecord {
         try await updateSettingsReportingChange(for: ins, change).record
@@ -28,7 +28,7 @@ extension Vault {
 
     /// Changes the patient's access settings and says whether anything changed (so that, of two
     /// concurrent first accesses by one professional, exactly one is the first).
-    public func updateSettingsReportingChange(
+    func updateSettingsReportingChange(
         for ins: INS, _ change: @Sendable @escaping (inout DossierSettings) throws(StoreError) -> Void
     ) async throws(StoreError) -> (record: DossierRecord, changed: Bool) {
         try await updateSealedFields(for: ins) { (fields) throws(StoreError) in try change(&fields.settings) }
