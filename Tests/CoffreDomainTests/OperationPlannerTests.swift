@@ -134,7 +134,7 @@ import Testing
                 plan.refusal
                     == .accessDenied(
                         rule: rule, explanation: plan.refusal.flatMap { if case .accessDenied(_, let e) = $0 { e } else { nil } }))
-            #expect(plan.outcome == .denied && plan.changes.isEmpty)
+            #expect(plan.outcome == .denied && plan.changes.isEmpty && plan.detail.rule == rule)
             #expect(throws: Refusal.self) { try testCase.change.applied(to: P.settings) }
         } else {
             #expect(plan.refusal == nil)
@@ -232,6 +232,17 @@ import Testing
         var notHidden = named
         notHidden.hiddenFromPatient = false
         #expect(throws: Refusal.self) { try DocumentChange.release(at: 1).apply(to: &notHidden, named: notHidden) }
+        // What the facts already show refused is refused in the plan: one refused entry.
+        let older = Self.facts(
+            document: P.document(by: P.doctor, status: .superseded),
+            metadata: NewDocument(
+                documentClass: .biologie, author: DocumentAuthor(role: .professional, id: P.doctor.value, profession: "10")))
+        #expect(Self.plan(.deleteDocument(Self.labID), by: P.pro(P.doctor), older).refusal?.code == "document_conflict")
+        #expect(
+            Self.plan(.replaceDocument(Self.labID, DocumentUpload()), by: P.pro(P.doctor), older).refusal?.code
+                == "document_conflict")
+        let visible = Self.plan(.releaseDocument(Self.labID), by: P.pro(P.doctor), Self.facts(document: P.document(by: P.doctor)))
+        #expect(visible.refusal?.code == "document_conflict" && visible.outcome == .refused)
         let unknown = Self.plan(.maskDocument(Self.labID, masked: true), by: P.patient)
         #expect(unknown.refusal == .documentNotFound() && unknown.decision.isAllowed)
         let deleted = Self.plan(

@@ -45,4 +45,15 @@ public enum DocumentRules {
         }
         return hidden
     }
+
+    /// `change` if the named version allows it as the facts show it (the store checks again on
+    /// the versions as it writes them, for a change that races another).
+    public static func checked(_ change: DocumentChange, on facts: DocumentFacts?) throws(Refusal) -> DocumentChange {
+        guard let facts else { return change }
+        var version = DocumentVersionState(
+            isNamed: true, status: facts.status, masked: facts.masked, hiddenFromPatient: facts.hiddenFromPatient,
+            releasedAt: facts.releasedAt)
+        try change.apply(to: &version, named: version)
+        return change
+    }
 }

@@ -47,6 +47,8 @@ public struct OperationPlanner: Sendable {
         } catch {
             plan.refusal = error
             plan.detail.errorCode = error.code
+            // A rule of the change itself refused it (a block of the médecin traitant): it names it.
+            if case .accessDenied(let rule, _) = error { plan.detail.rule = rule }
             // A refusal by the rules, or for a dossier that does not exist, changes nothing and
             // owes no notice. An allowed access refused for the dossier's state (a closing of a
             // closed dossier) still owes its access notices: the professional reached the
@@ -124,9 +126,9 @@ public struct OperationPlanner: Sendable {
         case .maskDocument(let id, let masked):
             return ([.document(id, .mask(masked))], [])
         case .releaseDocument(let id):
-            return ([.document(id, .release(at: now))], [])
+            return ([.document(id, try DocumentRules.checked(.release(at: now), on: facts.document))], [])
         case .deleteDocument(let id):
-            return ([.document(id, .delete)], [])
+            return ([.document(id, try DocumentRules.checked(.delete, on: facts.document))], [])
         case .addDocument(let upload):
             guard case .person(let actor) = caller else { return ([], []) }
             let document = try DocumentRules.newDocument(upload, by: actor, in: dossier)
@@ -137,6 +139,9 @@ public struct OperationPlanner: Sendable {
         case .replaceDocument(let id, let upload):
             guard case .person(let actor) = caller, let old = facts.documentMetadata, let oldFacts = facts.document else {
                 throw .documentNotFound()
+            }
+            guard oldFacts.status == .current else {
+                throw .conflict("the document is \(oldFacts.status.rawValue); only the current version can be replaced")
             }
             let document = try DocumentRules.newVersion(
                 upload, by: actor, replacing: old, facts: oldFacts, at: now, delays: policy.delays)

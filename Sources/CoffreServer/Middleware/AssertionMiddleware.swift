@@ -26,8 +26,22 @@ struct AssertionMiddleware: RouterMiddleware {
         try replayGuard.admit(claims, now: now)
         var context = context
         context.actor = actor
-        return try await next(request, context)
+        do {
+            return try await next(request, context)
+        } catch let refusal as Refusal {
+            throw refusal
+        } catch {
+            // Refused after the assertion verified (a malformed path or body): the refusal is
+            // recorded with the role the verified actor claimed (the outer context has none).
+            throw RefusedAfterAssertion(role: actor.role, error: error)
+        }
     }
+}
+
+/// An error of a request whose assertion verified, with the role it claimed.
+struct RefusedAfterAssertion: Error {
+    let role: Role
+    let error: any Error
 }
 
 /// Lets through only operators, as the kernel identifies them: root, members of the configured

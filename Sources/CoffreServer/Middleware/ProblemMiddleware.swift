@@ -17,13 +17,18 @@ struct ProblemMiddleware: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch {
+            var role = context.actor?.role
+            var error = error
+            if let refused = error as? RefusedAfterAssertion { (role, error) = (refused.role, refused.error) }
             let problem = Self.problem(for: error)
-            // The pipeline traced its refusals; anything else failed before any decision, and is
-            // counted (a connection that keeps being refused waits for its answers).
+            // The pipeline traced its refusals; anything else failed before any decision (or, rarely,
+            // after an allowed decision's entry: a store cut short, a change a concurrent one made
+            // illegal) and is counted, with its error code (a connection that keeps sending
+            // requests nobody vouched for waits for its answers).
             if !(error is Refusal) {
                 let refusal = AnonymousRefusal(
                     action: "\(request.method.rawValue) \(context.endpointPath ?? "unmatched")", errorCode: problem.code.rawValue,
-                    role: context.actor?.role.rawValue, serverSide: problem.status >= 500)
+                    role: role?.rawValue, serverSide: problem.status >= 500)
                 let pause = refusals.refused(refusal, on: context.channel)
                 if pause > .zero { try? await Task.sleep(for: pause) }
             }
@@ -58,6 +63,8 @@ struct ProblemMiddleware: RouterMiddleware {
         switch error {
         case let refusal as Refusal:
             return Problem(refusal)
+        case let refused as RefusedAfterAssertion:
+            return problem(for: refused.error)
         case let problem as Problem:
             return problem
         case let error as StoreError:
