@@ -25,6 +25,7 @@ from .documents import exercise_documents
 from .dossier import exercise_dossiers
 from .keys import exercise_keys
 from .lifecycle import exercise_lifecycle
+from .one_entry import every_operation_leaves_one_entry
 from .production import exercise_new_vault_production, exercise_production
 from .static import final_checks, static_checks
 from .system import check_system, route_not_found
@@ -54,6 +55,8 @@ def development_run(checker: Checker, bin_dir: Path, state: Path, sock: str, tmp
     exercise_lifecycle(d)
     # --- master keys and rekeys, last: rotations add key versions (the production run finds them)
     exercise_keys(d)
+    # --- every person-level operation of the spec, once refused and once by the patient: one entry each
+    every_operation_leaves_one_entry(d)
     # --- what no operation serves
     route_not_found(d)
     return issuer
