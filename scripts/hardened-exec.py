@@ -27,12 +27,14 @@ usage: hardened-exec.py UNIT_FILE UID GID -- COMMAND [ARG...]
 """
 
 import ctypes
+import errno
 import os
 import re
 import resource
 import struct
 import subprocess
 import sys
+import time
 
 PR_SET_NO_NEW_PRIVS = 38
 PR_CAPBSET_DROP = 24
@@ -153,7 +155,15 @@ def main():
     buffer = ctypes.create_string_buffer(instructions)
     program = struct.pack("HxxxxxxQ", count, ctypes.addressof(buffer))
     check(libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.c_char_p(program), 0, 0), "seccomp")
-    os.execv(command[0], command)
+    # A binary just copied may still be open for writing in a process another test spawned at
+    # that moment (ETXTBSY until it execs): wait a little rather than fail.
+    for attempt in range(100):
+        try:
+            os.execv(command[0], command)
+        except OSError as error:
+            if error.errno != errno.ETXTBSY or attempt == 99:
+                raise
+            time.sleep(0.05)
 
 
 if __name__ == "__main__":

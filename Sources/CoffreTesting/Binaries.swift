@@ -33,13 +33,8 @@ public enum Binaries {
         guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else { return directory }
         let staged = String(cString: made)
         chmod(staged, 0o755)
-        let manager = FileManager.default
-        let names =
-            ["coffred", "coffre"] + ((try? manager.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".resources") }
-        for name in names {
-            try? manager.copyItem(atPath: directory + "/" + name, toPath: staged + "/" + name)
-            openUp(staged + "/" + name)
-        }
+        let resources = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".resources") }
+        for name in ["coffred", "coffre"] + resources { copy(directory + "/" + name, to: staged + "/" + name) }
         atexit { removeStagedCopies() }
         stagedCopies.withLock { $0.append(staged) }
         return staged
@@ -56,14 +51,35 @@ public enum Binaries {
         }
     }
 
-    /// Lets others read (and enter or run) a staged file or directory, recursively.
-    private static func openUp(_ path: String) {
+    /// Copies a file or a directory (recursively) so that others may read it, and enter or run
+    /// what the source lets its owner enter or run. Files are written through descriptors opened
+    /// with O_CLOEXEC: a program another test spawns meanwhile must not inherit one open for
+    /// writing, or running the copy fails with ETXTBSY until that program has exec'd.
+    private static func copy(_ source: String, to target: String) {
         var info = stat()
-        guard lstat(path, &info) == 0 else { return }
-        let isDirectory = info.st_mode & S_IFMT == S_IFDIR
-        chmod(path, isDirectory || info.st_mode & S_IXUSR != 0 ? 0o755 : 0o644)
-        guard isDirectory else { return }
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [] { openUp(path + "/" + name) }
+        guard lstat(source, &info) == 0 else { return }
+        let executable = info.st_mode & S_IXUSR != 0
+        if info.st_mode & S_IFMT == S_IFDIR {
+            mkdir(target, 0o755)
+            chmod(target, 0o755)
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: source)) ?? [] {
+                copy(source + "/" + name, to: target + "/" + name)
+            }
+            return
+        }
+        guard info.st_mode & S_IFMT == S_IFREG, let bytes = FileManager.default.contents(atPath: source) else { return }
+        let fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, executable ? 0o755 : 0o644)
+        guard fd >= 0 else { return }
+        bytes.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let written = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                if written <= 0 { break }
+                offset += written
+            }
+        }
+        fchmod(fd, executable ? 0o755 : 0o644)
+        close(fd)
     }
 
     private static let stagedCopies = Mutex<[String]>([])
