@@ -6,7 +6,8 @@ Usage: drills/api_fuzz.py BIN_DIR [--max-examples N] [--max-time S] [--phases P]
 coffred --dev serves its Unix socket; socat bridges a loopback TCP port to it (schemathesis speaks
 TCP). Two patients get a dossier and documents, and one authorises a professional; the hooks in
 drills/st_hooks.py point most generated calls at them with valid assertions (the rest stay
-random). schemathesis runs with the `not_a_server_error` check. Independently, the daemon's own
+random). schemathesis runs with the `not_a_server_error` and `response_schema_conformance` checks
+(every answer must be one the description allows). Independently, the daemon's own
 log is searched for any answer with a 5xx status, and the daemon must still be running, answer
 /v1/health and pass `coffre admin verify` at the end. Reports the number of test cases.
 """
@@ -87,7 +88,8 @@ def fuzz(daemon: Daemon, figures: Figures, args, tmp: Path, st: str):
                    COFFRE_FUZZ_RPPS=RPPS, COFFRE_FUZZ_SEED=str(args.seed), PYTHONPATH=str(HERE))
         report_dir = tmp / "report"
         command = [st, "run", str(REPO / "docs" / "openapi.yaml"), "--url", "http://127.0.0.1:%d" % port,
-                   "--checks", "not_a_server_error", "--phases", args.phases, "--max-examples", str(args.max_examples),
+                   "--checks", "not_a_server_error,response_schema_conformance", "--phases", args.phases,
+                   "--max-examples", str(args.max_examples),
                    "--seed", str(args.seed), "--workers", "1", "--request-timeout", "30", "--continue-on-failure",
                    "--report", "ndjson", "--report-dir", str(report_dir), "--no-color"]
         if args.max_time:
@@ -111,7 +113,8 @@ def fuzz(daemon: Daemon, figures: Figures, args, tmp: Path, st: str):
         if result.returncode != 0:
             figures.fail("schemathesis reported failures (exit %d); its output is in %s" % (result.returncode, tmp / "schemathesis.txt"))
             for line in output.splitlines():
-                if re.search(r"Server error|not_a_server_error|Runtime Error|^_{5,}", line):
+                if re.search(r"Server error|not_a_server_error|response_schema_conformance|Response violates|Runtime Error|^_{5,}",
+                             line):
                     print("    " + line[:160])
         log = daemon.log.read_text(errors="replace")
         server_errors = [line for line in log.splitlines() if re.search(r"http\.status=5\d\d", line)]

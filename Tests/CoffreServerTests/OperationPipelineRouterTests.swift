@@ -165,3 +165,21 @@ import Testing
         }
     }
 }
+
+/// The per-connection budget of refusals nobody vouched for.
+@Suite struct RefusalBudgetTests {
+    @Test func aBurstIsFreeThenAboutSixtyFourASecond() {
+        let start = ContinuousClock.now
+        var budget = RefusalBudget(at: start)
+        for _ in 0..<64 { #expect(budget.spend(at: start) == .zero) }
+        // All at the same instant: each further one waits one more 64th of a second.
+        let waits = (1...4).map { _ in budget.spend(at: start) }
+        #expect(waits.map { Int(($0 / .milliseconds(1)).rounded()) } == [16, 31, 47, 63])
+        // A client refused now and then never waits.
+        var calm = RefusalBudget(at: start)
+        for n in 0..<1_000 { #expect(calm.spend(at: start + .milliseconds(50 * n)) == .zero) }
+        // However long the flood, one answer waits a second at most.
+        for _ in 0..<500 { _ = budget.spend(at: start) }
+        #expect(budget.spend(at: start) == RefusalBudget.longestPause)
+    }
+}

@@ -10,23 +10,20 @@ import Synchronization
 /// interval, one entry per kind with its count: anyone who can reach the socket can send such
 /// requests, and one entry each would let them grow the trace without bound.
 ///
-/// It also slows a connection that keeps sending requests nobody vouched for (no valid
-/// assertion, broken framing): past `freeRefusals` such refusals on one connection, each
-/// further one is answered after a growing pause (10 ms more each time, up to a second), so a
-/// flood from one connection costs the daemon little. A refused request that carried a valid
+/// It also throttles a connection that floods requests nobody vouched for (no valid assertion,
+/// broken framing): each connection has a `RefusalBudget` of 64 such refusals at once, earning
+/// 64 more a second; past it, answers wait until the budget allows them (at most a second
+/// each), so one connection gets at most about 64 of them answered a second, however fast it
+/// sends. A client refused now and then never waits. A refused request that carried a valid
 /// assertion is not slowed: assertions are single-use, so their issuers bound how many there
 /// can be.
 final class RefusalRecorder: Service, Sendable {
-    /// Anonymous refusals a connection gets before its answers are held back.
-    static let freeRefusals = 64
-    /// The longest pause before a refusal's answer.
-    static let longestPause: Duration = .seconds(1)
 
     let pipeline: OperationPipeline
     let interval: Duration
     let logger: Logger
     private let tally = Mutex(RefusalTally())
-    private let connections = Mutex([ObjectIdentifier: Int]())
+    private let connections = Mutex([ObjectIdentifier: RefusalBudget]())
 
     init(pipeline: OperationPipeline, interval: Duration = .seconds(1), logger: Logger) {
         self.pipeline = pipeline
@@ -45,17 +42,19 @@ final class RefusalRecorder: Service, Sendable {
         // A verified actor claimed a role: the request was vouched for.
         guard refusal.role == nil else { return .zero }
         let id = ObjectIdentifier(channel)
-        let count = connections.withLock { counts in
-            let count = (counts[id] ?? 0) + 1
-            counts[id] = count
-            return count
+        let now = ContinuousClock.now
+        let (pause, first) = connections.withLock { budgets in
+            var budget = budgets[id] ?? RefusalBudget(at: now)
+            let first = budgets[id] == nil
+            let pause = budget.spend(at: now)
+            budgets[id] = budget
+            return (pause, first)
         }
-        if count == 1 {
+        if first {
             // Forgotten with the connection: the table holds open connections only.
             channel.closeFuture.whenComplete { [self] _ in _ = connections.withLock { $0.removeValue(forKey: id) } }
         }
-        guard count > Self.freeRefusals else { return .zero }
-        return min(.milliseconds(10 * (count - Self.freeRefusals)), Self.longestPause)
+        return pause
     }
 
     /// Writes what was counted every `interval`, and once more at the stop (the server has
@@ -81,5 +80,30 @@ final class RefusalRecorder: Service, Sendable {
             logger.error(
                 "trace write failed for refusals", metadata: ["refusals.kinds": "\(counted.count)", "error": "\(error)"])
         }
+    }
+}
+
+/// How many refusals nobody vouched for one connection may have answered: `burst` at once, and
+/// `perSecond` more each second (a token bucket). Pure: the time is passed in.
+struct RefusalBudget: Sendable {
+    static let burst = 64.0
+    static let perSecond = 64.0
+    /// The longest wait before one answer.
+    static let longestPause: Duration = .seconds(1)
+
+    private var tokens = burst
+    private var updatedAt: ContinuousClock.Instant
+
+    init(at now: ContinuousClock.Instant) { updatedAt = now }
+
+    /// Spends one refusal at `now`; how long its answer must wait for the budget to allow it.
+    mutating func spend(at now: ContinuousClock.Instant) -> Duration {
+        let elapsed = now - updatedAt
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        tokens = min(Self.burst, tokens + max(0, seconds) * Self.perSecond)
+        updatedAt = now
+        tokens -= 1
+        guard tokens < 0 else { return .zero }
+        return min(.seconds(-tokens / Self.perSecond), Self.longestPause)
     }
 }
