@@ -275,8 +275,12 @@ import Testing
         let plain = Self.plan(.addDocument(upload), by: P.pro(P.doctor)).notices.first { $0.kind == .documentAdded }
         #expect(plain?.subject == .newDocument && plain?.actor?.actorID == P.doctor.value)
         upload.hiddenFrom = (patient: false, representatives: true)
-        let hidden = Self.plan(.addDocument(upload), by: P.pro(P.doctor)).notices.first { $0.kind == .documentAdded }
+        let notices = Self.plan(.addDocument(upload), by: P.pro(P.doctor)).notices
+        let hidden = notices.first { $0.kind == .documentAdded }
         #expect(hidden?.subject == Notice.Subject.none && hidden?.actor == nil)
+        // Nor do the access notices committed with it (representatives read the same outbox).
+        let access = notices.filter { $0.kind == .professionalAccess }
+        #expect(access.count == 1 && access.allSatisfy { $0.actor == nil && !$0.message.contains(P.doctor.value) })
     }
 
     @Test func aHiddenDocumentWaitingTwoWeeksIsNoticedOnce() {

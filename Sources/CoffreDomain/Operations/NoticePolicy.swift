@@ -2,10 +2,12 @@
 public enum NoticePolicy {
     /// After an allowed access by a professional: emergency notices to the patient and the
     /// médecin traitant, and a first-access notice (or one per access, if the patient asked).
-    public static func accessed(by actor: Actor, dossier: DossierFacts, id: DossierID?) -> [Notice] {
+    /// - Parameter naming: false when the access stores a document hidden from representatives:
+    ///   they read the patient's outbox, and the notices must not say who wrote it.
+    public static func accessed(by actor: Actor, dossier: DossierFacts, id: DossierID?, naming: Bool = true) -> [Notice] {
         guard case .professional(let rpps, let profession, _, _) = actor.subject else { return [] }
-        let who = "RPPS \(rpps.value), profession \(profession.code)"
-        let detail = TraceDetail(actor: actor)
+        let who = naming ? "RPPS \(rpps.value), profession \(profession.code)" : "un professionnel de santé"
+        let detail: TraceDetail? = naming ? TraceDetail(actor: actor) : nil
         var notices: [Notice] = []
         if actor.mode != .normal {
             let mode = actor.mode == .bris_de_glace ? "bris de glace" : "centre 15 (SAMU)"
@@ -13,12 +15,15 @@ public enum NoticePolicy {
             notices.append(
                 Notice(
                     recipient: .patient, kind: .emergencyAccess,
-                    message: "Accès en urgence (\(mode)) à votre dossier par un professionnel de santé (\(who)).\(reason)", actor: detail))
+                    message:
+                        "Accès en urgence (\(mode)) à votre dossier par \(naming ? "un professionnel de santé (\(who))" : who).\(reason)",
+                    actor: detail))
             if let doctor = dossier.settings.attendingDoctor, doctor != rpps.value {
                 notices.append(
                     Notice(
                         recipient: .medecinTraitant, kind: .emergencyAccess,
-                        message: "Accès en urgence (\(mode)) au dossier de votre patient par un professionnel de santé (\(who)).\(reason)",
+                        message:
+                            "Accès en urgence (\(mode)) au dossier de votre patient par \(naming ? "un professionnel de santé (\(who))" : who).\(reason)",
                         actor: detail))
             }
         }
@@ -28,13 +33,13 @@ public enum NoticePolicy {
             notices.append(
                 Notice(
                     recipient: .patient, kind: .professionalAccess,
-                    message: "Premier accès à votre dossier par un professionnel de santé (\(who)).", actor: detail,
+                    message: "Premier accès à votre dossier par \(naming ? "un professionnel de santé (\(who))" : who).", actor: detail,
                     identity: .derived("first-access/\(id?.value ?? "-")/\(rpps.value)")))
         } else if dossier.settings.notifyEveryAccess {
             notices.append(
                 Notice(
                     recipient: .patient, kind: .professionalAccess,
-                    message: "Accès à votre dossier par un professionnel de santé (\(who)).", actor: detail))
+                    message: "Accès à votre dossier par \(naming ? "un professionnel de santé (\(who))" : who).", actor: detail))
         }
         return notices
     }

@@ -36,7 +36,13 @@ public struct OperationPlanner: Sendable {
             guard operation != .createDossier else { throw .dossierExists }
             if operation.documentID != nil && facts.document == nil { throw .documentNotFound() }
             if case .person(let actor) = caller {
-                plan.notices = NoticePolicy.accessed(by: actor, dossier: dossier, id: facts.dossierID)
+                // Storing a document hidden from representatives: its access notices name nobody.
+                let hidden: Bool =
+                    switch operation {
+                    case .addDocument(let upload), .replaceDocument(_, let upload): upload.hiddenFrom?.representatives == true
+                    default: false
+                    }
+                plan.notices = NoticePolicy.accessed(by: actor, dossier: dossier, id: facts.dossierID, naming: !hidden)
                 if case .professional(let rpps, _, _, _) = actor.subject, !dossier.settings.professionalsSeen.contains(rpps.value) {
                     plan.changes.append(.settings(.professionalSeen(rpps)))
                 }

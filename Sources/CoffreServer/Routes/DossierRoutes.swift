@@ -104,9 +104,12 @@ struct DossierRoutes: Sendable {
 
     /// Runs an operation and answers the dossier as it left it.
     private func dossierAnswer(_ operation: DossierOperation, _ context: CoffreRequestContext, ins: INS? = nil) async throws -> Response {
-        let outcome = try await pipeline.perform(operation, on: try ins ?? context.patientINS(), by: try context.person())
+        let caller = try context.person()
+        let outcome = try await pipeline.perform(operation, on: try ins ?? context.patientINS(), by: caller)
         guard let dossier = outcome.dossier else { throw Refusal.dossierNotFound }
-        return try json(try view(outcome, documentCount: try await pipeline.vault.currentDocumentCount(in: dossier)))
+        // What this caller may see, as `GET dossier` counts: a representative must not learn
+        // from a closing's answer that documents hidden from them exist.
+        return try json(try view(outcome, documentCount: try await pipeline.visibleDocumentCount(in: dossier, to: caller)))
     }
 
     /// Runs an operation and answers the access settings as it left them.

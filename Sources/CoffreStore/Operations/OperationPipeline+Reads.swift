@@ -42,6 +42,12 @@ extension OperationPipeline {
             for: dossier, recipient: NoticePolicy.recipient(of: actor), includeAcknowledged: includeAcknowledged)
     }
 
+    /// How many of the dossier's current documents `caller` may see: what an answer about the
+    /// dossier counts (a larger count would reveal masked or hidden documents).
+    public func visibleDocumentCount(in dossier: DossierRecord, to caller: Caller) async throws -> Int {
+        try await visibleDocuments(in: dossier, to: caller).count
+    }
+
     private func performed(_ operation: DossierOperation, on ins: INS, by caller: Caller) async throws -> DossierRecord {
         guard let dossier = try await perform(operation, on: ins, by: caller).dossier else { throw Refusal.dossierNotFound }
         return dossier
