@@ -39,3 +39,18 @@ public enum StoreFailure: String, Sendable {
     /// The trace entry allowing a change could not be written, so the change was not made.
     case traceUnavailable
 }
+
+extension StoreFailure {
+    /// The API's error code for a failure an operation's trace entry records (a store whose
+    /// content never became a document): the same words the caller's answer carries.
+    public var traceCode: String {
+        switch self {
+        case .tooLarge: "payload_too_large"
+        case .incompleteUpload: "upload_incomplete"
+        case .noSpace: "insufficient_storage"
+        case .integrity: "integrity_error"
+        case .busy: "unavailable"
+        default: "storage_failure"
+        }
+    }
+}

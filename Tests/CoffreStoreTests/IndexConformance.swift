@@ -2,28 +2,31 @@ import CoffreCrypto
 import CoffreDomain
 import CoffreTesting
 import Foundation
-import GRDB
 import Testing
 
 @testable import CoffreStore
 
-/// A fresh, empty index of one engine, with what keeps it alive.
+/// A fresh, empty index of one engine, with what keeps it alive, and a way to open a second
+/// connection to the same index (another daemon's).
 struct IndexEngine: Sendable, CustomTestStringConvertible {
     var name: String
-    var make: @Sendable () throws -> (index: VaultIndex, keepAlive: any Sendable)
+    var make: @Sendable () throws -> (index: any VaultIndex, keepAlive: any Sendable, openAgain: @Sendable () throws -> any VaultIndex)
     var testDescription: String { name }
 }
 
 /// What the index must guarantee whatever engine holds it, as the vault relies on it: one
-/// dossier per patient, changes that apply one after the other, a document's versions moved
-/// together, changes that fail alone beside their trace entry, notices stored once, a purge's
-/// key destroyed only if nothing changed since its decision. Every engine runs these same checks
+/// dossier per patient, changes that apply one after the other, a revision that counts every
+/// change an operation decides on, a document's versions moved together, savepoints that fail
+/// alone, notices stored once, a purge's key destroyed only if nothing changed since its
+/// decision, and one trace chain however many writers append to it. Every engine runs these
+/// same checks, written against `VaultIndex`, `IndexReader` and `IndexTransaction` alone
 /// (today SQLite; a shared engine adds itself to `engines`).
 @Suite struct IndexConformance {
     static let engines: [IndexEngine] = [
         IndexEngine(name: "sqlite") {
             let directory = try TemporaryDirectory(prefix: "coffre-index")
-            return (try VaultIndex(path: directory.path + "/index.sqlite"), directory)
+            let path = directory.path + "/index.sqlite"
+            return (try SQLiteIndex(path: path), directory, { try SQLiteIndex(path: path) })
         }
     ]
 
@@ -44,7 +47,7 @@ struct IndexEngine: Sendable, CustomTestStringConvertible {
 
     @Test(arguments: engines)
     func oneDossierPerPatientWhoeverCreatesItFirst(_ engine: IndexEngine) async throws {
-        let (index, keepAlive) = try engine.make()
+        let (index, keepAlive, _) = try engine.make()
         var rows: [DossierRow] = []
         for n in 0..<8 {
             var row = Self.dossier(n)
@@ -57,37 +60,37 @@ struct IndexEngine: Sendable, CustomTestStringConvertible {
         }
         #expect(created == 1)
         await #expect(throws: StoreError.self) { try await index.insertDossier(rows[0]) }
-        #expect(try index.dossier(insHash: Data(repeating: 7, count: 32)) != nil)
+        #expect(try await index.dossier(insHash: Data(repeating: 7, count: 32)) != nil)
         withExtendedLifetime(keepAlive) {}
     }
 
     @Test(arguments: engines)
     func concurrentChangesToADossierApplyOneAfterTheOther(_ engine: IndexEngine) async throws {
-        let (index, keepAlive) = try engine.make()
+        let (index, keepAlive, _) = try engine.make()
         let row = Self.dossier(1)
         try await index.insertDossier(row)
         let changes = 40
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<changes {
                 group.addTask {
-                    _ = try await index.updateDossier(insHash: row.insHash) { current in
-                        var next = current
+                    try await index.write("change") { transaction in
+                        var next = try #require(try transaction.dossier(id: row.id))
                         next.sealed.append(1)
-                        return next
+                        try transaction.update(dossier: next)
                     }
                 }
             }
             try await group.waitForAll()
         }
-        #expect(try index.dossier(insHash: row.insHash)?.sealed.count == row.sealed.count + changes, "no change lost")
-        let unchanged = try await index.updateDossier(insHash: row.insHash) { $0 }
-        #expect(!unchanged.changed)
+        let changed = try #require(try await index.dossier(insHash: row.insHash))
+        #expect(changed.sealed.count == row.sealed.count + changes, "no change lost")
+        #expect(changed.revision == Int64(changes))
         withExtendedLifetime(keepAlive) {}
     }
 
     @Test(arguments: engines)
     func aDocumentsVersionsMoveTogetherAndOnlyTheCurrentOneIsReplaced(_ engine: IndexEngine) async throws {
-        let (index, keepAlive) = try engine.make()
+        let (index, keepAlive, _) = try engine.make()
         let dossier = Self.dossier(1)
         try await index.insertDossier(dossier)
         let first = Self.document(1, in: dossier)
@@ -98,84 +101,166 @@ struct IndexEngine: Sendable, CustomTestStringConvertible {
             row.status = "superseded"
             return row
         }
-        try await index.write("store") { db in
-            try VaultIndex.insertDocument(first, db)
-            try VaultIndex.insertReplacement(second, supersede: supersede, db)
-            try VaultIndex.insertReplacement(third, supersede: supersede, db)
+        try await index.write("store") { transaction in
+            try transaction.insertNewDocument(first)
+            try transaction.insertReplacement(second, supersede: supersede)
+            try transaction.insertReplacement(third, supersede: supersede)
         }
         // A second replacement of a version no longer current is refused, and changes nothing.
         let late = Self.document(4, in: dossier, replaces: second.id)
         let refused = await #expect(throws: StoreError.self) {
-            try await index.write("store") { db in try VaultIndex.insertReplacement(late, supersede: supersede, db) }
+            try await index.write("store") { transaction in try transaction.insertReplacement(late, supersede: supersede) }
         }
         #expect(refused?.code == .conflict)
         #expect(try await index.documents(dossierID: dossier.id, includeSuperseded: true).map(\.id) == [first, second, third].map(\.id))
         #expect(try await index.documents(dossierID: dossier.id, includeSuperseded: false).map(\.id) == [third.id])
         // A change named on the middle version reaches every version, back and forward.
-        let named = try await index.updateDocumentChain(id: second.id, dossierID: dossier.id, keyGeneration: 1) { target, row in
-            var next = row
-            next.mediaType = "changed/" + target.id.prefix(4)
-            return next
+        let named = try await index.write("change") { transaction in
+            try transaction.updateDocumentChain(id: second.id, dossierID: dossier.id, keyGeneration: 1) { target, row in
+                var next = row
+                next.mediaType = "changed/" + target.id.prefix(4)
+                return next
+            }
         }
         #expect(named.id == second.id)
         let types = try await index.documents(dossierID: dossier.id, includeSuperseded: true).map(\.mediaType)
         #expect(Set(types) == ["changed/" + second.id.prefix(4)])
         // A row written under another key generation (a rekey raced it) is refused.
         let stale = await #expect(throws: StoreError.self) {
-            _ = try await index.updateDocumentChain(id: second.id, dossierID: dossier.id, keyGeneration: 2) { $1 }
+            _ = try await index.write("change") { transaction in
+                try transaction.updateDocumentChain(id: second.id, dossierID: dossier.id, keyGeneration: 2) { $1 }
+            }
         }
         #expect(stale?.code == .conflict)
         withExtendedLifetime(keepAlive) {}
     }
 
     @Test(arguments: engines)
-    func aChangeThatFailsIsRolledBackAloneAndItsEntryKept(_ engine: IndexEngine) async throws {
-        let (index, keepAlive) = try engine.make()
+    func aSavepointThatFailsIsRolledBackAloneAndTheRestCommits(_ engine: IndexEngine) async throws {
+        let (index, keepAlive, _) = try engine.make()
         let dossier = Self.dossier(1)
         try await index.insertDossier(dossier)
-        func entry(_ seq: Int64) -> TraceEntryRow {
+        let entries = (1...3).map { seq in
             TraceEntryRow(
-                seq: seq, at: seq, dossierId: dossier.id, action: "dossier.manage", outcome: "allowed", detail: nil,
+                seq: Int64(seq), at: Int64(seq), dossierId: dossier.id, action: "dossier.manage", outcome: "allowed", detail: nil,
                 sealed: Data([UInt8(seq)]), hash: Data(SecureRandom.bytes(32)))
         }
         let good = Self.document(1, in: dossier)
-        let bad = Self.document(
-            2,
-            in: DossierRow(
-                id: String(repeating: "f", count: 32), insHash: Data(), state: "active", createdAt: 0, masterVersion: 1, keyGeneration: 1,
-                wrappedKey: Data(), sealed: Data()))
-        let failures = try await index.appendTrace(
-            [entry(1), entry(2), entry(3)], checkpoint: nil,
-            changes: [
-                { db in try VaultIndex.insertDocument(good, db) },
-                { db in try VaultIndex.insertDocument(bad, db) },  // no such dossier
-                nil,
-            ])
-        #expect(failures.keys.sorted() == [1])
-        #expect((failures[1] as? StoreError)?.code == .dossierNotFound)
+        let orphan = Self.document(2, in: Self.dossier(99))
+        let failure = try await index.write("append") { transaction -> String? in
+            try transaction.inSavepoint { try transaction.insertNewDocument(good) }
+            var failure: String? = nil
+            do {
+                try transaction.inSavepoint {
+                    try transaction.insert(
+                        notification: NotificationRow(
+                            id: "n", dossierId: dossier.id, recipient: "patient", createdAt: 1, acknowledgedAt: nil, sealed: Data([1])))
+                    try transaction.insertNewDocument(orphan)  // no such dossier
+                }
+            } catch {
+                failure = (error as? StoreError).map { "\($0.code)" }
+            }
+            try transaction.append(traceEntries: entries, checkpoint: nil)
+            return failure
+        }
+        #expect(failure == "dossierNotFound")
         #expect(try await index.traceEntries(dossierID: dossier.id, after: 0, limit: 10).map(\.seq) == [1, 2, 3])
         #expect(try await index.documents(dossierID: dossier.id, includeSuperseded: true).map(\.id) == [good.id])
-        let tail = try await index.traceTail()
+        #expect(try await index.notifications(dossierID: dossier.id, recipient: "patient", includeAcknowledged: true).isEmpty)
+        let tail = try await index.read("tail") { try $0.traceTail() }
         #expect(tail.last?.seq == 3 && tail.checkpoint == nil)
+        withExtendedLifetime(keepAlive) {}
+    }
+
+    /// Every change an operation decides on moves the dossier's revision on, whoever writes the
+    /// row back; a key rotation's rewrap, which changes nothing decided on, does not.
+    @Test(arguments: engines)
+    func theRevisionCountsEveryChangeAnOperationDecidesOn(_ engine: IndexEngine) async throws {
+        let (index, keepAlive, _) = try engine.make()
+        let dossier = Self.dossier(1)
+        try await index.insertDossier(dossier)
+        func revision() async throws -> Int64 { try #require(try await index.dossier(insHash: dossier.insHash)).revision }
+        #expect(try await revision() == 0)
+        let document = Self.document(1, in: dossier)
+        try await index.write("store") { try $0.insertNewDocument(document) }
+        #expect(try await revision() == 1, "a new document")
+        var deleted = document
+        deleted.status = "deleted"
+        try await index.write("delete") { [deleted] in try $0.update(document: deleted) }
+        #expect(try await revision() == 2, "a document's change")
+        var stale = dossier
+        stale.revision = 0
+        stale.sealed = Data([9])
+        try await index.write("change") { [stale] in try $0.update(dossier: stale) }
+        #expect(try await revision() == 3, "a row written back with an old revision still counts up")
+        try await index.write("rewrap") { transaction in
+            let key = try #require(try transaction.dossierKeys(after: 0, limit: 1).first)
+            try transaction.updateDossierKey(at: key.position, masterVersion: 2, wrappedKey: Data([7]))
+        }
+        #expect(try await revision() == 3, "a rewrap changes nothing decided on")
+        withExtendedLifetime(keepAlive) {}
+    }
+
+    /// Two daemons sharing the index append to one chain: each batch reads the tail in its own
+    /// transaction, so no sequence number is used twice and every hash follows from the last.
+    @Test(arguments: engines)
+    func twoWritersAppendToOneChain(_ engine: IndexEngine) async throws {
+        let (index, keepAlive, openAgain) = try engine.make()
+        let other = try openAgain()
+        let arena = try SecureArena(slotCount: 4)
+        let seed = try SymmetricKey.random(in: arena)
+        let writers = [
+            try await TraceWriter(index: index, signer: try TraceSigner(seed: seed, arena: arena), clock: SystemClock()),
+            try await TraceWriter(index: other, signer: try TraceSigner(seed: seed, arena: arena), clock: SystemClock()),
+        ]
+        let perWriter = 150
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (n, writer) in writers.enumerated() {
+                for i in 0..<perWriter {
+                    group.addTask {
+                        let entry = TraceWriter.Entry(
+                            dossierID: nil, action: "test", outcome: "allowed", detail: "\(n)-\(i)", seal: { _ in nil })
+                        _ = try await writer.append(entry, durability: i % 3 == 0 ? .beforeReturning : .batched)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let rows = try await index.traceEntries(from: 1, limit: 10_000)
+        #expect(rows.map(\.seq) == Array(1...Int64(2 * perWriter)))
+        #expect(Set(rows.compactMap(\.detail)).count == 2 * perWriter)
+        var hash = TraceWriter.genesis
+        for row in rows {
+            #expect(row.hash == Data(SHA256Hasher.hash(Array(hash) + row.chainedBytes)), "entry \(row.seq) follows the one before")
+            hash = row.hash
+        }
+        let checkpoints = try await index.traceCheckpoints(after: nil, through: Int64.max, limit: 100)
+        #expect(!checkpoints.isEmpty)
+        for checkpoint in checkpoints { #expect(checkpoint.hash == rows[Int(checkpoint.seq) - 1].hash, "checkpoint \(checkpoint.seq)") }
         withExtendedLifetime(keepAlive) {}
     }
 
     @Test(arguments: engines)
     func aNoticeIsStoredOnceAndAcknowledgedByItsRecipientOnly(_ engine: IndexEngine) async throws {
-        let (index, keepAlive) = try engine.make()
+        let (index, keepAlive, _) = try engine.make()
         let dossier = Self.dossier(1)
         try await index.insertDossier(dossier)
         func notice(_ id: String, _ recipient: String) -> NotificationRow {
             NotificationRow(id: id, dossierId: dossier.id, recipient: recipient, createdAt: 1, acknowledgedAt: nil, sealed: Data([1]))
         }
-        try await index.insertNotification(notice("a", "patient"))
-        try await index.insertNotification(notice("a", "patient"))
-        try await index.insertNotification(notice("b", "patient"))
-        try await index.insertNotification(notice("c", "medecin_traitant"))
+        for (id, recipient) in [("a", "patient"), ("a", "patient"), ("b", "patient"), ("c", "medecin_traitant")] {
+            let row = notice(id, recipient)
+            try await index.write("notify") { try $0.insert(notification: row) }
+        }
         #expect(
             try await index.notifications(dossierID: dossier.id, recipient: "patient", includeAcknowledged: false).map(\.id) == ["a", "b"])
-        #expect(try await index.acknowledgeNotifications(dossierID: dossier.id, recipient: "patient", ids: ["a", "c"], at: 5) == 1)
-        #expect(try await index.acknowledgeNotifications(dossierID: dossier.id, recipient: "patient", ids: nil, at: 6) == 1)
+        let acknowledged = try await index.write("acknowledge") { transaction in
+            [
+                try transaction.acknowledgeNotifications(dossierID: dossier.id, recipient: "patient", ids: ["a", "c"], at: 5),
+                try transaction.acknowledgeNotifications(dossierID: dossier.id, recipient: "patient", ids: nil, at: 6),
+            ]
+        }
+        #expect(acknowledged == [1, 1])
         #expect(try await index.notifications(dossierID: dossier.id, recipient: "patient", includeAcknowledged: false).isEmpty)
         #expect(try await index.notifications(dossierID: dossier.id, recipient: "medecin_traitant", includeAcknowledged: false).count == 1)
         withExtendedLifetime(keepAlive) {}
@@ -183,26 +268,26 @@ struct IndexEngine: Sendable, CustomTestStringConvertible {
 
     @Test(arguments: engines)
     func aPurgeDestroysTheKeyOnlyIfNothingChangedSinceItsDecision(_ engine: IndexEngine) async throws {
-        let (index, keepAlive) = try engine.make()
+        let (index, keepAlive, _) = try engine.make()
         let due = Self.dossier(1, state: "closed", purgeAfter: 10)
         let later = Self.dossier(2, state: "closed", purgeAfter: 1_000)
         let open = Self.dossier(3)
         for row in [due, later, open] { try await index.insertDossier(row) }
-        try await index.write("store") { db in try VaultIndex.insertDocument(Self.document(1, in: due), db) }
+        try await index.write("store") { try $0.insertNewDocument(Self.document(1, in: due)) }
         #expect(try await index.retentionCandidates(dueBy: 100, after: "", limit: 10).map(\.id) == [due.id])
         #expect(try await index.countRetentionCandidates(dueBy: 2_000) == 2)
         // A reopening (any change of the sealed record) between the decision and the purge wins.
         #expect(try await index.destroyDossierKey(id: due.id, ifSealedIs: Data([0]), at: 100) == false)
         #expect(try await index.destroyDossierKey(id: due.id, ifSealedIs: due.sealed, at: 100))
-        let purging = try #require(try index.dossier(insHash: due.insHash))
+        let purging = try #require(try await index.dossier(insHash: due.insHash))
         #expect(purging.state == "purging" && purging.wrappedKey.isEmpty && purging.sealed.isEmpty)
         #expect(try await index.retentionCandidates(dueBy: 0, after: "", limit: 10).map(\.id) == [due.id], "an unfinished purge")
         #expect(try await index.blobNames(dossierID: due.id).count == 1)
         try await index.deleteDossier(id: due.id)
-        #expect(try index.dossier(insHash: due.insHash) == nil)
+        #expect(try await index.dossier(insHash: due.insHash) == nil)
         #expect(try await index.documents(dossierID: due.id, includeSuperseded: true).isEmpty)
-        let recorded = try await index.read("purges") { db in try VaultIndex.purgeRecord(db) }
-        #expect(recorded?.dossiers == 1 && recorded?.lastAt == 100)
+        let recorded = try await index.read("purges") { try $0.purgeRecord().map { [$0.lastAt, Int64($0.dossiers)] } }
+        #expect(recorded == [100, 1])
         withExtendedLifetime(keepAlive) {}
     }
 }

@@ -8,7 +8,7 @@ import Testing
     /// delete securely, or a power cut could drop a committed wrapped key.
     @Test func theWriterCommitsWithFullSyncAndSecureDelete() async throws {
         let fixture = try await VaultFixture()
-        let settings = try await fixture.vault.index.durabilitySettings()
+        let settings = try await fixture.vault.sqlite.durabilitySettings()
         #expect(settings.synchronous == 2)
         #expect(settings.secureDelete == 1)
     }

@@ -21,7 +21,7 @@ import Testing
         let damaged = try await fixture.store(Array("damaged".utf8))
         let kept = try await fixture.store(Array("kept".utf8))
         // Its blob version is no longer a number: which blob the row names cannot be read.
-        try await fixture.vault.index.write("damage a row") { db in
+        try await fixture.vault.sqlite.pool.write { db in
             try db.execute(sql: "UPDATE document SET blob_version = 'x' WHERE id = ?", arguments: [damaged.id.value])
         }
         let orphanID = SecureRandom.hexIdentifier()
@@ -43,7 +43,7 @@ import Testing
         let fixture = try await VaultFixture()
         _ = try await fixture.vault.createDossier(for: VaultFixture.patient)
         let damaged = try await fixture.store(Array("damaged".utf8))
-        try await fixture.vault.index.write("damage a row") { db in
+        try await fixture.vault.sqlite.pool.write { db in
             try db.execute(sql: "UPDATE document SET blob_version = 'x' WHERE id = ?", arguments: [damaged.id.value])
         }
         // Old enough not to be a store in flight: had the row not been damaged, its blob would

@@ -21,7 +21,7 @@ import Testing
     @Test func aBatchedEntryIsCommittedAtOnceAndSyncedSoonAfter() async throws {
         let fixture = try await VaultFixture()
         let vault = fixture.vault
-        let syncer = vault.trace.syncer
+        let syncer = (try vault.sqlite).syncer
         #expect(syncer.batches)
         let before = syncer.syncCount
         let seq = try await record(vault, "document.content", .batched)
@@ -30,25 +30,25 @@ import Testing
         #expect(rows.map(\.action) == ["document.content"])
         // The writer is back at synchronous=FULL, and automatic checkpoints, for whatever
         // commits next.
-        let settings = try await vault.index.durabilitySettings()
+        let settings = try await vault.sqlite.durabilitySettings()
         #expect(settings.synchronous == 2)
-        #expect(settings.autocheckpoint == VaultIndex.autocheckpointPages)
+        #expect(settings.autocheckpoint == SQLiteIndex.autocheckpointPages)
         #expect(await eventually { syncer.syncCount > before })
     }
 
     @Test func anEntryThatMustBeDurableLeavesNothingToSync() async throws {
         let fixture = try await VaultFixture()
         let vault = fixture.vault
-        let before = vault.trace.syncer.syncCount
+        let before = (try vault.sqlite).syncer.syncCount
         for _ in 0..<5 { _ = try await record(vault, "dossier.manage", .beforeReturning) }
         try await Task.sleep(for: .milliseconds(200))
-        #expect(vault.trace.syncer.syncCount == before)
+        #expect((try vault.sqlite).syncer.syncCount == before)
     }
 
     @Test func manyBatchedEntriesShareFewSyncs() async throws {
         let fixture = try await VaultFixture()
         let vault = fixture.vault
-        let syncer = vault.trace.syncer
+        let syncer = (try vault.sqlite).syncer
         let before = syncer.syncCount
         let began = ContinuousClock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -82,7 +82,7 @@ import Testing
     /// queued or running, it is not (it would wait for it), and goes through the queue.
     @Test func anUnsyncedCommitRunsOnTheCallingThreadOnlyWhenTheWriterIsIdle() async throws {
         let fixture = try await VaultFixture()
-        let index = fixture.vault.index
+        let index = try fixture.vault.sqlite
         let caller = pthread_self()
         let ranHere = try index.writeUnsyncedIfIdle("test") { _ in pthread_equal(pthread_self(), caller) != 0 }
         #expect(ranHere == true)

@@ -22,13 +22,13 @@ import Testing
     }
 
     func checkpointSeqs(_ fixture: VaultFixture) async throws -> [Int64] {
-        try await fixture.vault.index.read("read checkpoints") { db in
+        try await fixture.vault.sqlite.pool.read { db in
             try Int64.fetchAll(db, sql: "SELECT seq FROM trace_checkpoint ORDER BY seq")
         }
     }
 
     func damage(_ fixture: VaultFixture, _ sql: String) async throws {
-        try await fixture.vault.index.write("damage the trace") { db in try db.execute(sql: sql) }
+        try await fixture.vault.sqlite.pool.write { db in try db.execute(sql: sql) }
     }
 
     @Test func aLongTraceIsCheckedAPageAtATime() async throws {
@@ -92,7 +92,7 @@ import Testing
 @Suite struct DamagedTraceTests {
     @Test func checkpointsAtZeroOrBelowAreCheckedToo() async throws {
         let fixture = try await TraceVerificationTests().tracedVault()
-        try await fixture.vault.index.write("damage the trace") { db in
+        try await fixture.vault.sqlite.pool.write { db in
             for seq in [-5, 0] {
                 try db.execute(
                     sql: "INSERT INTO trace_checkpoint (seq, hash, at, signature) VALUES (?, zeroblob(32), 0, zeroblob(64))",
@@ -114,7 +114,7 @@ import Testing
 
     @Test func theLargestSequenceNumberIsReportedAndRefusedAtTheNextOpen() async throws {
         let fixture = try await TraceVerificationTests().tracedVault()
-        try await fixture.vault.index.write("damage the trace") { db in
+        try await fixture.vault.sqlite.pool.write { db in
             try db.execute(
                 sql: "INSERT INTO trace_entry (seq, at, action, outcome, hash) VALUES (?, 0, 'x', 'allowed', zeroblob(32))",
                 arguments: [Int64.max])

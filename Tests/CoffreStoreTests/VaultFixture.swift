@@ -6,6 +6,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import Testing
 
 /// A real vault (SQLite, blob files, libsodium) in a temporary directory.
 final class VaultFixture: @unchecked Sendable {
@@ -108,5 +109,12 @@ final class VaultFixture: @unchecked Sendable {
     func blobFiles() -> (committed: [String], temporary: [String]) {
         let files = directory.allFiles().filter { $0.contains("/blobs/") }
         return (files.filter { !$0.contains("/blobs/tmp/") }, files.filter { $0.contains("/blobs/tmp/") })
+    }
+}
+
+extension Vault {
+    /// The SQLite engine under the vault, for tests that look at (or damage) its file.
+    var sqlite: SQLiteIndex {
+        get throws { try #require(index as? SQLiteIndex) }
     }
 }

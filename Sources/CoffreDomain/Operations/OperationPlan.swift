@@ -59,3 +59,23 @@ public struct OperationPlan: Sendable, Equatable {
     /// a read's or a refusal's may be made durable by batch).
     public var changesDossier: Bool { !changes.isEmpty }
 }
+
+extension OperationPlan {
+    /// The plan of a store whose content never became a document (cut off, too large, the
+    /// disk full): the decision stands, with the access notices and the other changes it owes
+    /// (the professional reached the dossier), while the document and its notices go; the
+    /// entry names the error.
+    public func withoutStore(errorCode: String) -> OperationPlan {
+        var plan = self
+        plan.changes.removeAll { if case .storeDocument = $0 { true } else { false } }
+        plan.notices.removeAll { $0.kind == .documentAdded || $0.kind == .documentReplaced }
+        plan.detail.errorCode = errorCode
+        return plan
+    }
+
+    /// The document the plan stores, and the version it replaces, if it stores one.
+    public var storedDocument: (document: NewDocument, replacing: DocumentID?)? {
+        for change in changes { if case .storeDocument(let document, let replacing) = change { return (document, replacing) } }
+        return nil
+    }
+}

@@ -1,7 +1,6 @@
 import CoffreCrypto
 public import CoffreDomain
 import Foundation
-import GRDB
 import Logging
 
 /// Master key versions: which are known, which is active, which are retired.
@@ -17,8 +16,8 @@ extension Vault {
     public func reloadMasterKeys() async throws(StoreError) -> MasterKeyStatus {
         let installed = try MasterKeyring.load(from: configuration.keyDirectories, arena: arena)
         let (holder, now, logger) = (masterKeys, clock.now(), logger)
-        try await index.write("record master key versions") { db in
-            let snapshot = try Self.reconcileMasterKeys(installed, db: db, now: now, logger: logger)
+        try await index.write("record master key versions") { transaction in
+            let snapshot = try Self.reconcileMasterKeys(installed, transaction: transaction, now: now, logger: logger)
             holder.replace(with: snapshot)
         }
         return try await masterKeyStatus()
@@ -29,8 +28,8 @@ extension Vault {
     @discardableResult
     public func retireMasterKey(version: UInt32) async throws(StoreError) -> MasterKeyStatus {
         let (holder, now) = (masterKeys, clock.now())
-        try await index.write("retire a master key") { db in
-            guard var row = try VaultIndex.masterKey(version: version, db) else {
+        try await index.write("retire a master key") { transaction in
+            guard var row = try transaction.masterKey(version: version) else {
                 throw StoreError(.unknownKeyVersion, "this vault has never used a master key version \(version)")
             }
             if row.state == "retired" { return }
@@ -39,7 +38,7 @@ extension Vault {
                     .keyInUse,
                     "master key version \(version) is the active key: install a newer one and run `coffre admin keys rotate` first")
             }
-            let uses = try VaultIndex.keyUsage(db)
+            let uses = try transaction.keyUsage()
             let wrapped = uses.total(version)
             guard wrapped == 0 else {
                 throw StoreError(
@@ -48,7 +47,7 @@ extension Vault {
             }
             row.state = "retired"
             row.retiredAt = now
-            try VaultIndex.update(masterKey: row, db)
+            try transaction.update(masterKey: row)
             let current = holder.current
             holder.replace(with: MasterKeySnapshot(keys: current.keys.filter { $0.key != version }, activeVersion: current.activeVersion))
         }
@@ -60,13 +59,13 @@ extension Vault {
     /// Every version, what it wraps, and the rotation.
     public func masterKeyStatus() async throws(StoreError) -> MasterKeyStatus {
         let holder = masterKeys
-        return try await index.read("read the master key versions") { db in
+        return try await index.read("read the master key versions") { transaction in
             // Taken once the read transaction has begun: key operations replace the snapshot
             // before they commit, so every version this read sees is in it.
-            let rows = try VaultIndex.masterKeys(db)
+            let rows = try transaction.masterKeys()
             let snapshot = holder.current
-            let uses = try VaultIndex.keyUsage(db)
-            let purges = try VaultIndex.purgeRecord(db).map { MasterKeyStatus.Purges(lastAt: $0.lastAt, dossiers: $0.dossiers) }
+            let uses = try transaction.keyUsage()
+            let purges = try transaction.purgeRecord().map { MasterKeyStatus.Purges(lastAt: $0.lastAt, dossiers: $0.dossiers) }
             let versions = rows.map { row in
                 let version = UInt32(truncatingIfNeeded: row.version)
                 return MasterKeyStatus.Version(
@@ -75,7 +74,7 @@ extension Vault {
                     vaultKeys: uses.vaultKeys[version] ?? 0, addedAt: row.addedAt, retiredAt: row.retiredAt,
                     predatesLastPurge: purges.map { row.addedAt <= $0.lastAt } ?? false)
             }
-            let rotation = try VaultIndex.rotation(db).map { row in
+            let rotation = try transaction.rotation().map { row in
                 MasterKeyStatus.Rotation(
                     targetVersion: UInt32(truncatingIfNeeded: row.targetVersion), startedAt: row.startedAt, finishedAt: row.finishedAt,
                     done: Int(row.done), total: Int(max(row.total, row.done)), failed: Int(row.failed))
@@ -95,9 +94,9 @@ extension Vault {
     ///   versions were recorded, when the newest key was active) takes the newest installed.
     /// - Every version that still wraps a key must be installed.
     static func reconcileMasterKeys(
-        _ installed: MasterKeyring, db: Database, now: Int64, logger: Logger
+        _ installed: MasterKeyring, transaction: any IndexTransaction, now: Int64, logger: Logger
     ) throws -> MasterKeySnapshot {
-        var known = Dictionary(uniqueKeysWithValues: try VaultIndex.masterKeys(db).map { ($0.version, $0) })
+        var known = Dictionary(uniqueKeysWithValues: try transaction.masterKeys().map { ($0.version, $0) })
         var usable: [UInt32: SymmetricKey] = [:]
         for (version, key) in installed.keys.sorted(by: { $0.key < $1.key }) {
             let check = Data(MasterKeyring.checkValue(of: key, version: version))
@@ -116,7 +115,7 @@ extension Vault {
                 }
             } else {
                 let row = MasterKeyRow(version: Int64(version), checkValue: check, state: "available", addedAt: now, retiredAt: nil)
-                try VaultIndex.insert(masterKey: row, db)
+                try transaction.insert(masterKey: row)
                 known[row.version] = row
             }
             usable[version] = key
@@ -128,14 +127,14 @@ extension Vault {
             guard let newest = usable.keys.max() else {
                 throw StoreError(.keys, "every installed master key is retired: install a new version (keys/README.md)")
             }
-            try VaultIndex.activate(version: newest, db)
+            try transaction.activate(version: newest)
             active = newest
         }
         guard usable[active] != nil else {
             throw StoreError(
                 .keys, "the active master key, version \(active), is not installed: install coffre-master-\(active) (keys/README.md)")
         }
-        let uses = try VaultIndex.keyUsage(db)
+        let uses = try transaction.keyUsage()
         for version in uses.versions where usable[version] == nil {
             throw StoreError(
                 .keys,

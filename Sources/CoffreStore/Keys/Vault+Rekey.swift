@@ -1,7 +1,6 @@
 import CoffreCrypto
 public import CoffreDomain
 import Foundation
-import GRDB
 import Logging
 import NIOCore
 import Synchronization
@@ -59,10 +58,10 @@ extension Vault {
         let (holder, keyArena, prepared) = (masterKeys, arena, reencrypted)
         let outcome: (rewrapped: Int, replacedBlobs: [BlobName])
         do {
-            outcome = try await index.write("rekey a dossier") { db in
+            outcome = try await index.write("rekey a dossier") { transaction in
                 try Self.switchDossierKey(
                     dossierID, expectedGeneration: Int64(oldGeneration), from: oldKey, to: newKey, reencrypted: prepared,
-                    masterKeys: holder.current, arena: keyArena, db: db)
+                    masterKeys: holder.current, arena: keyArena, transaction: transaction)
             }
         } catch {
             for blob in reencrypted.values { try? await blobs.remove(blob.name) }
@@ -133,9 +132,9 @@ extension Vault {
     /// - Returns: how many document keys now hang off the new key, and the blobs replaced.
     static func switchDossierKey(
         _ id: DossierID, expectedGeneration: Int64, from oldKey: SymmetricKey, to newKey: SymmetricKey,
-        reencrypted: [String: ReencryptedBlob], masterKeys: MasterKeySnapshot, arena: SecureArena, db: Database
+        reencrypted: [String: ReencryptedBlob], masterKeys: MasterKeySnapshot, arena: SecureArena, transaction: any IndexTransaction
     ) throws -> (rewrapped: Int, replacedBlobs: [BlobName]) {
-        guard var dossier = try VaultIndex.dossierRow(id: id.value, db), dossier.state != "purging" else {
+        guard var dossier = try transaction.dossier(id: id.value), dossier.state != "purging" else {
             throw StoreError(.dossierNotFound, "this patient has no dossier")
         }
         guard dossier.keyGeneration == expectedGeneration else {
@@ -144,21 +143,21 @@ extension Vault {
         let old = UInt32(truncatingIfNeeded: expectedGeneration)
         let new = old + 1
         let master = masterKeys.activeVersion
-        try VaultIndex.insert(
+        try transaction.insert(
             archivedKey: ArchivedDossierKeyRow(
                 dossierId: id.value, keyGeneration: expectedGeneration, masterVersion: Int64(master),
-                wrappedKey: Data(KeyWrap.wrap(oldKey, with: masterKeys.activeKey, context: archivedKeyContext(id, old, master)))), db)
+                wrappedKey: Data(KeyWrap.wrap(oldKey, with: masterKeys.activeKey, context: archivedKeyContext(id, old, master)))))
 
         let fields: SealedDossierFields = try open(Array(dossier.sealed), key: oldKey, associatedData: dossierAD(id))
         dossier.sealed = Data(try seal(fields, key: newKey, associatedData: dossierAD(id)))
         dossier.wrappedKey = Data(KeyWrap.wrap(newKey, with: masterKeys.activeKey, context: dossierKeyContext(id, master)))
         dossier.masterVersion = Int64(master)
         dossier.keyGeneration = Int64(new)
-        try VaultIndex.update(dossier: dossier, db)
+        try transaction.update(dossier: dossier)
 
         var rewrapped = 0
         var replaced: [BlobName] = []
-        for var row in try VaultIndex.documentRows(dossierID: id.value, db) {
+        for var row in try transaction.documents(dossierID: id.value, includeSuperseded: true) {
             let document = DocumentID(unchecked: row.id)
             if let blob = reencrypted[row.id] {
                 replaced.append(BlobName(document, version: UInt32(truncatingIfNeeded: row.blobVersion)))
@@ -176,13 +175,13 @@ extension Vault {
             let sealed: SealedDocumentFields = try open(Array(row.sealed), key: oldKey, associatedData: row.associatedData)
             row.sealed = Data(try seal(sealed, key: newKey, associatedData: row.associatedData))
             row.keyGeneration = Int64(new)
-            try VaultIndex.update(document: row, db)
+            try transaction.update(document: row)
             rewrapped += 1
         }
-        for var row in try VaultIndex.notificationRows(dossierID: id.value, db) {
+        for var row in try transaction.notifications(dossierID: id.value) {
             let sealed: SealedNotification = try open(Array(row.sealed), key: oldKey, associatedData: row.associatedData)
             row.sealed = Data(try seal(sealed, key: newKey, associatedData: row.associatedData))
-            try VaultIndex.update(notification: row, db)
+            try transaction.update(notification: row)
         }
         return (rewrapped, replaced)
     }

@@ -2,7 +2,6 @@ import CoffreCrypto
 public import CoffreDomain
 import Dispatch
 import Foundation
-import GRDB
 import Logging
 
 /// Progress of one rotation batch.
@@ -34,7 +33,7 @@ extension Vault {
     public func startRotation(developmentKeyDirectory: String? = nil) async throws(StoreError) -> MasterKeyStatus {
         var installed = try MasterKeyring.load(from: configuration.keyDirectories, arena: arena)
         if let directory = developmentKeyDirectory {
-            let versions = try await index.read("read the master key versions") { db in try VaultIndex.masterKeys(db) }
+            let versions = try await index.read("read the master key versions") { transaction in try transaction.masterKeys() }
             let highestKnown = versions.map(\.version).max() ?? 0
             let retired = Set(versions.filter { $0.state == "retired" }.map(\.version))
             // A retired version above the active one can never become active: it does not count.
@@ -46,12 +45,12 @@ extension Vault {
             }
         }
         let (holder, now, logger, arena, ring) = (masterKeys, clock.now(), logger, arena, installed)
-        let target = try await index.write("start a key rotation") { db -> UInt32 in
-            let snapshot = try Self.reconcileMasterKeys(ring, db: db, now: now, logger: logger)
+        let target = try await index.write("start a key rotation") { transaction -> UInt32 in
+            let snapshot = try Self.reconcileMasterKeys(ring, transaction: transaction, now: now, logger: logger)
             let target = snapshot.keys.keys.max()!
-            let rotation = try VaultIndex.rotation(db)
-            let pending = try Self.keysNotUnder(target, db)
-            let vaultKeysPending = try VaultIndex.vaultKeys(notUnder: target, db).count
+            let rotation = try transaction.rotation()
+            let pending = try Self.keysNotUnder(target, transaction)
+            let vaultKeysPending = try transaction.vaultKeys(notUnder: target).count
             let rotationRunning = rotation != nil && rotation?.finishedAt == nil
             if target == snapshot.activeVersion && pending == 0 && vaultKeysPending == 0 && !rotationRunning {
                 throw StoreError(
@@ -59,11 +58,11 @@ extension Vault {
                     "master key version \(target) is active and wraps every key: install coffre-master-\(target + 1), "
                         + "then run `coffre admin keys rotate` (keys/README.md)")
             }
-            try VaultIndex.activate(version: target, db)
-            try Self.rewrapVaultKeys(under: target, snapshot: snapshot, db: db, arena: arena)
+            try transaction.activate(version: target)
+            try Self.rewrapVaultKeys(under: target, snapshot: snapshot, transaction: transaction, arena: arena)
             if rotation == nil || rotation?.finishedAt != nil || rotation?.targetVersion != Int64(target) {
-                try VaultIndex.save(
-                    rotation: KeyRotationRow(targetVersion: Int64(target), startedAt: now, cursor: 0, total: Int64(pending), done: 0), db)
+                try transaction.save(
+                    rotation: KeyRotationRow(targetVersion: Int64(target), startedAt: now, cursor: 0, total: Int64(pending), done: 0))
             }
             holder.replace(with: MasterKeySnapshot(keys: snapshot.keys, activeVersion: target))
             return target
@@ -74,23 +73,23 @@ extension Vault {
 
     /// Whether a rotation is recorded and not finished (the daemon resumes it at start).
     public func rotationPending() async throws(StoreError) -> Bool {
-        try await index.read("read the key rotation") { db in
-            try VaultIndex.rotation(db).map { $0.finishedAt == nil } ?? false
+        try await index.read("read the key rotation") { transaction in
+            try transaction.rotation().map { $0.finishedAt == nil } ?? false
         }
     }
 
     /// Rewraps the next `limit` dossier rows in one transaction; nil when no rotation is pending.
     public func rotateBatch(limit: Int) async throws(StoreError) -> RotationStep? {
         let (holder, now, arena, logger) = (masterKeys, clock.now(), arena, logger)
-        let step = try await index.write("rewrap dossier keys") { db -> RotationStep? in
-            guard var rotation = try VaultIndex.rotation(db), rotation.finishedAt == nil else { return nil }
+        let step = try await index.write("rewrap dossier keys") { transaction -> RotationStep? in
+            guard var rotation = try transaction.rotation(), rotation.finishedAt == nil else { return nil }
             let snapshot = holder.current
             let target = UInt32(truncatingIfNeeded: rotation.targetVersion)
             guard let targetKey = snapshot.key(version: target) else {
                 throw StoreError(.keys, "the rotation's target, master key version \(target), is not installed")
             }
             var step = RotationStep(rewrapped: 0, failed: 0, finished: false)
-            let rows = try VaultIndex.dossierKeys(after: rotation.cursor, limit: limit, db)
+            let rows = try transaction.dossierKeys(after: rotation.cursor, limit: limit)
             let work: [(rowid: Int64, id: String, from: UInt32, wrapped: Data)] = rows.compactMap { row in
                 guard row.masterVersion != Int64(target), row.masterVersion > 0 else { return nil }
                 return (row.position, row.dossierID, UInt32(truncatingIfNeeded: row.masterVersion), row.wrappedKey)
@@ -121,7 +120,7 @@ extension Vault {
                         metadata: CoffreEvent.integrityFailure.metadata(["dossier.id": "\(item.id)", "key.version": "\(item.from)"]))
                     continue
                 }
-                try VaultIndex.updateDossierKey(at: item.rowid, masterVersion: target, wrappedKey: result, db)
+                try transaction.updateDossierKey(at: item.rowid, masterVersion: target, wrappedKey: result)
                 step.rewrapped += 1
             }
             rotation.done += Int64(step.rewrapped)
@@ -130,12 +129,12 @@ extension Vault {
                 rotation.cursor = last.position
             } else {
                 // The dossier rows are done; the few archived keys of rekeyed dossiers follow.
-                let archived = try Self.rewrapArchivedKeys(under: target, snapshot: snapshot, db: db, arena: arena)
+                let archived = try Self.rewrapArchivedKeys(under: target, snapshot: snapshot, transaction: transaction, arena: arena)
                 rotation.done += Int64(archived.rewrapped)
                 rotation.failed += Int64(archived.failed)
                 // Dossiers created with the old version while the rotation started, and rows
                 // whose rowid was reused behind the cursor, send the job round once more.
-                let left = try VaultIndex.dossierKeyCount(notUnder: target, db)
+                let left = try transaction.dossierKeyCount(notUnder: target)
                 if left > Int(rotation.failed) {
                     rotation.cursor = 0
                     rotation.total = max(rotation.total, rotation.done + Int64(left))
@@ -144,7 +143,7 @@ extension Vault {
                     step.finished = true
                 }
             }
-            try VaultIndex.save(rotation: rotation, db)
+            try transaction.save(rotation: rotation)
             return step
         }
         if let step, step.finished {
@@ -166,14 +165,16 @@ extension Vault {
 
     /// Dossier keys (current and archived generations) not wrapped by `version`: the batches'
     /// work. The vault's own two keys are rewrapped at the start, not counted.
-    static func keysNotUnder(_ version: UInt32, _ db: Database) throws -> Int {
-        let uses = try VaultIndex.keyUsage(db)
+    static func keysNotUnder(_ version: UInt32, _ transaction: any IndexTransaction) throws -> Int {
+        let uses = try transaction.keyUsage()
         return uses.versions.filter { $0 != version }.reduce(0) { $0 + (uses.dossierKeys[$1] ?? 0) + (uses.archivedKeys[$1] ?? 0) }
     }
 
     /// The vault's own keys (two rows) are rewrapped when the rotation starts.
-    static func rewrapVaultKeys(under target: UInt32, snapshot: MasterKeySnapshot, db: Database, arena: SecureArena) throws {
-        for var row in try VaultIndex.vaultKeys(notUnder: target, db) {
+    static func rewrapVaultKeys(under target: UInt32, snapshot: MasterKeySnapshot, transaction: any IndexTransaction, arena: SecureArena)
+        throws
+    {
+        for var row in try transaction.vaultKeys(notUnder: target) {
             let from = UInt32(truncatingIfNeeded: row.masterVersion)
             guard
                 let rewrapped = rewrap(
@@ -185,15 +186,15 @@ extension Vault {
             }
             row.masterVersion = Int64(target)
             row.wrappedKey = rewrapped
-            try VaultIndex.update(vaultKey: row, db)
+            try transaction.update(vaultKey: row)
         }
     }
 
     static func rewrapArchivedKeys(
-        under target: UInt32, snapshot: MasterKeySnapshot, db: Database, arena: SecureArena
+        under target: UInt32, snapshot: MasterKeySnapshot, transaction: any IndexTransaction, arena: SecureArena
     ) throws -> (rewrapped: Int, failed: Int) {
         var result = (rewrapped: 0, failed: 0)
-        for var row in try VaultIndex.archivedKeys(notUnder: target, db) {
+        for var row in try transaction.archivedKeys(notUnder: target) {
             let from = UInt32(truncatingIfNeeded: row.masterVersion)
             let dossier = DossierID(unchecked: row.dossierId)
             let generation = UInt32(truncatingIfNeeded: row.keyGeneration)
@@ -207,7 +208,7 @@ extension Vault {
             }
             row.masterVersion = Int64(target)
             row.wrappedKey = rewrapped
-            try VaultIndex.update(archivedKey: row, db)
+            try transaction.update(archivedKey: row)
             result.rewrapped += 1
         }
         return result

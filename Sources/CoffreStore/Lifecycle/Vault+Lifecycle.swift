@@ -3,25 +3,11 @@ import Foundation
 import Logging
 
 extension Vault {
-    /// Applies a lifecycle change, refusing illegal transitions with `illegalTransition`.
-    func changeLifecycle(for ins: INS, _ change: LifecycleChange) async throws(StoreError) -> DossierRecord {
-        let now = clock.now()
-        let (record, _) = try await updateSealedFields(for: ins) { (fields) throws(StoreError) in
-            do throws(LifecycleError) {
-                fields.lifecycle = try change.applied(to: fields.lifecycle, at: now)
-            } catch {
-                throw StoreError(.illegalTransition, error.description)
-            }
-        }
-        logger.info("dossier lifecycle changed", metadata: ["dossier.id": "\(record.id)", "dossier.state": "\(record.state)"])
-        return record
-    }
-
     /// The patient opposes their dossier: within the opposition window it is destroyed at once
     /// (nothing to keep), by the same crypto-shredding purge as retention. The decision is made
     /// on the dossier as it is now, and a hold set meanwhile wins.
     func oppose(_ dossier: DossierRecord) async throws(StoreError) {
-        guard let row = try index.dossier(insHash: insHash(dossier.ins)), row.state != "purging" else {
+        guard let row = try await index.dossier(insHash: insHash(dossier.ins)), row.state != "purging" else {
             throw StoreError(.dossierNotFound, "this patient has no dossier")
         }
         let (_, fields) = try openDossierRow(row, ins: dossier.ins)
@@ -43,7 +29,8 @@ extension Vault {
     ///    wrapped it is retired and destroyed, see security.md);
     /// 2. its blobs are removed;
     /// 3. its rows go (documents and notifications with them);
-    /// 4. the WAL is checkpointed with TRUNCATE, so no old page keeps the destroyed key.
+    /// 4. the index erases what its logs keep of deleted rows, so no old page keeps the
+    ///    destroyed key.
     /// A purge interrupted after step 1 leaves the row in state `purging` with no key, which
     /// the next retention run finishes. Trace entries stay: their detail was encrypted under the
     /// destroyed key, and the chain runs over the ciphertext, so it still verifies.
@@ -65,10 +52,10 @@ extension Vault {
             }
             try await index.deleteDossier(id: dossierID)
         } catch {
-            try? await index.checkpointTruncate()
+            try? await index.eraseDeletedRows()
             throw error
         }
-        if checkpoint { try await index.checkpointTruncate() }
+        if checkpoint { try await index.eraseDeletedRows() }
         logger.notice("dossier purged", metadata: ["dossier.id": "\(dossierID)", "purge.reason": "\(reason)"])
     }
 
@@ -80,8 +67,9 @@ extension Vault {
             encoder.outputFormatting = .sortedKeys
             let detail = String(decoding: try encoder.encode(OperationPlanner.purgeEntry(reason: rule).anonymous), as: UTF8.self)
             _ = try await trace.append(
-                dossierID: dossierID, action: DossierAction.purgeDossier.rawValue, outcome: outcome.rawValue, detail: detail,
-                seal: { _ in nil })
+                TraceWriter.Entry(
+                    dossierID: dossierID, action: DossierAction.purgeDossier.rawValue, outcome: outcome.rawValue, detail: detail,
+                    seal: { _ in nil }))
         } catch {
             throw StoreError(.io, "the purge of dossier \(dossierID) cannot be traced, so it was not done: \(error)")
         }

@@ -76,7 +76,7 @@ extension Vault {
             batch.items.append(item)
         }
         // One TRUNCATE checkpoint for the batch: no old page keeps a destroyed key in the WAL.
-        if !dryRun && batch.checked > 0 { try await index.checkpointTruncate() }
+        if !dryRun && batch.checked > 0 { try await index.eraseDeletedRows() }
         return batch
     }
 

@@ -32,9 +32,9 @@ extension Vault {
     ) async throws(StoreError) {
         guard let key = dossier.key else { throw StoreError(.keys, "the dossier key is not open") }
         let sealed = SealedNotification(kind: kind, message: message, actor: actor, documentID: documentID)
-        try await index.insertNotification(
-            try notificationRow(sealed, recipient: recipient, dossierID: dossier.id.value, key: key, id: id ?? SecureRandom.hexIdentifier())
-        )
+        let row = try notificationRow(
+            sealed, recipient: recipient, dossierID: dossier.id.value, key: key, id: id ?? SecureRandom.hexIdentifier())
+        try await index.write("store a notification") { try $0.insert(notification: row) }
     }
 
     /// The outbox row for a planned notice, sealed under the dossier key.
@@ -91,23 +91,11 @@ extension Vault {
         }
         return records
     }
-
-    /// Acknowledges notifications (all pending ones when `ids` is nil); returns how many.
-    func acknowledgeNotifications(for dossier: DossierRecord, recipient: NotificationRecipient, ids: [String]?)
-        async throws(StoreError) -> Int
-    {
-        try await index.acknowledgeNotifications(dossierID: dossier.id.value, recipient: recipient.rawValue, ids: ids, at: clock.now())
-    }
 }
 
 extension Vault {
-    /// A stable 32-hex identifier derived from a label and a value (for notices that must be
-    /// stored once however often they are computed).
-    public static func derivedIdentifier(_ label: String, _ value: String) -> String {
-        derivedIdentifier(label + "/" + value)
-    }
-
-    /// A stable 32-hex identifier derived from `words`.
+    /// A stable 32-hex identifier derived from `words` (for notices that must be stored once
+    /// however often they are computed).
     static func derivedIdentifier(_ words: String) -> String {
         String(Hex.encode(SHA256Hasher.hash(Array(words.utf8))).prefix(32))
     }

@@ -26,22 +26,22 @@ extension OperationPipeline {
     public func rekey(_ ins: INS, reencrypt: Bool, by caller: Caller) async throws -> RekeyResult {
         let facts = try await load(.readDossier, ins: ins)
         var plan = planner.plan(.rekeyDossier(reencrypt: reencrypt), by: caller)
-        guard let dossier = facts.dossier else {
+        guard facts.dossier != nil else {
             if plan.refusal == nil {
                 plan.refusal = .dossierNotFound
                 plan.detail.errorCode = Refusal.dossierNotFound.code
             }
-            try await commit(plan, dossier: nil, report: nil, durable: true)
+            try await commit(plan, facts: nil, report: nil, durable: true)
             throw plan.refusal ?? Refusal.dossierNotFound
         }
-        try await commit(plan, dossier: dossier, report: nil, durable: true)
+        try await commit(plan, facts: facts, report: nil, durable: true)
         if let refusal = plan.refusal { throw refusal }
         return try await vault.rekeyDossier(for: ins, reencrypt: reencrypt)
     }
 
     private func traced(_ operation: VaultOperation, by caller: Caller) async throws {
         let plan = planner.plan(operation, by: caller)
-        try await commit(plan, dossier: nil, report: nil, durable: true)
+        try await commit(plan, facts: nil, report: nil, durable: true)
         if let refusal = plan.refusal { throw refusal }
     }
 }

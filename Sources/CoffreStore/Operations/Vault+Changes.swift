@@ -1,7 +1,6 @@
 import CoffreCrypto
 import CoffreDomain
 import Foundation
-import GRDB
 import Synchronization
 
 /// What applying changes in a transaction reports back (it runs in the writer's closure).
@@ -14,16 +13,18 @@ extension Vault {
     /// so that concurrent changes to one dossier apply one after the other and each is checked
     /// against the rules on the state it finds (a change the rules refuse there throws).
     /// A new dossier, a new document and a destruction have paths of their own.
-    func apply(_ changes: [DossierChange], to dossier: DossierRecord, _ db: Database, report: AppliedChanges? = nil) throws {
+    func apply(_ changes: [DossierChange], to dossier: DossierRecord, _ transaction: any IndexTransaction, report: AppliedChanges? = nil)
+        throws
+    {
         for change in changes {
             switch change {
             case .create, .storeDocument, .destroy:
                 continue
             case .settings(let change):
-                try updateSealedFields(of: dossier, db) { fields in fields.settings = try change.applied(to: fields.settings) }
+                try updateSealedFields(of: dossier, transaction) { fields in fields.settings = try change.applied(to: fields.settings) }
             case .lifecycle(let change):
                 let now = clock.now()
-                try updateSealedFields(of: dossier, db) { fields in
+                try updateSealedFields(of: dossier, transaction) { fields in
                     do throws(LifecycleError) {
                         fields.lifecycle = try change.applied(to: fields.lifecycle, at: now)
                     } catch {
@@ -31,10 +32,10 @@ extension Vault {
                     }
                 }
             case .document(let id, let change):
-                _ = try changeDocument(id, change, in: dossier, db)
+                _ = try changeDocument(id, change, in: dossier, transaction)
             case .acknowledgeNotices(let recipient, let ids):
-                let count = try VaultIndex.acknowledgeNotifications(
-                    dossierID: dossier.id.value, recipient: recipient.rawValue, ids: ids, at: clock.now(), db)
+                let count = try transaction.acknowledgeNotifications(
+                    dossierID: dossier.id.value, recipient: recipient.rawValue, ids: ids, at: clock.now())
                 report?.acknowledged.withLock { $0 += count }
             }
         }
@@ -42,12 +43,13 @@ extension Vault {
 
     /// Re-reads the dossier's row in the transaction, applies `change` to its sealed fields and
     /// seals them again; the clear `state` and `purge_after` columns follow the lifecycle.
-    private func updateSealedFields(of dossier: DossierRecord, _ db: Database, _ change: (inout SealedDossierFields) throws -> Void) throws
-    {
-        guard let row = try VaultIndex.dossierRow(id: dossier.id.value, db), row.state != "purging" else {
+    private func updateSealedFields(
+        of dossier: DossierRecord, _ transaction: any IndexTransaction, _ change: (inout SealedDossierFields) throws -> Void
+    ) throws {
+        guard let row = try transaction.dossier(id: dossier.id.value), row.state != "purging" else {
             throw StoreError(.dossierNotFound, "this patient has no dossier")
         }
-        if let updated = try resealedDossier(row, ins: dossier.ins, change) { try VaultIndex.update(dossier: updated, db) }
+        if let updated = try resealedDossier(row, ins: dossier.ins, change) { try transaction.update(dossier: updated) }
     }
 
     /// The row with `change` applied to its sealed fields, sealed again; nil if nothing changed.
@@ -64,11 +66,12 @@ extension Vault {
     }
 
     /// Applies a document change to every version of the document, in the caller's transaction.
-    func changeDocument(_ id: DocumentID, _ change: DocumentChange, in dossier: DossierRecord, _ db: Database) throws -> DocumentRow {
+    func changeDocument(_ id: DocumentID, _ change: DocumentChange, in dossier: DossierRecord, _ transaction: any IndexTransaction) throws
+        -> DocumentRow
+    {
         guard let key = dossier.key else { throw StoreError(.keys, "the dossier key is not open") }
-        return try VaultIndex.updateDocumentChain(
-            id: id.value, dossierID: dossier.id.value, keyGeneration: Int64(dossier.keyGeneration), db
-        ) { target, row in
+        return try transaction.updateDocumentChain(id: id.value, dossierID: dossier.id.value, keyGeneration: Int64(dossier.keyGeneration)) {
+            target, row in
             try self.resealed(row, key: key) { (row, fields) throws(StoreError) in
                 var version = DocumentVersionState(
                     isNamed: row.id == target.id, status: DocumentStatus(rawValue: row.status) ?? .current, masked: fields.masked,

@@ -1,59 +1,68 @@
 import CoffreCrypto
 import CoffreDomain
 import Foundation
-import GRDB
 
 /// Appends to the trace, batching concurrent appends into one transaction (group commit), and
 /// signs a checkpoint every `checkpointInterval` entries.
 ///
 /// An append returns only once its entry is committed: callers write the trace before they act,
-/// so an access that cannot be traced is refused (fail closed). The chain state (last sequence
-/// number and hash) advances only when a batch commits. A batch whose every entry is
-/// `TraceDurability.batched` commits without syncing the WAL, and `syncer` syncs it within a
-/// few milliseconds; any other batch syncs at its commit.
+/// so an access that cannot be traced is refused (fail closed). Each batch reads the chain's
+/// tail (last sequence number and hash, last checkpoint) inside its own write transaction, so
+/// that whoever else appends to the same index, in this process or another, the chain stays
+/// one chain. A batch whose every entry is `TraceDurability.batched` commits without waiting
+/// for the disk, and the index makes it durable within a few milliseconds; any other batch is
+/// durable at its commit.
 actor TraceWriter {
-    /// One entry waiting for its batch, before its sequence number and hash are known.
-    struct Pending {
-        var at: Int64
+    /// An entry as decided, before its place in the chain is known.
+    struct Entry: Sendable {
         var dossierID: String?
         var action: String
         var outcome: String
         var detail: String?
         /// Seals the personal detail once the sequence number (part of its associated data) is known.
         var seal: @Sendable (Int64) throws(StoreError) -> Data?
-        /// The change this entry allows, written in the entry's transaction (see `append`).
-        var change: (@Sendable (Database) throws -> Void)?
+    }
+
+    /// The change an entry allows, written in the entry's transaction (see `append`).
+    typealias Change = @Sendable (any IndexTransaction) throws -> Void
+
+    /// What the batch's transaction needs of one append.
+    private struct Item: Sendable {
+        var at: Int64
+        var entry: Entry
+        var change: Change?
+    }
+
+    private struct Pending {
+        var item: Item
         var durability: TraceDurability
         var continuation: CheckedContinuation<Int64, any Error>
+    }
+
+    /// What became of one append in its batch's transaction.
+    private enum Appended: Sendable {
+        case entry(Int64)
+        /// The entry was written; the change it allowed was not.
+        case changeFailed(any Error)
+        /// Neither: the change found the facts of its decision changed.
+        case stale
     }
 
     static let checkpointInterval: Int64 = 64
     static let genesis = Data(repeating: 0, count: 32)
 
-    private let index: VaultIndex
+    private let index: any VaultIndex
     let signer: TraceSigner
     private let clock: any VaultClock
-    nonisolated let syncer: TraceSyncer
-    private var lastSeq: Int64
-    private var lastHash: Data
-    private var lastCheckpointSeq: Int64
     private var pending: [Pending] = []
     private var flushing = false
 
-    init(index: VaultIndex, signer: TraceSigner, clock: any VaultClock, syncer: TraceSyncer) async throws(StoreError) {
+    init(index: any VaultIndex, signer: TraceSigner, clock: any VaultClock) async throws(StoreError) {
         self.index = index
         self.signer = signer
         self.clock = clock
-        self.syncer = syncer
-        let tail = try await index.traceTail()
-        // Far beyond any real trace (a million entries a second for 146,000 years): a damaged
-        // index. Appending would overflow the sequence; refuse to open rather than stop there.
-        if let last = tail.last?.seq, last >= Int64.max / 2 {
-            throw StoreError(.integrity, "the trace's last entry has sequence number \(last), out of range: the index is damaged")
-        }
-        lastSeq = tail.last?.seq ?? 0
-        lastHash = tail.last?.hash ?? Self.genesis
-        lastCheckpointSeq = tail.checkpoint?.seq ?? 0
+        // Checked at start, so that a damaged index stops the daemon rather than every access.
+        _ = try await index.read("read the trace") { try Self.chainTail($0) }
     }
 
     /// Appends an entry and returns its sequence number once it is committed, and durable as
@@ -62,18 +71,13 @@ actor TraceWriter {
     /// With `change`, the change the entry allows is written in the same transaction (and so
     /// group-committed with other appends): the decision and what it allowed become durable
     /// together, or neither does. A change that fails (a conflict) is rolled back alone and
-    /// its error thrown; its entry is kept, as a decision traced before an action that failed.
-    func append(
-        dossierID: String?, action: String, outcome: String, detail: String?,
-        seal: @Sendable @escaping (Int64) throws(StoreError) -> Data?,
-        change: (@Sendable (Database) throws -> Void)? = nil, durability: TraceDurability = .beforeReturning
-    ) async throws -> Int64 {
-        let at = clock.now()
+    /// its error thrown as `ChangeFailed`; its entry is kept, as a decision traced before an
+    /// action that failed. A change that throws `StaleDecision` is rolled back with its entry.
+    func append(_ entry: Entry, change: Change? = nil, durability: TraceDurability = .beforeReturning) async throws -> Int64 {
+        let item = Item(at: clock.now(), entry: entry, change: change)
         return try await withCheckedThrowingContinuation { continuation in
             pending.append(
-                Pending(
-                    at: at, dossierID: dossierID, action: action, outcome: outcome, detail: detail, seal: seal, change: change,
-                    durability: change == nil ? durability : .beforeReturning, continuation: continuation))
+                Pending(item: item, durability: change == nil ? durability : .beforeReturning, continuation: continuation))
             if !flushing {
                 flushing = true
                 Task { await self.flush() }
@@ -83,16 +87,17 @@ actor TraceWriter {
 
     /// Signs a checkpoint at the current end of the chain (at a clean stop, and on demand).
     func checkpointNow() async throws(StoreError) {
-        guard lastSeq > lastCheckpointSeq else { return }
-        // Capture before the await: a flush may advance the chain meanwhile (actor reentrancy).
-        let checkpoint = makeCheckpoint(seq: lastSeq, hash: lastHash)
-        try await index.appendTrace([], checkpoint: checkpoint)
-        lastCheckpointSeq = max(lastCheckpointSeq, checkpoint.seq)
+        let (signer, clock) = (self.signer, self.clock)
+        try await index.write("sign a trace checkpoint") { transaction in
+            let tail = try Self.chainTail(transaction)
+            guard tail.seq > tail.checkpointSeq else { return }
+            try transaction.append(traceEntries: [], checkpoint: Self.checkpoint(seq: tail.seq, hash: tail.hash, signer, clock))
+        }
     }
 
     /// Makes every entry committed so far durable (at a clean stop, after the checkpoint).
     func syncNow() async {
-        await syncer.syncNow()
+        await index.sync()
     }
 
     /// The checkpoint public key, for verifiers.
@@ -102,61 +107,80 @@ actor TraceWriter {
         while !pending.isEmpty {
             let batch = pending
             pending = []
-            var seq = lastSeq
-            var hash = lastHash
-            var rows: [TraceEntryRow] = []
-            var failure: (any Error)? = nil
-            for item in batch {
-                seq += 1
-                do {
-                    var row = TraceEntryRow(
-                        seq: seq, at: item.at, dossierId: item.dossierID, action: item.action, outcome: item.outcome,
-                        detail: item.detail, sealed: try item.seal(seq), hash: Data())
-                    row.hash = Data(SHA256Hasher.hash(Array(hash) + row.chainedBytes))
-                    hash = row.hash
-                    rows.append(row)
-                } catch {
-                    failure = error
-                    break
-                }
+            let items = batch.map(\.item)
+            let (signer, clock) = (self.signer, self.clock)
+            let body: @Sendable (any IndexTransaction) throws -> [Appended] = { transaction in
+                try Self.append(items, in: transaction, signer, clock)
             }
-            var checkpoint: TraceCheckpointRow? = nil
-            if failure == nil, seq - lastCheckpointSeq >= Self.checkpointInterval {
-                checkpoint = makeCheckpoint(seq: seq, hash: hash)
-            }
-            var changeFailures: [Int: any Error] = [:]
-            // Decided per batch: one entry that must be durable at once syncs the others too.
-            let synced = !syncer.batches || batch.contains { $0.durability == .beforeReturning }
-            var inline = false
-            if failure == nil {
-                do {
-                    // Reads and refusals, with the writer idle: committed on this thread.
-                    inline = try !synced && index.appendTraceUnsyncedIfIdle(rows, checkpoint: checkpoint)
-                    if !inline {
-                        changeFailures = try await index.appendTrace(
-                            rows, checkpoint: checkpoint, changes: batch.map(\.change), synced: synced)
+            // Decided per batch: one entry that must be durable at once makes the others so too.
+            let durability: TraceDurability = batch.contains { $0.durability == .beforeReturning } ? .beforeReturning : .batched
+            do {
+                var results: [Appended]? = nil
+                // Reads and refusals, with the writer idle: committed on this thread.
+                if durability == .batched { results = try index.writeBatchedIfIdle("write the trace", body) }
+                if results == nil { results = try await index.write("write the trace", durability: durability, body) }
+                for (pending, result) in zip(batch, results ?? []) {
+                    switch result {
+                    case .entry(let seq): pending.continuation.resume(returning: seq)
+                    case .changeFailed(let error): pending.continuation.resume(throwing: ChangeFailed(error: error))
+                    case .stale: pending.continuation.resume(throwing: StaleDecision())
                     }
-                } catch {
-                    failure = error
                 }
-            }
-            if failure == nil && !synced { syncer.entriesWritten(checkpointSkipped: inline) }
-            if let failure {
-                for item in batch { item.continuation.resume(throwing: failure) }
-                continue
-            }
-            lastSeq = seq
-            lastHash = hash
-            if let checkpoint { lastCheckpointSeq = checkpoint.seq }
-            for (index, (item, row)) in zip(batch, rows).enumerated() {
-                if let changeFailure = changeFailures[index] {
-                    item.continuation.resume(throwing: ChangeFailed(error: changeFailure))
-                } else {
-                    item.continuation.resume(returning: row.seq)
-                }
+            } catch {
+                for pending in batch { pending.continuation.resume(throwing: error) }
             }
         }
         flushing = false
+    }
+
+    /// Runs the batch's changes, each in a savepoint of its own, then chains and inserts the
+    /// entries of those that are kept, and a checkpoint when one is due.
+    private static func append(
+        _ items: [Item], in transaction: any IndexTransaction, _ signer: TraceSigner, _ clock: any VaultClock
+    ) throws -> [Appended] {
+        let tail = try chainTail(transaction)
+        var (seq, hash) = (tail.seq, tail.hash)
+        var rows: [TraceEntryRow] = []
+        var results: [Appended] = []
+        for item in items {
+            var failure: (any Error)? = nil
+            if let change = item.change {
+                do {
+                    try transaction.inSavepoint { try change(transaction) }
+                } catch let error as TransactionFailed {
+                    throw error  // the transaction itself is failing: nothing commits
+                } catch is StaleDecision {
+                    results.append(.stale)
+                    continue
+                } catch {
+                    failure = error
+                }
+            }
+            seq += 1
+            let entry = item.entry
+            var row = TraceEntryRow(
+                seq: seq, at: item.at, dossierId: entry.dossierID, action: entry.action, outcome: entry.outcome, detail: entry.detail,
+                sealed: try entry.seal(seq), hash: Data())
+            row.hash = Data(SHA256Hasher.hash(Array(hash) + row.chainedBytes))
+            hash = row.hash
+            rows.append(row)
+            results.append(failure.map { .changeFailed($0) } ?? .entry(seq))
+        }
+        var checkpoint: TraceCheckpointRow? = nil
+        if seq - tail.checkpointSeq >= checkpointInterval { checkpoint = Self.checkpoint(seq: seq, hash: hash, signer, clock) }
+        try transaction.append(traceEntries: rows, checkpoint: checkpoint)
+        return results
+    }
+
+    /// The chain's end as the transaction finds it.
+    private static func chainTail(_ reader: any IndexReader) throws -> (seq: Int64, hash: Data, checkpointSeq: Int64) {
+        let tail = try reader.traceTail()
+        // Far beyond any real trace (a million entries a second for 146,000 years): a damaged
+        // index. Appending would overflow the sequence; refuse rather than stop there.
+        if let last = tail.last?.seq, last >= Int64.max / 2 {
+            throw StoreError(.integrity, "the trace's last entry has sequence number \(last), out of range: the index is damaged")
+        }
+        return (tail.last?.seq ?? 0, tail.last?.hash ?? genesis, tail.checkpoint?.seq ?? 0)
     }
 
     /// The change an appended entry allowed failed; the entry itself was written.
@@ -164,9 +188,13 @@ actor TraceWriter {
         let error: any Error
     }
 
-    private func makeCheckpoint(seq: Int64, hash: Data) -> TraceCheckpointRow {
+    private static func checkpoint(seq: Int64, hash: Data, _ signer: TraceSigner, _ clock: any VaultClock) -> TraceCheckpointRow {
         var checkpoint = TraceCheckpointRow(seq: seq, hash: hash, at: clock.now(), signature: Data())
         checkpoint.signature = Data(signer.key.sign(checkpoint.signedBytes))
         return checkpoint
     }
 }
+
+/// The facts an operation was decided on changed before its commit (another operation on the
+/// same dossier committed first): nothing of it was written, its entry neither; decide again.
+struct StaleDecision: Error {}

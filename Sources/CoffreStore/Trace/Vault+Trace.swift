@@ -1,7 +1,6 @@
 import CoffreCrypto
 public import CoffreDomain
 import Foundation
-import GRDB
 import Logging
 
 /// A trace entry as the patient reads it.
@@ -26,18 +25,6 @@ public struct TraceVerification: Sendable, Equatable {
     public var signingKey: String
 }
 
-/// An allowed decision whose trace entry is written with the change it allows, in one
-/// transaction (a store: the entry and the document row become durable together).
-public struct TraceIntent: Sendable {
-    public var action: String
-    public var detail: TraceDetail
-
-    public init(action: String, detail: TraceDetail) {
-        self.action = action
-        self.detail = detail
-    }
-}
-
 extension Vault {
     /// Writes a trace entry and returns its sequence number once it is committed, and durable
     /// as `durability` says. Callers write it before they act, and refuse the access if this
@@ -57,52 +44,25 @@ extension Vault {
         }
     }
 
-    /// Writes an allowed decision's entry alone: the change it allowed failed before it could be
-    /// written with it.
-    func recordTrace(_ intent: TraceIntent, dossier: DossierRecord) async throws(StoreError) {
-        try await recordTrace(action: intent.action, outcome: .allowed, detail: intent.detail, dossier: dossier)
-    }
-
-    /// Writes an allowed decision's entry and, in the same transaction, the change it allows.
-    /// Throws the change's own error if it failed (the entry is written all the same), or
-    /// `traceUnavailable` if nothing could be written.
-    func recordTrace(_ intent: TraceIntent, dossier: DossierRecord, change: @Sendable @escaping (Database) throws -> Void)
-        async throws(StoreError)
-    {
-        do {
-            try await appendTrace(action: intent.action, outcome: .allowed, detail: intent.detail, dossier: dossier, change: change)
-        } catch let failed as TraceWriter.ChangeFailed {
-            // The entry is in the trace; the change it allowed is not.
-            if let error = failed.error as? StoreError { throw error }
-            if let error = failed.error as? DatabaseError, error.resultCode == .SQLITE_FULL {
-                throw StoreError(.noSpace, "the disk is full: cannot record the document")
-            }
-            throw StoreError(.io, "cannot record the change: \(failed.error)")
-        } catch {
-            logger.error("trace write failed: the change it allowed was not made", metadata: ["trace.action": "\(intent.action)"])
-            throw StoreError(.traceUnavailable, "the access could not be traced, so nothing was changed")
-        }
-    }
-
+    /// Appends an entry and, in its transaction, the change it allows (see `TraceWriter.append`).
     @discardableResult
     func appendTrace(
         action: String, outcome: TraceOutcome, detail: TraceDetail, dossier: DossierRecord?,
-        change: (@Sendable (Database) throws -> Void)?, durability: TraceDurability = .beforeReturning
+        change: TraceWriter.Change?, durability: TraceDurability = .beforeReturning
     ) async throws -> Int64 {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         if let dossier, let key = dossier.key {
             let dossierID = dossier.id.value
             let plaintext = Array(try encoder.encode(detail))
-            return try await trace.append(
+            let entry = TraceWriter.Entry(
                 dossierID: dossierID, action: action, outcome: outcome.rawValue, detail: nil,
-                seal: { seq in Data(SealedBox.seal(plaintext, with: key, associatedData: Self.traceAD(seq: seq, dossierID: dossierID))) },
-                change: change, durability: durability)
+                seal: { seq in Data(SealedBox.seal(plaintext, with: key, associatedData: Self.traceAD(seq: seq, dossierID: dossierID))) })
+            return try await trace.append(entry, change: change, durability: durability)
         }
         let clear = String(decoding: try encoder.encode(detail.anonymous), as: UTF8.self)
-        return try await trace.append(
-            dossierID: nil, action: action, outcome: outcome.rawValue, detail: clear, seal: { _ in nil }, change: change,
-            durability: durability)
+        let entry = TraceWriter.Entry(dossierID: nil, action: action, outcome: outcome.rawValue, detail: clear, seal: { _ in nil })
+        return try await trace.append(entry, change: change, durability: durability)
     }
 
     /// The dossier's trace after `seq`, oldest first, with its detail opened.
@@ -216,7 +176,7 @@ extension Vault {
 
 /// The trace's checkpoints in seq order up to a bound, read a page at a time.
 private struct CheckpointPages {
-    let index: VaultIndex
+    let index: any VaultIndex
     /// The last checkpoint's seq when the check began (nil when there was none).
     let last: Int64?
     let pageSize: Int
@@ -226,7 +186,7 @@ private struct CheckpointPages {
     /// lowest (a damaged index may hold checkpoints at 0 or below: they are checked too).
     private var after: Int64? = nil
 
-    init(index: VaultIndex, through last: Int64?, pageSize: Int) {
+    init(index: any VaultIndex, through last: Int64?, pageSize: Int) {
         self.index = index
         self.last = last
         self.pageSize = pageSize

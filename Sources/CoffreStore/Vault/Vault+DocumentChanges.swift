@@ -11,7 +11,9 @@ extension Vault {
     func change(_ id: DocumentID, in ins: INS, _ change: DocumentChange) async throws(StoreError) -> DocumentRecord {
         let dossier = try await self.dossier(for: ins)
         let vault = self
-        let row = try await index.write("update a document's versions") { db in try vault.changeDocument(id, change, in: dossier, db) }
+        let row = try await index.write("update a document's versions") { transaction in
+            try vault.changeDocument(id, change, in: dossier, transaction)
+        }
         logger.info("document changed", metadata: ["dossier.id": "\(dossier.id)", "document.id": "\(id)"])
         guard let key = dossier.key else { throw StoreError(.keys, "the dossier key is not open") }
         return try record(from: row, dossierKey: key)

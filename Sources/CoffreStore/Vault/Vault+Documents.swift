@@ -1,7 +1,6 @@
 import CoffreCrypto
 import CoffreDomain
 import Foundation
-import GRDB
 import Logging
 import NIOCore
 
@@ -10,8 +9,9 @@ extension Vault {
     /// store costs one thread hop per batch rather than per network read.
     static let writeBatchSize = 256 * 1024
 
-    /// Stores a document in the patient's dossier, streaming `content` to disk in bounded
-    /// memory. Returns only once the blob is durable and its index row committed.
+    /// Stores a document in the patient's dossier, untraced (for the vault's own tests and
+    /// tools: requests go through `OperationPipeline.store`), streaming `content` to disk in
+    /// bounded memory. Returns only once the blob is durable and its index row committed.
     ///
     /// - Parameters:
     ///   - declaredLength: the length the client announced, if any; content that ends short of
@@ -29,166 +29,86 @@ extension Vault {
         replacing: DocumentID? = nil
     ) async throws(StoreError) -> DocumentRecord {
         let dossier = try await self.dossier(for: ins)
-        return try await storeDocument(in: dossier, metadata, content: content, declaredLength: declaredLength, replacing: replacing)
-    }
-
-    /// Stores a document in a dossier the caller has opened already (the request's route has,
-    /// to decide the access): the dossier is not opened again. A rekey in between makes the
-    /// store fail with `conflict` rather than seal under the replaced key.
-    ///
-    /// With `tracing`, the allowed decision's trace entry is written in the transaction that
-    /// records the document (one durable commit, shared with concurrent stores, instead of two);
-    /// if the store fails before that, the entry is written alone. Either way the decision is in
-    /// the trace before the document can be seen, and exactly once.
-    func storeDocument<Content: AsyncSequence<ByteBuffer, any Error>>(
-        in dossier: DossierRecord,
-        _ metadata: NewDocument,
-        content: Content,
-        declaredLength: Int64?,
-        replacing: DocumentID? = nil,
-        tracing intent: TraceIntent? = nil,
-        alongside: [DossierChange] = [],
-        notices: [Notice] = []
-    ) async throws(StoreError) -> DocumentRecord {
+        let staged = try await stageBlob(content, declaredLength: declaredLength)
         do {
-            return try await storeDocumentTracing(
-                in: dossier, metadata, content: content, declaredLength: declaredLength, replacing: replacing, intent: intent,
-                alongside: alongside, notices: notices)
+            let (row, fields) = try documentRow(for: staged, metadata, replacing: replacing, in: dossier)
+            try await index.write("record a document", try recordDocument(row, in: dossier))
+            return try record(from: row, fields: fields)
         } catch {
-            let failure = error
-            if failure.traceStillOwed, let intent {
-                do {
-                    try await recordTrace(intent, dossier: dossier)
-                } catch {
-                    logger.error("trace write failed after a failed store", metadata: ["trace.action": "\(intent.action)"])
-                }
-            }
-            throw failure.error
+            await discard(staged)
+            throw error
         }
     }
 
-    /// A store that failed, and whether its decision still has to be traced.
-    private struct StoreFailure: Error {
-        var error: StoreError
-        var traceStillOwed: Bool
+    /// A document's content, encrypted under its own key and durable under its own name, that
+    /// no index row names yet (a start after a crash would remove it).
+    struct StagedBlob: Sendable {
+        let id: DocumentID
+        let documentKey: SymmetricKey
+        let size: Int64
+        let sha256: [UInt8]
     }
 
-    private func storeDocumentTracing<Content: AsyncSequence<ByteBuffer, any Error>>(
-        in dossier: DossierRecord,
-        _ metadata: NewDocument,
-        content: Content,
-        declaredLength: Int64?,
-        replacing: DocumentID?,
-        intent: TraceIntent?,
-        alongside: [DossierChange],
-        notices: [Notice]
-    ) async throws(StoreFailure) -> DocumentRecord {
-        do {
-            let (row, dossierKey, fields) = try await writeBlob(
-                in: dossier, metadata, content: content, declaredLength: declaredLength, replacing: replacing)
-            do {
-                try await recordRow(row, in: dossier, key: dossierKey, intent: intent, alongside: alongside, notices: notices)
-            } catch {
-                // The blob is durable but unacknowledged: remove it now rather than at the next start.
-                try? await blobs.remove(BlobName(DocumentID(unchecked: row.id)))
-                throw StoreFailure(error: error, traceStillOwed: false)
-            }
-            logger.info(
-                "document stored",
-                metadata: ["dossier.id": "\(dossier.id)", "document.id": "\(row.id)", "document.size": "\(row.size)"])
-            do {
-                // From the fields just sealed: no need to open them again.
-                return try record(from: row, fields: fields)
-            } catch {
-                throw StoreFailure(error: error, traceStillOwed: false)
-            }
-        } catch let failure as StoreFailure {
-            throw failure
-        } catch let error as StoreError {
-            throw StoreFailure(error: error, traceStillOwed: intent != nil)
-        } catch {
-            throw StoreFailure(error: StoreError(.io, "cannot store the document: \(error)"), traceStillOwed: intent != nil)
-        }
-    }
-
-    /// Records a stored blob's row, with the decision's trace entry when there is one (naming
-    /// the new document), and the operation's other changes and notices.
-    private func recordRow(
-        _ row: DocumentRow, in dossier: DossierRecord, key dossierKey: SymmetricKey, intent: TraceIntent?,
-        alongside: [DossierChange], notices: [Notice]
-    ) async throws(StoreError) {
-        let vault = self
-        let supersede: @Sendable (DocumentRow) throws -> DocumentRow = { old in
-            try vault.resealed(old, key: dossierKey) { row, _ in row.status = DocumentStatus.superseded.rawValue }
-        }
-        let dossierID = dossier.id.value
-        let record: @Sendable (Database) throws -> Void = { db in
-            if row.replaces != nil {
-                try VaultIndex.insertReplacement(row, supersede: supersede, db)
-            } else {
-                try VaultIndex.insertDocument(row, db)
-            }
-            // In the transaction: should one fail, the row goes with it and the decision's trace
-            // entry stays, as for any change that fails.
-            try vault.apply(alongside, to: dossier, db)
-            for notice in notices {
-                try VaultIndex.insertNotification(
-                    try vault.notificationRow(for: notice, newDocument: row.id, dossierID: dossierID, key: dossierKey), db)
-            }
-        }
-        guard var intent else {
-            try await index.write("record a document", record)
-            return
-        }
-        intent.detail.documentID = row.id
-        try await recordTrace(intent, dossier: dossier, change: record)
-    }
-
-    /// Encrypts the content into a durable blob and returns the row that will name it.
-    private func writeBlob<Content: AsyncSequence<ByteBuffer, any Error>>(
-        in dossier: DossierRecord,
-        _ metadata: NewDocument,
-        content: Content,
-        declaredLength: Int64?,
-        replacing: DocumentID?
-    ) async throws(StoreError) -> (DocumentRow, SymmetricKey, SealedDocumentFields) {
+    /// Encrypts `content` into a durable blob under a fresh document key.
+    /// - Throws: `tooLarge`, `incompleteUpload`, `noSpace`, `io`; nothing is left behind.
+    func stageBlob<Content: AsyncSequence<ByteBuffer, any Error>>(
+        _ content: Content, declaredLength: Int64?
+    ) async throws(StoreError) -> StagedBlob {
         if let declaredLength, declaredLength > configuration.maxDocumentSize {
             throw StoreError(.tooLarge, "the document is \(declaredLength) bytes; the limit is \(configuration.maxDocumentSize)")
         }
-        guard let dossierKey = dossier.key else { throw StoreError(.keys, "the dossier key is not open") }
-        let dossierID = dossier.id
         let id = DocumentID(unchecked: SecureRandom.hexIdentifier())
-        let generation = dossier.keyGeneration
         let documentKey = try Self.crypto { () throws(CryptoError) in try SymmetricKey.random(in: arena) }
-
         let writer = try await blobs.makeWriter(for: BlobName(id))
-        let written: (size: Int64, sha256: [UInt8])
         do {
-            written = try await encrypt(content, into: writer, key: documentKey, documentID: id, declaredLength: declaredLength)
+            let written = try await encrypt(content, into: writer, key: documentKey, documentID: id, declaredLength: declaredLength)
             try await writer.commit()
+            return StagedBlob(id: id, documentKey: documentKey, size: written.size, sha256: written.sha256)
         } catch {
             await writer.abort()
             throw error
         }
+    }
 
-        let wrappedKey = KeyWrap.wrap(documentKey, with: dossierKey, context: Self.documentKeyContext(dossierID, id, generation))
+    /// Removes a staged blob no row will name (the store failed or was refused).
+    func discard(_ staged: StagedBlob) async {
+        try? await blobs.remove(BlobName(staged.id))
+    }
+
+    /// The index row that names a staged blob in `dossier`: its key wrapped under the dossier
+    /// key (of the dossier's current generation), its metadata sealed.
+    func documentRow(
+        for staged: StagedBlob, _ metadata: NewDocument, replacing: DocumentID?, in dossier: DossierRecord
+    ) throws(StoreError) -> (DocumentRow, SealedDocumentFields) {
+        guard let dossierKey = dossier.key else { throw StoreError(.keys, "the dossier key is not open") }
+        let generation = dossier.keyGeneration
+        let wrappedKey = KeyWrap.wrap(
+            staged.documentKey, with: dossierKey, context: Self.documentKeyContext(dossier.id, staged.id, generation))
         let fields = SealedDocumentFields(
             title: metadata.title, typeCode: metadata.typeCode, careDate: metadata.careDate,
-            author: metadata.author, sha256: Hex.encode(written.sha256), masked: metadata.masked,
+            author: metadata.author, sha256: Hex.encode(staged.sha256), masked: metadata.masked,
             hiddenFromPatient: metadata.hiddenFromPatient, hiddenFromRepresentatives: metadata.hiddenFromRepresentatives,
             releasedAt: nil, hiddenSince: metadata.hiddenFromPatient ? metadata.hiddenSince : nil)
         var row = DocumentRow(
-            id: id.value, dossierId: dossierID.value, documentClass: metadata.documentClass.rawValue,
-            status: DocumentStatus.current.rawValue, mediaType: metadata.mediaType, size: written.size,
+            id: staged.id.value, dossierId: dossier.id.value, documentClass: metadata.documentClass.rawValue,
+            status: DocumentStatus.current.rawValue, mediaType: metadata.mediaType, size: staged.size,
             uploadedAt: clock.now(), replaces: replacing?.value, keyGeneration: Int64(generation), wrappedKey: Data(wrappedKey),
             sealed: Data())
-        do {
-            row.sealed = Data(try Self.seal(fields, key: dossierKey, associatedData: row.associatedData))
-        } catch {
-            try? await blobs.remove(BlobName(id))
-            throw error
+        row.sealed = Data(try Self.seal(fields, key: dossierKey, associatedData: row.associatedData))
+        return (row, fields)
+    }
+
+    /// Writes a document row in the caller's transaction: a new document, or a new version
+    /// that supersedes the one it replaces (refused if that one is no longer current).
+    func recordDocument(_ row: DocumentRow, in dossier: DossierRecord) throws(StoreError) -> TraceWriter.Change {
+        guard let dossierKey = dossier.key else { throw StoreError(.keys, "the dossier key is not open") }
+        let vault = self
+        return { transaction in
+            guard row.replaces != nil else { return try transaction.insertNewDocument(row) }
+            try transaction.insertReplacement(row) { old in
+                try vault.resealed(old, key: dossierKey) { row, _ in row.status = DocumentStatus.superseded.rawValue }
+            }
         }
-        return (row, dossierKey, fields)
     }
 
     func encrypt<Content: AsyncSequence<ByteBuffer, any Error>>(
@@ -300,7 +220,7 @@ extension Vault {
         do {
             reader = try await blobs.openReader(for: BlobName(id, version: UInt32(truncatingIfNeeded: row.blobVersion)))
         } catch {
-            try rekeyedMeanwhile(row)
+            try await rekeyedMeanwhile(row)
             throw error
         }
         do {
@@ -308,7 +228,7 @@ extension Vault {
             return content
         } catch {
             await reader.close()
-            try rekeyedMeanwhile(row)
+            try await rekeyedMeanwhile(row)
             logger.error(
                 "integrity failure on read",
                 metadata: CoffreEvent.integrityFailure.metadata(["dossier.id": "\(dossierID)", "document.id": "\(id)"]))
@@ -318,8 +238,8 @@ extension Vault {
 
     /// A rekey with re-encryption that committed between `openDocument` and `openContent`
     /// moved the blob: a conflict to retry, not damage.
-    private func rekeyedMeanwhile(_ row: DocumentRow) throws(StoreError) {
-        let now = try? index.document(id: row.id, dossierID: row.dossierId)
+    private func rekeyedMeanwhile(_ row: DocumentRow) async throws(StoreError) {
+        let now = try? await index.document(id: row.id, dossierID: row.dossierId)
         if let now, now.keyGeneration != row.keyGeneration || now.blobVersion != row.blobVersion {
             throw StoreError(.conflict, "the dossier was given a new key while this request ran; retry")
         }
@@ -328,16 +248,15 @@ extension Vault {
     /// A document row of an opened dossier, with the dossier key that opens it.
     private func documentRow(_ id: DocumentID, in dossier: DossierRecord) async throws(StoreError) -> (DocumentRow, SymmetricKey) {
         guard let key = dossier.key else { throw StoreError(.keys, "the dossier key is not open") }
-        guard let row = try index.document(id: id.value, dossierID: dossier.id.value) else {
+        guard let row = try await index.document(id: id.value, dossierID: dossier.id.value) else {
             throw StoreError(.documentNotFound, "no document \(id) in this dossier")
         }
         if row.keyGeneration != Int64(dossier.keyGeneration) {
             // A rekey that committed after this request opened the dossier moves the dossier
             // and its rows together; a row that differs from its dossier as it is now was
             // changed behind Coffre's back.
-            let current = try await index.read("read a dossier's key generation") { db in
-                try VaultIndex.dossierRow(id: dossier.id.value, db)?.keyGeneration
-            }
+            let dossierID = dossier.id.value
+            let current = try await index.lookUp("read a dossier's key generation") { try $0.dossier(id: dossierID)?.keyGeneration }
             if current == row.keyGeneration {
                 throw StoreError(.conflict, "the dossier was given a new key while this request ran; retry")
             }

@@ -18,41 +18,6 @@ extension Vault {
         return record(from: opened.row, ins: ins, fields: opened.fields, key: opened.key)
     }
 
-    /// Changes the patient's access settings; concurrent changes apply one after the other.
-    @discardableResult
-    func updateSettings(
-        for ins: INS, _ change: @Sendable @escaping (inout DossierSettings) throws(StoreError) -> Void
-    ) async throws(StoreError) -> DossierRecord {
-        try await updateSettingsReportingChange(for: ins, change).record
-    }
-
-    /// Changes the patient's access settings and says whether anything changed (so that, of two
-    /// concurrent first accesses by one professional, exactly one is the first).
-    func updateSettingsReportingChange(
-        for ins: INS, _ change: @Sendable @escaping (inout DossierSettings) throws(StoreError) -> Void
-    ) async throws(StoreError) -> (record: DossierRecord, changed: Bool) {
-        try await updateSealedFields(for: ins) { (fields) throws(StoreError) in try change(&fields.settings) }
-    }
-
-    /// Re-reads the dossier, applies `change` to its sealed fields and seals them again, in one
-    /// transaction; the clear `state` and `purge_after` columns follow the lifecycle.
-    func updateSealedFields(
-        for ins: INS, _ change: @Sendable @escaping (inout SealedDossierFields) throws(StoreError) -> Void
-    ) async throws(StoreError) -> (record: DossierRecord, changed: Bool) {
-        let vault = self
-        let (row, changed) = try await index.updateDossier(insHash: insHash(ins)) { row in
-            do {
-                return try vault.resealedDossier(row, ins: ins) { fields in try change(&fields) } ?? row
-            } catch let error as StoreError {
-                throw error
-            } catch {
-                throw StoreError(.io, "cannot change the dossier: \(error)")
-            }
-        }
-        let (key, fields) = try openDossierRow(row, ins: ins)
-        return (record(from: row, ins: ins, fields: fields, key: key), changed)
-    }
-
     /// Number of current documents in the patient's dossier.
     public func currentDocumentCount(in dossier: DossierRecord) async throws(StoreError) -> Int {
         try await index.currentDocumentCount(dossierID: dossier.id.value)
@@ -60,7 +25,7 @@ extension Vault {
 
     /// The dossier row for `ins`, its unwrapped key and its opened sealed fields.
     func openDossier(_ ins: INS) async throws(StoreError) -> (row: DossierRow, key: SymmetricKey, fields: SealedDossierFields) {
-        guard let row = try index.dossier(insHash: insHash(ins)), row.state != "purging" else {
+        guard let row = try await index.dossier(insHash: insHash(ins)), row.state != "purging" else {
             throw StoreError(.dossierNotFound, "this patient has no dossier")
         }
         let (key, fields) = try openDossierRow(row, ins: ins)

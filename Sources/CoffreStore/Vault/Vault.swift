@@ -4,7 +4,6 @@
 public import CoffreCrypto
 public import CoffreDomain
 import Foundation
-import GRDB
 public import Logging
 import NIOCore
 
@@ -17,7 +16,7 @@ import NIOCore
 /// keyed hash under the vault's look-up key, itself wrapped by a master key.
 public struct Vault: Sendable {
     let configuration: VaultConfiguration
-    let index: VaultIndex
+    let index: any VaultIndex
     let blobs: any BlobStore
     /// The master keys in force (replaced by reloads, rotations and retirements).
     let masterKeys: MasterKeys
@@ -56,35 +55,32 @@ public struct Vault: Sendable {
     ) async throws(StoreError) -> Vault {
         try POSIX.makeDirectory(configuration.stateDirectory)
         let lock = try StateLock.acquire(directory: configuration.stateDirectory)
-        let installed = try MasterKeyring.load(from: configuration.keyDirectories, arena: arena)
-        let index = try VaultIndex(path: configuration.indexPath)
-        let now = clock.now()
-        let snapshot = try await index.write("record master key versions") { db in
-            try Self.reconcileMasterKeys(installed, db: db, now: now, logger: logger)
-        }
+        let index = try SQLiteIndex(path: configuration.indexPath, syncInterval: configuration.traceSyncInterval, logger: logger)
         let blobs = FileBlobStore(root: configuration.blobDirectory, io: io)
+        return try await open(
+            configuration: configuration, index: index, blobs: blobs, lock: lock, arena: arena, clock: clock, logger: logger,
+            reconciling: reconciling)
+    }
+
+    /// Opens the vault over the index and the blob store given (the engines of one site).
+    static func open(
+        configuration: VaultConfiguration,
+        index: any VaultIndex,
+        blobs: any BlobStore,
+        lock: StateLock,
+        arena: SecureArena,
+        clock: any VaultClock,
+        logger: Logger,
+        reconciling: (@Sendable (_ shardsDone: Int) -> Void)? = nil
+    ) async throws(StoreError) -> Vault {
+        let installed = try MasterKeyring.load(from: configuration.keyDirectories, arena: arena)
+        let now = clock.now()
+        let snapshot = try await index.write("record master key versions") { transaction in
+            try Self.reconcileMasterKeys(installed, transaction: transaction, now: now, logger: logger)
+        }
         let lookupKey = try await Self.vaultKey(purpose: lookupKeyPurpose, index: index, masterKeys: snapshot, arena: arena)
         let traceSeed = try await Self.vaultKey(purpose: traceSigningPurpose, index: index, masterKeys: snapshot, arena: arena)
-        let syncer = TraceSyncer(
-            walPath: configuration.indexPath + "-wal", interval: configuration.traceSyncInterval, logger: logger,
-            checkpoint: {
-                do {
-                    try await index.checkpointPassive()
-                } catch {
-                    logger.warning("the index could not be checkpointed", metadata: ["error": "\(error)"])
-                }
-            }
-        ) {
-            // After a failed sync of the WAL: copy it into the database file, synced there.
-            do {
-                try await index.checkpointTruncate()
-                logger.notice("the index was checkpointed after a failed trace sync")
-            } catch {
-                logger.error("the index could not be checkpointed after a failed trace sync", metadata: ["error": "\(error)"])
-            }
-        }
-        let trace = try await TraceWriter(
-            index: index, signer: try TraceSigner(seed: traceSeed, arena: arena), clock: clock, syncer: syncer)
+        let trace = try await TraceWriter(index: index, signer: try TraceSigner(seed: traceSeed, arena: arena), clock: clock)
         let recovery = try await recover(
             index: index, blobs: blobs, configuration: configuration, logger: logger, reconciling: reconciling)
         return Vault(
@@ -98,7 +94,7 @@ public struct Vault: Sendable {
     /// A key of the vault itself (the INS look-up key, the trace signing seed): created on first
     /// start, stored wrapped by the active master key, unwrapped into the arena.
     static func vaultKey(
-        purpose: String, index: VaultIndex, masterKeys: MasterKeySnapshot, arena: SecureArena
+        purpose: String, index: any VaultIndex, masterKeys: MasterKeySnapshot, arena: SecureArena
     ) async throws(StoreError) -> SymmetricKey {
         let row: VaultKeyRow
         if let existing = try await index.vaultKey(purpose: purpose) {
@@ -129,7 +125,7 @@ public struct Vault: Sendable {
     /// acknowledged (linked into place, but the process died before the row committed) and
     /// reports rows whose blob is missing.
     static func recover(
-        index: VaultIndex, blobs: any BlobStore, configuration: VaultConfiguration, logger: Logger,
+        index: any VaultIndex, blobs: any BlobStore, configuration: VaultConfiguration, logger: Logger,
         reconciling: (@Sendable (_ shardsDone: Int) -> Void)?
     ) async throws(StoreError) -> RecoveryReport {
         let removedTemporaries = try await blobs.prepare()
@@ -169,7 +165,7 @@ public struct Vault: Sendable {
             // A purge killed between destroying a key and its checkpoint left the key's old
             // page in the WAL (and in the database file, until a checkpoint copies the new one
             // over it): nothing later is sure to checkpoint, so do it before serving.
-            try await index.checkpointTruncate()
+            try await index.eraseDeletedRows()
         }
         logger.info(
             "vault recovered",

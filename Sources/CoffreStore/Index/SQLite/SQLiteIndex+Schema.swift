@@ -3,7 +3,7 @@ import GRDB
 
 /// The index's schema, as the migrations that build it (one version each, never edited once
 /// released: a vault migrates forward from whatever version it was left at).
-extension VaultIndex {
+extension SQLiteIndex {
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1: vault keys, dossiers, documents") { db in
@@ -123,6 +123,21 @@ extension VaultIndex {
                     INSERT INTO purge_record (id, last_purge_at, dossiers_purged)
                     SELECT 1, max(at), count(DISTINCT dossier_id) FROM trace_entry
                     WHERE action = 'dossier.purge' AND outcome = 'allowed' HAVING count(*) > 0
+                    """)
+        }
+        migrator.registerMigration("v6: dossier revision") { db in
+            // Counted by the schema, so that no write can forget it: every change to a
+            // dossier's row or to one of its documents moves it on. A key rotation's rewrap
+            // (master_version, wrapped_key) changes nothing an operation decides on.
+            try db.alter(table: "dossier") { t in t.add(column: "revision", .integer).notNull().defaults(to: 0) }
+            try db.execute(
+                sql: """
+                    CREATE TRIGGER dossier_revision_on_change AFTER UPDATE OF state, key_generation, sealed, purge_after ON dossier
+                    BEGIN UPDATE dossier SET revision = revision + 1 WHERE id = NEW.id; END;
+                    CREATE TRIGGER dossier_revision_on_new_document AFTER INSERT ON document
+                    BEGIN UPDATE dossier SET revision = revision + 1 WHERE id = NEW.dossier_id; END;
+                    CREATE TRIGGER dossier_revision_on_document_change AFTER UPDATE ON document
+                    BEGIN UPDATE dossier SET revision = revision + 1 WHERE id = NEW.dossier_id; END;
                     """)
         }
         return migrator

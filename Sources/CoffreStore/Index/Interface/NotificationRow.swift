@@ -1,10 +1,8 @@
 import Foundation
-import GRDB
 
 /// A notification in the outbox. What it says (kind, message, who, which document) is sealed
 /// under the dossier key; delivering it by e-mail or SMS is another program's job.
-struct NotificationRow: Codable, FetchableRecord, PersistableRecord, Sendable {
-    static let databaseTableName = "notification"
+struct NotificationRow: Codable, Sendable {
     var id: String
     var dossierId: String
     var recipient: String

@@ -1,10 +1,8 @@
 import Foundation
-import GRDB
 
 /// A dossier row. Nothing in it is personal data in plaintext: the INS is only present as a
 /// keyed hash (for look-up) and inside `sealed`, encrypted under the dossier key.
-struct DossierRow: Codable, FetchableRecord, PersistableRecord, Sendable {
-    static let databaseTableName = "dossier"
+struct DossierRow: Codable, Sendable {
     var id: String
     var insHash: Data
     var state: String
@@ -16,18 +14,21 @@ struct DossierRow: Codable, FetchableRecord, PersistableRecord, Sendable {
     /// When a closed dossier becomes due for purge (denormalised from the sealed lifecycle so
     /// the retention job can find candidates; the sealed record decides).
     var purgeAfter: Int64?
+    /// Goes up by one with every change to the dossier's row or to one of its documents (the
+    /// engine counts it; a row written back does not set it). An operation decided on revision
+    /// n commits only if the dossier is still at n; otherwise it decides again.
+    var revision: Int64 = 0
 
     enum CodingKeys: String, CodingKey {
         case id, insHash = "ins_hash", state, createdAt = "created_at", masterVersion = "master_version"
-        case keyGeneration = "key_generation", wrappedKey = "wrapped_key", sealed, purgeAfter = "purge_after"
+        case keyGeneration = "key_generation", wrappedKey = "wrapped_key", sealed, purgeAfter = "purge_after", revision
     }
 }
 
 /// A document version row. Title, type code, date of care, author, content hash and the
 /// confidentiality flags are in `sealed`, encrypted under the dossier key; what stays clear is
 /// what the index must filter on, and it is authenticated as the sealed record's associated data.
-struct DocumentRow: Codable, FetchableRecord, PersistableRecord, Sendable {
-    static let databaseTableName = "document"
+struct DocumentRow: Codable, Sendable {
     var id: String
     var dossierId: String
     var documentClass: String
@@ -58,8 +59,7 @@ struct DocumentRow: Codable, FetchableRecord, PersistableRecord, Sendable {
 }
 
 /// A key of the vault itself (the INS look-up key), wrapped by a master key.
-struct VaultKeyRow: Codable, FetchableRecord, PersistableRecord, Sendable {
-    static let databaseTableName = "vault_key"
+struct VaultKeyRow: Codable, Sendable {
     var purpose: String
     var masterVersion: Int64
     var wrappedKey: Data
@@ -70,8 +70,7 @@ struct VaultKeyRow: Codable, FetchableRecord, PersistableRecord, Sendable {
 }
 
 /// What the index knows of a master key version (never the key).
-struct MasterKeyRow: Codable, FetchableRecord, PersistableRecord, Sendable {
-    static let databaseTableName = "master_key"
+struct MasterKeyRow: Codable, Sendable {
     var version: Int64
     var checkValue: Data
     var state: String
@@ -84,8 +83,7 @@ struct MasterKeyRow: Codable, FetchableRecord, PersistableRecord, Sendable {
 }
 
 /// The rotation in progress (or the last one): dossier rows up to `cursor` (a rowid) are done.
-struct KeyRotationRow: Codable, FetchableRecord, PersistableRecord, Sendable {
-    static let databaseTableName = "key_rotation"
+struct KeyRotationRow: Codable, Sendable {
     var id: Int64 = 1
     var targetVersion: Int64
     var startedAt: Int64
@@ -101,8 +99,7 @@ struct KeyRotationRow: Codable, FetchableRecord, PersistableRecord, Sendable {
 }
 
 /// An earlier generation of a rekeyed dossier's key, wrapped by a master key.
-struct ArchivedDossierKeyRow: Codable, FetchableRecord, PersistableRecord, Sendable {
-    static let databaseTableName = "dossier_key_archive"
+struct ArchivedDossierKeyRow: Codable, Sendable {
     var dossierId: String
     var keyGeneration: Int64
     var masterVersion: Int64

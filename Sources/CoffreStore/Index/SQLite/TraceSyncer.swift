@@ -5,19 +5,6 @@ import Foundation
 import Logging
 import Synchronization
 
-/// When an appended trace entry must be on disk.
-public enum TraceDurability: Sendable {
-    /// Durable before the append returns: its commit syncs the WAL. For decisions that allow a
-    /// change, and anything else whose entry must survive a power cut the moment it is acted on.
-    case beforeReturning
-    /// Written to the WAL before the append returns (a crash of the daemon loses nothing), and
-    /// synced with the other entries of the next few milliseconds (`TraceSyncer`). For reads
-    /// and refusals, which change nothing: a power cut may take the last few milliseconds of
-    /// them off the end of the trace, never a document, a key or a write's entry, and the
-    /// chain still verifies (the WAL keeps commits in order, so what survives is a prefix).
-    case batched
-}
-
 /// Makes batched trace commits durable: syncs the index's WAL at most `interval` after a
 /// commit that did not sync it.
 ///

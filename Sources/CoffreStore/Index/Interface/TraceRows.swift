@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 
 /// One trace entry. `sealed` holds the personal detail (who, which document, why), encrypted
 /// under the dossier key; `detail` holds what may stay clear (an error code, a role) when there
@@ -7,8 +6,7 @@ import GRDB
 /// previous hash and of every other column, so an entry changed, inserted or removed breaks
 /// the chain from there on, and the chain runs over ciphertext, so it still verifies after a
 /// purge has destroyed the dossier key.
-struct TraceEntryRow: Codable, FetchableRecord, PersistableRecord, Sendable {
-    static let databaseTableName = "trace_entry"
+struct TraceEntryRow: Codable, Sendable {
     var seq: Int64
     var at: Int64
     var dossierId: String?
@@ -45,8 +43,7 @@ struct TraceEntryRow: Codable, FetchableRecord, PersistableRecord, Sendable {
 
 /// A signed statement by the daemon that the chain reached `hash` at entry `seq`: removing or
 /// rewriting entries up to there cannot go unnoticed even by someone who recomputes the hashes.
-struct TraceCheckpointRow: Codable, FetchableRecord, PersistableRecord, Sendable {
-    static let databaseTableName = "trace_checkpoint"
+struct TraceCheckpointRow: Codable, Sendable {
     var seq: Int64
     var hash: Data
     var at: Int64
