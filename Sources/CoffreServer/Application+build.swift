@@ -32,7 +32,7 @@ func buildRouter(
     router.middlewares.add(ProblemMiddleware(refusals: refusals, logger: logger))
 
     let system = SystemRoutes(
-        vault: vault, developmentMode: configuration.developmentMode, clock: clock, developmentClock: developmentClock,
+        vault: vault, pipeline: pipeline, developmentMode: configuration.developmentMode, clock: clock, developmentClock: developmentClock,
         logger: logger)
     system.addHealth(to: router)
 
@@ -52,7 +52,7 @@ func buildRouter(
         vault: vault, pipeline: pipeline, rotation: keyRotation,
         developmentKeyDirectory: configuration.developmentMode ? configuration.keyDirectories.first : nil
     ).add(to: admin)
-    let retention = RetentionRoutes(vault: vault, pipeline: pipeline)
+    let retention = RetentionRoutes(vault: vault, pipeline: pipeline, retentionUserID: configuration.retentionUserID)
     retention.addHolds(to: admin)
     // The retention job's own user may call the retention operations, and nothing else.
     let retentionGroup = router.group("v1/retention").add(

@@ -155,7 +155,7 @@ public enum CoffreDaemon {
         }
         services.append(.init(service: ThreadPoolService(pool: pool)))
         services.append(.init(service: VaultService(vault: vault, forced: forced, logger: logger)))
-        services.append(.init(service: ReloadService(signals: signals, trust: trust, vault: vault, logger: logger)))
+        services.append(.init(service: ReloadService(signals: signals, trust: trust, pipeline: pipeline, logger: logger)))
         services.append(.init(service: keyRotation))
         services.append(.init(service: refusals))
         services.append(.init(service: server))

@@ -176,6 +176,60 @@ import Testing
         #expect(Self.planner.plan(.releaseHold, by: .retentionJob(uid: 9), facts: Self.facts()).refusal?.code == "access_denied")
     }
 
+    /// Vault operations: operators take every one, the retention job its own two, people none;
+    /// each entry names its caller.
+    @Test func vaultOperationsBelongToOperatorsAndTheRetentionJobToItsOwn() {
+        let operations: [VaultOperation] = [
+            .reloadKeys, .rotateKeys, .retireKey(1), .rekeyDossier(reencrypt: false), .readKeys, .readRetentionDue,
+            .runRetention(dryRun: false), .verify, .readStatus, .setClock,
+        ]
+        for operation in operations {
+            let byOperator = Self.planner.plan(operation, by: .operator(uid: 5))
+            #expect(byOperator.refusal == nil && byOperator.detail.actorID == "uid 5" && byOperator.action.isOperators)
+            let byJob = Self.planner.plan(operation, by: .retentionJob(uid: 6))
+            #expect((byJob.refusal == nil) == operation.isRetentionJobs, "\(operation)")
+            #expect(byJob.detail.actorRole == "retention")
+            #expect(Self.planner.plan(operation, by: .person(P.patient)).refusal == .accessDenied(rule: "operator-only"))
+        }
+        #expect(Self.planner.plan(.runRetention(dryRun: true), by: .retentionJob(uid: 6)).detail.mode == "dry-run")
+        #expect([VaultOperation.readKeys, .readRetentionDue, .readStatus].allSatisfy { $0.action.onlyReads })
+        #expect(![VaultOperation.runRetention(dryRun: true), .verify, .setClock].contains { $0.action.onlyReads })
+    }
+
+    /// The retention job's verdict comes from the sealed lifecycle alone; the index's clear
+    /// columns can finish a purge begun, never start one.
+    @Test func theRetentionVerdictComesFromTheSealedLifecycle() throws {
+        let created = Self.now - 12 * 365 * Self.day
+        let closed = try DossierLifecycle(createdAt: created).closing(
+            at: created + Self.day, reason: .patientRequest, deletionRequested: false)
+        let deletion = try DossierLifecycle(createdAt: created).closing(
+            at: Self.now - 400 * Self.day, reason: .patientRequest, deletionRequested: true)
+        let held = try closed.holding(reason: "enquête")
+        let recent = try DossierLifecycle(createdAt: Self.now - Self.day).closing(
+            at: Self.now, reason: .patientRequest, deletionRequested: false)
+        let cases: [(PurgeFacts, PurgeVerdict)] = [
+            (PurgeFacts(purging: false, keyDestroyed: false, lifecycle: closed, now: Self.now), .purge(reason: "retention-over")),
+            (PurgeFacts(purging: false, keyDestroyed: false, lifecycle: deletion, now: Self.now), .purge(reason: "deletion-request")),
+            (PurgeFacts(purging: false, keyDestroyed: false, lifecycle: held, now: Self.now), .held),
+            (
+                PurgeFacts(purging: false, keyDestroyed: false, lifecycle: recent, now: Self.now),
+                .failed(reason: "the index's purge date disagrees with the dossier's sealed record")
+            ),
+            (
+                PurgeFacts(purging: false, keyDestroyed: false, lifecycle: nil, unreadable: "damaged", now: Self.now),
+                .failed(reason: "damaged")
+            ),
+            (PurgeFacts(purging: true, keyDestroyed: true, lifecycle: nil, now: Self.now), .purge(reason: "resume-interrupted-purge")),
+            (
+                PurgeFacts(purging: true, keyDestroyed: false, lifecycle: nil, now: Self.now),
+                .failed(reason: "the index says purging but the dossier key is still there; check the index")
+            ),
+        ]
+        for (facts, verdict) in cases { #expect(Self.planner.retentionVerdict(facts) == verdict) }
+        let entry = OperationPlanner.purgeEntry(reason: "retention-over", by: .retentionJob(uid: 6))
+        #expect(entry.anonymous == entry && entry.actorID == "uid 6" && entry.rule == "retention-over")
+    }
+
     // MARK: Documents
 
     @Test func newDocumentsFollowTheDossiersPreferencesAndOnlyProfessionalsHide() throws {

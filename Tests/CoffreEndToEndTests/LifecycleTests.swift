@@ -59,9 +59,14 @@ import Testing
                 #expect(data.range(of: Data(marker.utf8)) == nil, "\(marker) found in \(path)")
             }
         }
-        // The trace keeps the purge, and still verifies.
+        // The trace keeps the purge (why, and who ran it: nothing of the patient), and the runs
+        // themselves (the dry one said so), and still verifies.
+        let uid = getuid()
         #expect(
-            try await sqlite(database, "SELECT detail FROM trace_entry WHERE action = 'dossier.purge'") == #"{"rule":"retention-over"}"#)
+            try await sqlite(database, "SELECT detail FROM trace_entry WHERE action = 'dossier.purge'")
+                == #"{"actorID":"uid \#(uid)","actorRole":"operator","rule":"retention-over"}"#)
+        let runs = try await sqlite(database, "SELECT detail FROM trace_entry WHERE action = 'retention.run' AND dossier_id IS NULL")
+        #expect(runs.contains(#""mode":"dry-run""#) && runs.contains(#""rule":"operator""#))
         #expect(try await session.daemon.coffre(["admin", "verify"]).status == 0)
     }
 

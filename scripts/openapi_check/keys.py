@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .common import (
+    DUE_GET, RUN_POST, STATUS_GET,
     DOCS_GET, INS1, INS3, INS4, INS_BAD_KEY, INS_CLOSE, INS_LOCKED, JSON_HEADERS, KEYS_GET, KEYS_RELOAD, KEYS_RETIRE,
     KEYS_ROTATE, MAX_DOCUMENT_BYTES, NDJSON, REKEY, REKEY_POST, RETIRE, TRACE_GET, UNKNOWN_ID, VERIFY_POST, Daemon,
     Reply, json_is, near_now, parse_time, request, trace_is,
@@ -315,7 +316,15 @@ def key_operations_fail_closed(d: Daemon, k: KeyCases):
                  "trace_unavailable"),
                 ("rekeyDossier without a dossier (its refusal is traced too)", REKEY_POST,
                  send_json(REKEY_POST, REKEY % INS3, {}, {}), 503, "trace_unavailable"),
-                ("getMasterKeys (not traced)", KEYS_GET, send("GET", "/v1/admin/keys"), 200, None),
+                ("getMasterKeys (an operator's read, traced too)", KEYS_GET, send("GET", "/v1/admin/keys"), 503,
+                 "trace_unavailable"),
+                ("getAdminStatus", STATUS_GET, send("GET", "/v1/admin/status"), 503, "trace_unavailable"),
+                ("getRetentionDue", DUE_GET, send("GET", "/v1/retention/due"), 503, "trace_unavailable"),
+                ("runRetention (nothing purged)", RUN_POST, send_json(RUN_POST, "/v1/retention/run", {}, {"dryRun": False}), 503,
+                 "trace_unavailable"),
+                ("verifyTrace (nothing read)", VERIFY_POST, send("POST", "/v1/admin/verify"), 503, "trace_unavailable"),
+                ("verifyTrace streamed (refused before the status line)", VERIFY_POST,
+                 send("POST", "/v1/admin/verify", headers=NDJSON), 503, "trace_unavailable"),
             ]:
                 checker.case("%s while the trace cannot be written -> %d%s" % (label, status, " " + code if code else ""),
                              op, go, status, code)

@@ -38,11 +38,25 @@ public enum DossierAction: String, Sendable, CaseIterable {
     case rotateKeys = "keys.rotate"
     /// An operator retires a master key version.
     case retireKey = "keys.retire"
+    /// An operator reads the master key versions and the rotation.
+    case readKeys = "keys.read"
+    /// An operator or the retention job counts the dossiers due for purge.
+    case readRetentionDue = "retention.due"
+    /// An operator or the retention job runs a retention batch (or a dry run of one).
+    case runRetention = "retention.run"
+    /// An operator checks the vault's integrity (which opens documents to check their content).
+    case verifyVault = "vault.verify"
+    /// An operator reads the daemon's status.
+    case readStatus = "vault.status"
+    /// An operator moves the development daemon's clock.
+    case setClock = "vault.clock"
 
     /// Actions only operators (or the vault itself, for a purge) take.
     public var isOperators: Bool {
         switch self {
-        case .holdDossier, .releaseHold, .rekeyDossier, .purgeDossier, .reloadKeys, .rotateKeys, .retireKey: true
+        case .holdDossier, .releaseHold, .rekeyDossier, .purgeDossier, .reloadKeys, .rotateKeys, .retireKey, .readKeys,
+            .readRetentionDue, .runRetention, .verifyVault, .readStatus, .setClock:
+            true
         default: false
         }
     }
@@ -62,11 +76,11 @@ public enum DossierAction: String, Sendable, CaseIterable {
     public var onlyReads: Bool {
         switch self {
         case .readDossier, .listDocuments, .readDocumentMetadata, .readDocumentContent, .readTrace, .readNotifications,
-            .readAccessSettings:
+            .readAccessSettings, .readKeys, .readRetentionDue, .readStatus:
             true
         case .createDossier, .manageDossier, .addDocument, .replaceDocument, .deleteDocument, .maskDocument, .releaseDocument,
             .closeDossier, .closeDossierOnDeath, .reopenDossier, .opposeDossier, .holdDossier, .releaseHold, .rekeyDossier,
-            .purgeDossier, .reloadKeys, .rotateKeys, .retireKey:
+            .purgeDossier, .reloadKeys, .rotateKeys, .retireKey, .runRetention, .verifyVault, .setClock:
             false
         }
     }

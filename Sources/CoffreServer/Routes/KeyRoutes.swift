@@ -13,7 +13,9 @@ struct KeyRoutes: Sendable {
     let developmentKeyDirectory: String?
 
     func add(to group: RouterGroup<CoffreRequestContext>) {
-        group.get("keys") { _, _ in try json(MasterKeysView(try await vault.masterKeyStatus())) }
+        group.get("keys") { _, context in
+            try json(MasterKeysView(try await pipeline.keyStatus(by: try await context.operatorCaller())))
+        }
         group.post("keys/reload") { _, context in
             try json(MasterKeysView(try await pipeline.reloadKeys(by: try await context.operatorCaller())))
         }

@@ -10,6 +10,8 @@ import Hummingbird
 struct RetentionRoutes: Sendable {
     let vault: Vault
     let pipeline: OperationPipeline
+    /// The retention job's own user: its calls are the job's, anyone else's an operator's.
+    let retentionUserID: UInt32?
 
     static let maximumBatch = 2_000
 
@@ -28,18 +30,18 @@ struct RetentionRoutes: Sendable {
     /// Runs an operator's operation on a dossier through the pipeline (traced with the
     /// operator's uid before it is done, like every access).
     private func operatorAnswer(_ operation: DossierOperation, _ ins: INS, _ context: CoffreRequestContext) async throws -> Response {
-        let outcome = try await pipeline.perform(operation, on: ins, by: try await context.operatorCaller())
+        let caller = try await context.operatorCaller()
+        let outcome = try await pipeline.perform(operation, on: ins, by: caller)
         guard let dossier = outcome.dossier else { throw Refusal.dossierNotFound }
-        return try await dossierView(dossier)
-    }
-
-    /// An operator's answer: the dossier as the change left it.
-    private func dossierView(_ dossier: DossierRecord) async throws -> Response {
-        try json(DossierView(dossier, documentCount: try await vault.currentDocumentCount(in: dossier), retention: vault.retentionRules))
+        // The operator's answer: the dossier as the change left it.
+        let count = try await pipeline.visibleDocumentCount(in: dossier, to: caller)
+        return try json(DossierView(dossier, documentCount: count, retention: vault.retentionRules))
     }
 
     func addRetention(to group: RouterGroup<CoffreRequestContext>) {
-        group.get("due") { _, _ in try json(RetentionDueView(due: try await vault.retentionDue())) }
+        group.get("due") { _, context in
+            try json(RetentionDueView(due: try await pipeline.retentionDue(by: try await retentionCaller(context))))
+        }
         group.post("run") { request, context in
             let body = try decodeJSON(RetentionRunRequest.self, try await request.body.collect(upTo: context.maxUploadSize))
             let after = body.after ?? ""
@@ -48,7 +50,7 @@ struct RetentionRoutes: Sendable {
             }
             let limit = min(max(body.limit ?? 500, 1), Self.maximumBatch)
             let dryRun = body.dryRun ?? false
-            let batch = try await vault.runRetention(after: after, limit: limit, dryRun: dryRun)
+            let batch = try await pipeline.runRetention(after: after, limit: limit, dryRun: dryRun, by: try await retentionCaller(context))
             return try json(
                 RetentionBatchView(
                     checked: batch.checked, purged: batch.purged, held: batch.held, failed: batch.failed, cursor: batch.cursor,
@@ -59,5 +61,12 @@ struct RetentionRoutes: Sendable {
                             purgeDate: $0.purgeDate.map { rfc3339(milliseconds: $0) })
                     }))
         }
+    }
+
+    /// The retention job when its own user calls, an operator otherwise.
+    private func retentionCaller(_ context: CoffreRequestContext) async throws -> Caller {
+        let caller = try await context.operatorCaller()
+        guard case .operator(let uid) = caller, let retentionUserID, uid == retentionUserID else { return caller }
+        return .retentionJob(uid: uid)
     }
 }

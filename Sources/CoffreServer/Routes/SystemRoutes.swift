@@ -8,6 +8,7 @@ import Logging
 /// `/v1/health` (anyone who can reach the socket) and `/v1/admin/status` (operators).
 struct SystemRoutes: Sendable {
     let vault: Vault
+    let pipeline: OperationPipeline
     let developmentMode: Bool
     let clock: any VaultClock
     /// The settable clock, in development mode only.
@@ -36,22 +37,26 @@ struct SystemRoutes: Sendable {
             guard let milliseconds = parseTime(body.now) else {
                 throw Problem(.malformedJSON, detail: "now is YYYY-MM-DD or an RFC 3339 time such as 2036-01-01T08:00:00Z")
             }
+            try await pipeline.record(.setClock, by: try await context.operatorCaller())
             try developmentClock.set(to: milliseconds)
             return try json(ClockView(now: rfc3339(milliseconds: developmentClock.now()), settable: true))
         }
-        group.post("verify") { request, _ in
+        group.post("verify") { request, context in
             var sample: Int? = nil
             if let text = request.uri.queryParameters.get("sample") {
                 guard let value = Int(text), value >= 0 else { throw Problem(.malformedRequest, detail: "sample is a number of documents") }
                 sample = value
             }
+            let caller = try await context.operatorCaller()
             if request.headers[.accept]?.contains(VerifyStream.mediaType) == true {
-                return VerifyStream.response(vault: vault, sample: sample, logger: logger)
+                // Decided and traced before the status line goes, so that a refusal is an answer.
+                try await pipeline.record(.verify, by: caller)
+                return VerifyStream.response(pipeline: pipeline, sample: sample, caller: caller, logger: logger)
             }
-            return try json(try await VerifyStream.verify(vault: vault, sample: sample, progress: nil))
+            return try json(try await VerifyStream.verify(pipeline: pipeline, sample: sample, caller: caller, progress: nil))
         }
-        group.get("status") { _, _ in
-            let status = vault.status()
+        group.get("status") { _, context in
+            let status = try await pipeline.status(by: try await context.operatorCaller())
             return try json(
                 AdminStatusView(
                     activeMasterKeyVersion: status.activeMasterKeyVersion,

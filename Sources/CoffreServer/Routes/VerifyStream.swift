@@ -1,4 +1,5 @@
 import CoffreAPI
+import CoffreDomain
 import CoffreStore
 import Foundation
 import Hummingbird
@@ -13,10 +14,9 @@ enum VerifyStream {
     static let mediaType = "application/x-ndjson"
 
     static func verify(
-        vault: Vault, sample: Int?, progress: (@Sendable (_ checked: Int, _ total: Int) async -> Void)?
+        pipeline: OperationPipeline, sample: Int?, caller: Caller, progress: (@Sendable (_ checked: Int, _ total: Int) async -> Void)?
     ) async throws -> VerifyReport {
-        let contents = try await vault.verifyContents(sample: sample, progress: progress)
-        let trace = try await vault.verifyTrace()
+        let (contents, trace) = try await pipeline.verify(sample: sample, by: caller, progress: progress)
         let problems = contents.problems + trace.problems
         return VerifyReport(
             ok: problems.isEmpty, dossiersChecked: contents.dossiersChecked, documentsChecked: contents.documentsChecked,
@@ -26,12 +26,12 @@ enum VerifyStream {
     }
 
     /// The streamed answer. The check runs in a task of its own that stops if the client goes.
-    static func response(vault: Vault, sample: Int?, logger: Logger) -> Response {
+    static func response(pipeline: OperationPipeline, sample: Int?, caller: Caller, logger: Logger) -> Response {
         let (lines, continuation) = AsyncStream.makeStream(of: ByteBuffer.self)
         let pacer = Pacer(every: .milliseconds(250))
         let task = Task {
             do {
-                let report = try await verify(vault: vault, sample: sample) { checked, total in
+                let report = try await verify(pipeline: pipeline, sample: sample, caller: caller) { checked, total in
                     if pacer.due() || checked == total { continuation.yield(line(VerifyProgress(checked: checked, total: total))) }
                 }
                 continuation.yield(line(report))

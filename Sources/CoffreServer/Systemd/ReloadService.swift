@@ -1,4 +1,8 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
 import CoffreAPI
+import CoffreDomain
 public import CoffreStore
 public import Logging
 public import ServiceLifecycle
@@ -10,15 +14,15 @@ public import UnixSignals
 public struct ReloadService: Service {
     let signals: UnixSignalsSequence
     let trust: TrustHolder
-    let vault: Vault
+    let pipeline: OperationPipeline
     let logger: Logger
 
     /// Reacts to `signals` (created before the daemon reports ready, so that an early SIGHUP is
     /// never the default action, which would kill the process).
-    public init(signals: UnixSignalsSequence, trust: TrustHolder, vault: Vault, logger: Logger) {
+    public init(signals: UnixSignalsSequence, trust: TrustHolder, pipeline: OperationPipeline, logger: Logger) {
         self.signals = signals
         self.trust = trust
-        self.vault = vault
+        self.pipeline = pipeline
         self.logger = logger
     }
 
@@ -46,7 +50,9 @@ public struct ReloadService: Service {
                     metadata: CoffreEvent.reloadFailed.metadata(["error": "\(error)"]))
             }
             do {
-                let keys = try await vault.reloadMasterKeys()
+                // A signal names no sender: the reload is the daemon's own user's, as systemd
+                // runs `ExecReload` for the operator who asked.
+                let keys = try await pipeline.reloadKeys(by: .operator(uid: getuid()))
                 let installed = keys.versions.filter(\.installed).map { String($0.version) }.joined(separator: ",")
                 logger.notice(
                     "master keys reloaded",

@@ -1,5 +1,5 @@
 import CoffreCrypto
-public import CoffreDomain
+import CoffreDomain
 import Foundation
 import Logging
 
@@ -13,7 +13,7 @@ extension Vault {
     /// Reads the key files again and takes in new versions, without a restart (SIGHUP or
     /// `coffre admin keys reload`). A new version does not become active: rotating does that.
     @discardableResult
-    public func reloadMasterKeys() async throws(StoreError) -> MasterKeyStatus {
+    func reloadMasterKeys() async throws(StoreError) -> MasterKeyStatus {
         let installed = try MasterKeyring.load(from: configuration.keyDirectories, arena: arena)
         let (holder, now, logger) = (masterKeys, clock.now(), logger)
         try await index.write("record master key versions") { transaction in
@@ -26,7 +26,7 @@ extension Vault {
     /// Retires `version`: refused while it is active or wraps anything. Once retired the daemon
     /// drops it from memory and never loads it again; its file can then be destroyed.
     @discardableResult
-    public func retireMasterKey(version: UInt32) async throws(StoreError) -> MasterKeyStatus {
+    func retireMasterKey(version: UInt32) async throws(StoreError) -> MasterKeyStatus {
         let (holder, now) = (masterKeys, clock.now())
         try await index.write("retire a master key") { transaction in
             guard var row = try transaction.masterKey(version: version) else {
@@ -57,7 +57,7 @@ extension Vault {
     }
 
     /// Every version, what it wraps, and the rotation.
-    public func masterKeyStatus() async throws(StoreError) -> MasterKeyStatus {
+    func masterKeyStatus() async throws(StoreError) -> MasterKeyStatus {
         let holder = masterKeys
         return try await index.read("read the master key versions") { transaction in
             // Taken once the read transaction has begun: key operations replace the snapshot

@@ -30,7 +30,7 @@ public struct RekeyResult: Sendable, Equatable {
 /// are removed only after that commit. A crash before the commit leaves new blobs as orphans, a
 /// crash after it leaves old ones: the next start removes either, and no document is lost.
 extension Vault {
-    public func rekeyDossier(for ins: INS, reencrypt: Bool) async throws(StoreError) -> RekeyResult {
+    func rekeyDossier(for ins: INS, reencrypt: Bool) async throws(StoreError) -> RekeyResult {
         let (dossier, oldKey, _) = try await openDossier(ins)
         let dossierID = DossierID(unchecked: dossier.id)
         // Two rekeys of one dossier would write their new blobs under the same names.

@@ -30,7 +30,7 @@ extension Vault {
     /// - Parameter developmentKeyDirectory: in development mode, where to create the next
     ///   master key when no newer one is installed (so rotation can be tried from a shell).
     @discardableResult
-    public func startRotation(developmentKeyDirectory: String? = nil) async throws(StoreError) -> MasterKeyStatus {
+    func startRotation(developmentKeyDirectory: String? = nil) async throws(StoreError) -> MasterKeyStatus {
         var installed = try MasterKeyring.load(from: configuration.keyDirectories, arena: arena)
         if let directory = developmentKeyDirectory {
             let versions = try await index.read("read the master key versions") { transaction in try transaction.masterKeys() }

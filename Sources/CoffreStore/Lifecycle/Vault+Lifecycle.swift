@@ -16,7 +16,7 @@ extension Vault {
         } catch {
             throw StoreError(.illegalTransition, error.description)
         }
-        try await purge(row, reason: "opposition")
+        try await purge(row, entry: OperationPlanner.purgeEntry(reason: "opposition"))
     }
 
     /// Destroys a dossier for good, in an order that survives a crash at any step:
@@ -34,15 +34,18 @@ extension Vault {
     /// A purge interrupted after step 1 leaves the row in state `purging` with no key, which
     /// the next retention run finishes. Trace entries stay: their detail was encrypted under the
     /// destroyed key, and the chain runs over the ciphertext, so it still verifies.
-    /// - Parameter checkpoint: false when the caller (a retention batch) checkpoints once for
-    ///   many purges.
-    func purge(_ row: DossierRow, reason: String, checkpoint: Bool = true) async throws(StoreError) {
+    /// - Parameters:
+    ///   - entry: the purge's trace entry, as planned (`OperationPlanner.purgeEntry`).
+    ///   - checkpoint: false when the caller (a retention batch) checkpoints once for many purges.
+    func purge(_ row: DossierRow, entry: TraceDetail, checkpoint: Bool = true) async throws(StoreError) {
         let dossierID = row.id
         let resuming = row.state == "purging" && row.wrappedKey.isEmpty
-        try await tracePurge(dossierID, outcome: .allowed, rule: resuming ? "resume-interrupted-purge" : reason)
+        try await tracePurge(dossierID, outcome: .allowed, entry: entry)
         if !resuming {
             guard try await index.destroyDossierKey(id: dossierID, ifSealedIs: row.sealed, at: clock.now()) else {
-                try? await tracePurge(dossierID, outcome: .failed, rule: "changed-during-purge")
+                var failed = entry
+                failed.rule = "changed-during-purge"
+                try? await tracePurge(dossierID, outcome: .failed, entry: failed)
                 throw StoreError(.conflict, "dossier \(dossierID) changed while it was being purged (a hold or a reopening); not purged")
             }
         }
@@ -56,16 +59,16 @@ extension Vault {
             throw error
         }
         if checkpoint { try await index.eraseDeletedRows() }
-        logger.notice("dossier purged", metadata: ["dossier.id": "\(dossierID)", "purge.reason": "\(reason)"])
+        logger.notice("dossier purged", metadata: ["dossier.id": "\(dossierID)", "purge.reason": "\(entry.rule ?? "-")"])
     }
 
-    /// The purge's entry: the dossier's random id and the reason, in clear (the key that would
-    /// seal anything else is being destroyed), nothing personal.
-    private func tracePurge(_ dossierID: String, outcome: TraceOutcome, rule: String) async throws(StoreError) {
+    /// The purge's entry: the dossier's random id, the reason and who purged, in clear (the key
+    /// that would seal anything else is being destroyed), nothing personal.
+    private func tracePurge(_ dossierID: String, outcome: TraceOutcome, entry: TraceDetail) async throws(StoreError) {
         do {
             let encoder = JSONEncoder()
             encoder.outputFormatting = .sortedKeys
-            let detail = String(decoding: try encoder.encode(OperationPlanner.purgeEntry(reason: rule).anonymous), as: UTF8.self)
+            let detail = String(decoding: try encoder.encode(entry.anonymous), as: UTF8.self)
             _ = try await trace.append(
                 TraceWriter.Entry(
                     dossierID: dossierID, action: DossierAction.purgeDossier.rawValue, outcome: outcome.rawValue, detail: detail,

@@ -92,7 +92,7 @@ extension Vault {
     }
 
     /// Checks the whole chain and every checkpoint, and names the first broken entry.
-    public func verifyTrace() async throws(StoreError) -> TraceVerification {
+    func verifyTrace() async throws(StoreError) -> TraceVerification {
         try await verifyTrace(pageSize: 10_000)
     }
 

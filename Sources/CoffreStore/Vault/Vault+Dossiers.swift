@@ -1,5 +1,5 @@
 import CoffreCrypto
-public import CoffreDomain
+import CoffreDomain
 import Foundation
 import Logging
 
@@ -19,7 +19,7 @@ extension Vault {
     }
 
     /// Number of current documents in the patient's dossier.
-    public func currentDocumentCount(in dossier: DossierRecord) async throws(StoreError) -> Int {
+    func currentDocumentCount(in dossier: DossierRecord) async throws(StoreError) -> Int {
         try await index.currentDocumentCount(dossierID: dossier.id.value)
     }
 

@@ -1,5 +1,5 @@
 import CoffreCrypto
-public import CoffreDomain
+import CoffreDomain
 import Foundation
 
 /// The result of checking the vault's contents.
@@ -24,7 +24,7 @@ extension Vault {
     /// compares packed names shard by shard (24 bytes a document).
     ///
     /// - Parameter progress: called after each document with (documents read, documents to read).
-    public func verifyContents(
+    func verifyContents(
         sample: Int? = nil, progress: (@Sendable (_ checked: Int, _ total: Int) async -> Void)? = nil
     ) async throws(StoreError) -> ContentVerification {
         var result = ContentVerification()

@@ -239,8 +239,19 @@ extension Vault {
     }
 
     /// Key versions and arena usage, for operators; never personal data.
-    public func status() -> (activeMasterKeyVersion: UInt32, installedMasterKeyVersions: [UInt32], arenaFree: Int, arenaSlots: Int) {
+    func status() -> VaultStatus {
         let keys = masterKeys.current
-        return (keys.activeVersion, keys.keys.keys.sorted(), arena.availableSlots, arena.slotCount)
+        return VaultStatus(
+            activeMasterKeyVersion: keys.activeVersion, installedMasterKeyVersions: keys.keys.keys.sorted(),
+            arenaFree: arena.availableSlots, arenaSlots: arena.slotCount)
     }
+}
+
+/// What `coffre admin status` shows of the vault: never personal data.
+public struct VaultStatus: Sendable, Equatable {
+    public var activeMasterKeyVersion: UInt32
+    public var installedMasterKeyVersions: [UInt32]
+    /// Free and total slots of the locked-memory key arena.
+    public var arenaFree: Int
+    public var arenaSlots: Int
 }
