@@ -38,6 +38,9 @@ public enum StoreFailure: String, Sendable {
     case noNewerKey
     /// The trace entry allowing a change could not be written, so the change was not made.
     case traceUnavailable
+    /// The request's single-use assertion was used already (seen by the index: by a daemon
+    /// sharing it, or by this one before a restart).
+    case assertionReplayed
 }
 
 extension StoreFailure {
@@ -50,6 +53,7 @@ extension StoreFailure {
         case .noSpace: "insufficient_storage"
         case .integrity: "integrity_error"
         case .busy: "unavailable"
+        case .assertionReplayed: "assertion_replayed"
         default: "storage_failure"
         }
     }

@@ -240,6 +240,45 @@ struct IndexEngine: Sendable, CustomTestStringConvertible {
         withExtendedLifetime(keepAlive) {}
     }
 
+    /// An assertion is admitted once, whichever daemon sees it, until it can be forgotten.
+    @Test(arguments: engines)
+    func anAssertionIsAdmittedOnceWhicheverWriterSeesIt(_ engine: IndexEngine) async throws {
+        let (index, keepAlive, openAgain) = try engine.make()
+        let other = try openAgain()
+        let arena = try SecureArena(slotCount: 4)
+        let seed = try SymmetricKey.random(in: arena)
+        let writers = [
+            try await TraceWriter(index: index, signer: try TraceSigner(seed: seed, arena: arena), clock: SystemClock()),
+            try await TraceWriter(index: other, signer: try TraceSigner(seed: seed, arena: arena), clock: SystemClock()),
+        ]
+        let now = Int64(Date().timeIntervalSince1970)
+        let use = AssertionUse(fingerprint: SecureRandom.bytes(16), forgettableAt: now + 300)
+        let admitted = await withTaskGroup(of: Bool.self) { group in
+            for n in 0..<10 {
+                group.addTask {
+                    let entry = TraceWriter.Entry(dossierID: nil, action: "test", outcome: "allowed", detail: "\(n)", seal: { _ in nil })
+                    return (try? await writers[n % 2].append(entry, assertion: use, durability: .batched)) != nil
+                }
+            }
+            return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        #expect(admitted == 1)
+        #expect(try await index.traceEntries(from: 1, limit: 100).count == 1, "a replay writes no entry")
+        // Once it can no longer verify, it is forgotten (and could not be presented anyway).
+        let expired = AssertionUse(fingerprint: SecureRandom.bytes(16), forgettableAt: now - 1)
+        let entry = TraceWriter.Entry(dossierID: nil, action: "test", outcome: "allowed", detail: "x", seal: { _ in nil })
+        _ = try await writers[0].append(entry, assertion: expired)
+        _ = try await writers[0].append(entry, assertion: AssertionUse(fingerprint: SecureRandom.bytes(16), forgettableAt: now + 300))
+        let kept = try await index.write("count") { transaction in
+            (
+                try transaction.admit(assertion: Data(expired.fingerprint), forgettableAt: now + 1),
+                try transaction.admit(assertion: Data(use.fingerprint), forgettableAt: now + 300)
+            )
+        }
+        #expect(kept.0 && !kept.1, "the expired one was forgotten, the live one kept")
+        withExtendedLifetime(keepAlive) {}
+    }
+
     @Test(arguments: engines)
     func aNoticeIsStoredOnceAndAcknowledgedByItsRecipientOnly(_ engine: IndexEngine) async throws {
         let (index, keepAlive, _) = try engine.make()

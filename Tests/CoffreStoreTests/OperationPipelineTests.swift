@@ -157,4 +157,43 @@ import Testing
                 .changeAccessList(.blocked, member: .professional(other), add: false), on: VaultFixture.patient, by: Self.patient)
         }
     }
+
+    /// A refusal for a patient who has no dossier names no dossier, and so has no dossier key to
+    /// seal its caller under: the trace keeps who was refused sealed under the vault's own key,
+    /// with nothing identifying in clear.
+    @Test func aRefusalForAPatientWithoutADossierKeepsTheCallerSealed() async throws {
+        let fixture = try await VaultFixture()
+        let pipeline = OperationPipeline(vault: fixture.vault, policy: Self.policy)
+        let stranger = INS(Identities.ins(77))!
+        for (caller, id) in [(Self.patient, VaultFixture.patient.value), (Self.doctor, Self.rpps.value)] {
+            let refusal = await #expect(throws: Refusal.self) { try await pipeline.perform(.readDossier, on: stranger, by: caller) }
+            #expect(refusal?.code == "access_denied")
+            let row = try #require(try await fixture.vault.index.traceEntries(from: 1, limit: 100).last)
+            #expect(row.dossierId == nil && row.outcome == "denied")
+            #expect(row.detail?.contains(id) == false, "nothing identifying in clear: \(row.detail ?? "")")
+            let sealed = try #require(fixture.vault.unattachedDetail(of: row))
+            #expect(
+                sealed.actorID == id
+                    && sealed.rule == row.detail.flatMap { try? JSONDecoder().decode(TraceDetail.self, from: Data($0.utf8)) }?.rule)
+        }
+        #expect(try await fixture.vault.verifyTrace().problems.isEmpty)
+    }
+
+    /// The index records each single-use assertion with the operation it allowed: presented
+    /// again (to another daemon sharing the index, or after a restart), it is refused and
+    /// nothing of the second operation is written.
+    @Test func anAssertionRecordedByTheIndexIsRefusedThereafter() async throws {
+        let (fixture, pipeline) = try await Self.pipeline()
+        let use = AssertionUse(fingerprint: SecureRandom.bytes(16), forgettableAt: Int64(Date().timeIntervalSince1970) + 300)
+        let once = Caller.person(Actor(subject: .patient(VaultFixture.patient), issuer: "test", assertion: use))
+        _ = try await pipeline.perform(.readDossier, on: VaultFixture.patient, by: once)
+        let before = try await fixture.vault.index.traceEntries(from: 1, limit: 1_000).count
+        let again = await #expect(throws: StoreError.self) {
+            try await pipeline.perform(.setPreferences(PreferencesChange(notifyEveryAccess: true)), on: VaultFixture.patient, by: once)
+        }
+        #expect(again?.code == .assertionReplayed)
+        await #expect(throws: StoreError.self) { try await pipeline.perform(.readDossier, on: VaultFixture.patient, by: once) }
+        #expect(try await fixture.vault.index.traceEntries(from: 1, limit: 1_000).count == before)
+        #expect(try await fixture.vault.dossier(for: VaultFixture.patient).settings.notifyEveryAccess == false)
+    }
 }

@@ -24,6 +24,10 @@ from .common import (
 )
 from .verify_clock import verify_stream
 
+# The vault's own keys a master key wraps: the INS look-up key, the trace signing seed, and the
+# key that seals who made a decision naming no dossier.
+VAULT_KEYS = 3
+
 
 def version_of(body, number):
     """The MasterKeyVersionView of version `number`, or None."""
@@ -147,7 +151,7 @@ def finished_rotation(target: int, retired_before: set[int] | None = None):
         target_view = version_of(b, target) or {}
         return (b["activeVersion"] == target and rotation.get("state") == "finished" and "finishedAt" in rotation
                 and rotation["done"] == rotation["total"] and rotation["failed"] == 0
-                and target_view.get("vaultKeys") == 2
+                and target_view.get("vaultKeys") == VAULT_KEYS
                 and all(wraps(v) == (0, 0, 0) for v in b["versions"] if v["version"] != target))
     return check
 
@@ -267,7 +271,7 @@ def versions_at_the_start(d: Daemon):
     checker.case("getMasterKeys -> 200, version 1 active and wrapping every key, never rotated", KEYS_GET,
                  send("GET", "/v1/admin/keys"), 200,
                  extra=keys_is(lambda b: b["activeVersion"] == 1 and "rotation" not in b and len(b["versions"]) == 1
-                               and b["versions"][0]["installed"] is True and b["versions"][0]["vaultKeys"] == 2
+                               and b["versions"][0]["installed"] is True and b["versions"][0]["vaultKeys"] == VAULT_KEYS
                                and b["versions"][0]["dossierKeys"] >= 5 and usage_agrees(b, usage)
                                and near_now(b["versions"][0]["addedAt"], 3600)))
     checker.case("getMasterKeys ignores an Authorization header -> 200", KEYS_GET,
@@ -441,7 +445,7 @@ def rotation_in_development_mode(d: Daemon):
         send("POST", "/v1/admin/keys/rotate"), 202,
         extra=all_of(key_file_made(keys_dir, 2), keys_is(
             lambda b: b["activeVersion"] == 2 and [v["version"] for v in b["versions"]] == [1, 2]
-            and version_of(b, 2)["installed"] is True and wraps(version_of(b, 2)) == (0, 0, 2)
+            and version_of(b, 2)["installed"] is True and wraps(version_of(b, 2)) == (0, 0, VAULT_KEYS)
             and version_of(b, 2)["state"] == "active" and near_now(version_of(b, 2)["addedAt"], 120)
             and version_of(b, 1)["state"] == "available" and version_of(b, 1)["installed"] is True
             and wraps(version_of(b, 1)) == (dossier_keys, archived, 0)
@@ -455,13 +459,13 @@ def rotation_in_development_mode(d: Daemon):
                  send("POST", "/v1/admin/keys/rotate"), 202,
                  extra=all_of(key_file_made(keys_dir, 3), keys_is(
                      lambda b: b["activeVersion"] == 3 and [v["version"] for v in b["versions"]] == [1, 2, 3]
-                     and version_of(b, 2)["state"] == "available" and wraps(version_of(b, 3))[2] == 2
+                     and version_of(b, 2)["state"] == "available" and wraps(version_of(b, 3))[2] == VAULT_KEYS
                      and b["rotation"]["targetVersion"] == 3 and b["rotation"]["state"] == "running"
                      and b["rotation"]["startedAt"] >= (started or "")
                      and b["rotation"]["total"] == dossier_keys + archived)))
     checker.case("getMasterKeys once the rotation finished -> 200, version 3 wraps every key", KEYS_GET,
                  lambda: wait_for_rotation(sock), 200,
-                 extra=keys_is(lambda b: finished_rotation(3)(b) and wraps(version_of(b, 3)) == (dossier_keys, archived, 2)))
+                 extra=keys_is(lambda b: finished_rotation(3)(b) and wraps(version_of(b, 3)) == (dossier_keys, archived, VAULT_KEYS)))
     checker.case("retireMasterKey of version 1, wrapping nothing -> 200, retired", KEYS_RETIRE, send("POST", RETIRE % 1), 200,
                  extra=keys_is(lambda b: version_of(b, 1)["state"] == "retired" and version_of(b, 1)["installed"] is False
                                and near_now(version_of(b, 1)["retiredAt"], 120) and "retiredAt" not in version_of(b, 2)))
@@ -574,7 +578,7 @@ def exercise_production_keys(d: Daemon):
     rotation = checker.case(
         "rotateMasterKey without --dev, version %d installed -> 202, active at once, the rotation running" % new, KEYS_ROTATE,
         send("POST", "/v1/admin/keys/rotate"), 202,
-        extra=keys_is(lambda b: b["activeVersion"] == new and wraps(version_of(b, new)) == (0, 0, 2)
+        extra=keys_is(lambda b: b["activeVersion"] == new and wraps(version_of(b, new)) == (0, 0, VAULT_KEYS)
                       and version_of(b, active)["state"] == "available"
                       and wraps(version_of(b, active)) == (dossier_keys, archived, 0)
                       and b["rotation"]["targetVersion"] == new and b["rotation"]["state"] == "running"
@@ -591,7 +595,7 @@ def exercise_production_keys(d: Daemon):
     checker.case("getMasterKeys without --dev once the rotation finished -> 200, version %d wraps every key" % new, KEYS_GET,
                  lambda: wait_for_rotation(sock), 200,
                  extra=keys_is(lambda b: finished_rotation(new)(b) and b["rotation"]["startedAt"] == started
-                               and wraps(version_of(b, new)) == (dossier_keys, archived, 2)))
+                               and wraps(version_of(b, new)) == (dossier_keys, archived, VAULT_KEYS)))
     checker.case("rotateMasterKey without --dev after a completed rotation -> 409 no_newer_key", KEYS_ROTATE,
                  send("POST", "/v1/admin/keys/rotate"), 409, "no_newer_key")
     checker.case("retireMasterKey without --dev of the version rotated away from -> 200, retired", KEYS_RETIRE,
@@ -612,7 +616,7 @@ def new_vault_never_rotated(d: Daemon):
     checker.case("getMasterKeys of a new vault without --dev -> 200, version 1 wraps the vault's keys, never rotated",
                  KEYS_GET, send("GET", "/v1/admin/keys"), 200,
                  extra=keys_is(lambda b: b["activeVersion"] == 1 and len(b["versions"]) == 1 and "rotation" not in b
-                               and wraps(b["versions"][0]) == (0, 0, 2)))
+                               and wraps(b["versions"][0]) == (0, 0, VAULT_KEYS)))
     checker.case("rotateMasterKey of a vault never rotated, without --dev, no newer key -> 409 no_newer_key", KEYS_ROTATE,
                  send("POST", "/v1/admin/keys/rotate"), 409, "no_newer_key")
     wait_for_rotation(sock)

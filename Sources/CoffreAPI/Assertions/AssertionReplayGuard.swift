@@ -1,4 +1,5 @@
 import CoffreCrypto
+public import CoffreDomain
 import Synchronization
 
 /// Makes every actor assertion single-use: the `jti` of each accepted assertion is remembered
@@ -70,6 +71,16 @@ public final class AssertionReplayGuard: Sendable {
             return nil
         }
         if let verdict { throw verdict }
+    }
+
+    /// What the vault records of an admitted assertion (its fingerprint, and when it can no
+    /// longer verify), so that daemons sharing the index refuse it too.
+    public static func use(of claims: AssertionClaims) -> AssertionUse {
+        let fingerprint = fingerprint(issuer: claims.iss, jti: claims.jti)
+        let bytes = [fingerprint.high, fingerprint.low].flatMap { word in
+            (0..<8).reversed().map { UInt8(truncatingIfNeeded: word >> ($0 * 8)) }
+        }
+        return AssertionUse(fingerprint: bytes, forgettableAt: claims.exp + SignedAssertion.clockSkew)
     }
 
     /// How many assertions are remembered now.

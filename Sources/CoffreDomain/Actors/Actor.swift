@@ -8,12 +8,15 @@ public struct Actor: Sendable, Hashable {
     public var reason: String?
     /// The software that issued the assertion (its issuer id in the trust directory).
     public var issuer: String
+    /// The single-use assertion the request carried, which the operation's commit records.
+    public var assertion: AssertionUse?
 
-    public init(subject: Subject, mode: AccessMode = .normal, reason: String? = nil, issuer: String) {
+    public init(subject: Subject, mode: AccessMode = .normal, reason: String? = nil, issuer: String, assertion: AssertionUse? = nil) {
         self.subject = subject
         self.mode = mode
         self.reason = reason
         self.issuer = issuer
+        self.assertion = assertion
     }
 
     /// The identities a person can have in the DMP.
@@ -67,4 +70,19 @@ public struct Profession: Sendable, Hashable, Codable, CustomStringConvertible {
 
     public static let medecin = Profession("10")!
     public static let pharmacien = Profession("21")!
+}
+
+/// A single-use actor assertion, as the vault records it: with the operation it allowed, in
+/// that operation's commit, so that no daemon sharing the index accepts it a second time.
+public struct AssertionUse: Sendable, Hashable {
+    /// 16 bytes derived from the issuer and the assertion's id.
+    public var fingerprint: [UInt8]
+    /// From when it can be forgotten (seconds since the epoch, by the real clock): the moment
+    /// the assertion can no longer verify.
+    public var forgettableAt: Int64
+
+    public init(fingerprint: [UInt8], forgettableAt: Int64) {
+        self.fingerprint = fingerprint
+        self.forgettableAt = forgettableAt
+    }
 }

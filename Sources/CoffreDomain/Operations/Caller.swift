@@ -8,3 +8,11 @@ public enum Caller: Sendable, Hashable {
     /// The daily retention job's user.
     case retentionJob(uid: UInt32)
 }
+
+extension Caller {
+    /// The single-use assertion the call carried, if a person's did.
+    public var assertion: AssertionUse? {
+        if case .person(let actor) = self { return actor.assertion }
+        return nil
+    }
+}

@@ -47,6 +47,8 @@ public struct OperationPlan: Sendable, Equatable {
     public var changes: [DossierChange]
     /// The notices owed.
     public var notices: [Notice]
+    /// The single-use assertion the call came with: its use is recorded with the entry.
+    public var assertion: AssertionUse? = nil
 
     /// How the trace entry records the end of the operation.
     public var outcome: TraceOutcome {

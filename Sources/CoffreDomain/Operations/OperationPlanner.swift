@@ -22,7 +22,8 @@ public struct OperationPlanner: Sendable {
         var detail = TraceDetail(caller: caller)
         detail.documentID = operation.documentID?.value
         var plan = OperationPlan(
-            action: operation.action, decision: .deny("-"), refusal: nil, detail: detail, changes: [], notices: [])
+            action: operation.action, decision: .deny("-"), refusal: nil, detail: detail, changes: [], notices: [],
+            assertion: caller.assertion)
         plan.decision = decide(operation, by: caller, facts: facts)
         plan.detail.rule = plan.decision.rule
         plan.detail.matrixVersion = plan.decision.matrixVersion

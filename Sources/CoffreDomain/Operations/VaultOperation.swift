@@ -62,7 +62,8 @@ extension OperationPlanner {
         if case .runRetention(dryRun: true) = operation { detail.mode = "dry-run" }
         detail.rule = decision.rule
         var plan = OperationPlan(
-            action: operation.action, decision: decision, refusal: nil, detail: detail, changes: [], notices: [])
+            action: operation.action, decision: decision, refusal: nil, detail: detail, changes: [], notices: [],
+            assertion: caller.assertion)
         if !decision.isAllowed {
             plan.refusal = .accessDenied(rule: decision.rule)
             plan.detail.errorCode = plan.refusal?.code

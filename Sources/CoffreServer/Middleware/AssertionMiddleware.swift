@@ -21,9 +21,12 @@ struct AssertionMiddleware: RouterMiddleware {
         }
         // Lifetimes are checked against the real clock, never the development clock.
         let now = Int64(Date().timeIntervalSince1970)
-        let (actor, claims) = try SignedAssertion.verify(String(header.dropFirst(prefix.count)), trust: trust(), now: now)
+        var (actor, claims) = try SignedAssertion.verify(String(header.dropFirst(prefix.count)), trust: trust(), now: now)
         // Only an assertion that verified is remembered: forged ones cannot fill the memory.
         try replayGuard.admit(claims, now: now)
+        // Remembered here, then in the index with the operation it allows (daemons sharing the
+        // index, and this one after a restart, refuse it too).
+        actor.assertion = AssertionReplayGuard.use(of: claims)
         var context = context
         context.actor = actor
         do {

@@ -106,6 +106,8 @@ struct ProblemMiddleware: RouterMiddleware {
         case .unknownKeyVersion: Problem(.keyVersionNotFound, detail: error.message)
         case .noNewerKey: Problem(.noNewerKey, detail: error.message)
         case .traceUnavailable: Problem(.traceUnavailable, detail: "the access could not be traced, so it was refused; retry shortly")
+        case .assertionReplayed:
+            Problem(.assertionReplayed, detail: "this assertion was already used; assertions are single-use (mint one per request)")
         }
     }
 

@@ -48,7 +48,7 @@ struct DocumentRoutes: Sendable {
         let ins = try context.patientINS()
         let id = try context.documentID()
         let outcome = try await pipeline.perform(operation(id), on: ins, by: try context.person())
-        guard let record = outcome.document else { throw Refusal.documentNotFound() }
+        let record = try outcome.documentLeft()
         return try json(DocumentView(record))
     }
 
@@ -70,7 +70,7 @@ struct DocumentRoutes: Sendable {
     @Sendable func show(_ request: Request, context: CoffreRequestContext) async throws -> Response {
         let outcome = try await pipeline.perform(
             .readDocument(try context.documentID()), on: try context.patientINS(), by: try context.person())
-        guard let record = outcome.document else { throw Refusal.documentNotFound() }
+        let record = try outcome.documentLeft()
         return try json(DocumentView(record))
     }
 

@@ -51,7 +51,7 @@ struct DossierRoutes: Sendable {
     @Sendable func oppose(_ request: Request, context: CoffreRequestContext) async throws -> Response {
         let ins = try context.patientINS()
         let outcome = try await pipeline.perform(.oppose, on: ins, by: try context.person())
-        guard let id = outcome.destroyed else { throw Refusal.dossierNotFound }
+        guard let id = outcome.destroyed else { throw StoreError(.io, "the opposition was allowed but nothing was destroyed") }
         return try json(DossierPurgedView(id: id, state: "purged"))
     }
 
@@ -106,7 +106,7 @@ struct DossierRoutes: Sendable {
     private func dossierAnswer(_ operation: DossierOperation, _ context: CoffreRequestContext, ins: INS? = nil) async throws -> Response {
         let caller = try context.person()
         let outcome = try await pipeline.perform(operation, on: try ins ?? context.patientINS(), by: caller)
-        guard let dossier = outcome.dossier else { throw Refusal.dossierNotFound }
+        let dossier = try outcome.dossierLeft()
         // What this caller may see, as `GET dossier` counts: a representative must not learn
         // from a closing's answer that documents hidden from them exist.
         return try json(try view(outcome, documentCount: try await pipeline.visibleDocumentCount(in: dossier, to: caller)))
@@ -115,12 +115,12 @@ struct DossierRoutes: Sendable {
     /// Runs an operation and answers the access settings as it left them.
     private func accessAnswer(_ operation: DossierOperation, _ ins: INS, _ context: CoffreRequestContext) async throws -> Response {
         let outcome = try await pipeline.perform(operation, on: ins, by: try context.person())
-        guard let dossier = outcome.dossier else { throw Refusal.dossierNotFound }
+        let dossier = try outcome.dossierLeft()
         return try json(AccessView(dossier.settings))
     }
 
     private func view(_ outcome: OperationPipeline.Outcome, documentCount: Int) throws -> DossierView {
-        guard let dossier = outcome.dossier else { throw Refusal.dossierNotFound }
+        let dossier = try outcome.dossierLeft()
         return DossierView(dossier, documentCount: documentCount, retention: pipeline.vault.retentionRules)
     }
 }

@@ -32,7 +32,7 @@ struct RetentionRoutes: Sendable {
     private func operatorAnswer(_ operation: DossierOperation, _ ins: INS, _ context: CoffreRequestContext) async throws -> Response {
         let caller = try await context.operatorCaller()
         let outcome = try await pipeline.perform(operation, on: ins, by: caller)
-        guard let dossier = outcome.dossier else { throw Refusal.dossierNotFound }
+        let dossier = try outcome.dossierLeft()
         // The operator's answer: the dossier as the change left it.
         let count = try await pipeline.visibleDocumentCount(in: dossier, to: caller)
         return try json(DossierView(dossier, documentCount: count, retention: vault.retentionRules))

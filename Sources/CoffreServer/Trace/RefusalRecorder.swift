@@ -11,12 +11,13 @@ import Synchronization
 /// requests, and one entry each would let them grow the trace without bound.
 ///
 /// It also throttles a connection that floods requests nobody vouched for (no valid assertion,
-/// broken framing): each connection has a `RefusalBudget` of 64 such refusals at once, earning
+/// an unknown route): each connection has a `RefusalBudget` of 64 such refusals at once, earning
 /// 64 more a second; past it, answers wait until the budget allows them (at most a second
 /// each), so one connection gets at most about 64 of them answered a second, however fast it
 /// sends. A client refused now and then never waits. A refused request that carried a valid
 /// assertion is not slowed: assertions are single-use, so their issuers bound how many there
-/// can be.
+/// can be. Broken framing is counted only: the HTTP layer answers it and closes the connection,
+/// so a flood of it costs a new connection each time.
 final class RefusalRecorder: Service, Sendable {
 
     let pipeline: OperationPipeline

@@ -49,8 +49,7 @@ extension OperationPipeline {
     }
 
     private func performed(_ operation: DossierOperation, on ins: INS, by caller: Caller) async throws -> DossierRecord {
-        guard let dossier = try await perform(operation, on: ins, by: caller).dossier else { throw Refusal.dossierNotFound }
-        return dossier
+        try await perform(operation, on: ins, by: caller).dossierLeft()
     }
 
     private func visibleDocuments(in dossier: DossierRecord, to caller: Caller, allVersions: Bool = false) async throws -> [DocumentRecord]

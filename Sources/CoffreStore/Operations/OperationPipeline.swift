@@ -35,6 +35,22 @@ public struct OperationPipeline: Sendable {
         public var acknowledged: Int
         /// The dossier the operation destroyed (an opposition).
         public var destroyed: DossierID? = nil
+
+        // An allowed operation found its dossier and its document; should either be gone when
+        // the answer is drawn up, another operation destroyed it meanwhile (an opposition, a
+        // purge): the operation's own entry is in the trace, and the answer says it is gone.
+
+        /// The dossier as the operation left it.
+        public func dossierLeft() throws(StoreError) -> DossierRecord {
+            guard let dossier else { throw StoreError(.dossierNotFound, "the dossier was destroyed meanwhile") }
+            return dossier
+        }
+
+        /// The document the operation named, as it left it.
+        public func documentLeft() throws(StoreError) -> DocumentRecord {
+            guard let document else { throw StoreError(.documentNotFound, "the document was destroyed meanwhile") }
+            return document
+        }
     }
 
     /// Runs `operation` on the dossier of `ins` for `caller`.
@@ -163,9 +179,11 @@ public struct OperationPipeline: Sendable {
             // A read's or a refusal's entry is made durable by batch; a change's before the answer.
             try await vault.appendTrace(
                 action: plan.action.rawValue, outcome: plan.outcome, detail: plan.detail, dossier: dossier, change: change,
-                durability: change == nil && !durable ? .batched : .beforeReturning)
+                assertion: plan.assertion, durability: change == nil && !durable ? .batched : .beforeReturning)
         } catch let stale as StaleDecision {
             throw stale
+        } catch is Replayed {
+            throw StoreError(.assertionReplayed, "the index has recorded this assertion's use already")
         } catch let failed as TraceWriter.ChangeFailed {
             // The entry is in the trace; the change it allowed is not (the disk refused it, or
             // the index's own constraints did).

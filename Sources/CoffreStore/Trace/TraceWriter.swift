@@ -31,6 +31,8 @@ actor TraceWriter {
         var at: Int64
         var entry: Entry
         var change: Change?
+        /// The single-use assertion the operation came with, recorded with its entry.
+        var assertion: AssertionUse?
     }
 
     private struct Pending {
@@ -46,6 +48,8 @@ actor TraceWriter {
         case changeFailed(any Error)
         /// Neither: the change found the facts of its decision changed.
         case stale
+        /// Neither: the index had recorded the operation's assertion already.
+        case replayed
     }
 
     static let checkpointInterval: Int64 = 64
@@ -73,8 +77,12 @@ actor TraceWriter {
     /// together, or neither does. A change that fails (a conflict) is rolled back alone and
     /// its error thrown as `ChangeFailed`; its entry is kept, as a decision traced before an
     /// action that failed. A change that throws `StaleDecision` is rolled back with its entry.
-    func append(_ entry: Entry, change: Change? = nil, durability: TraceDurability = .beforeReturning) async throws -> Int64 {
-        let item = Item(at: clock.now(), entry: entry, change: change)
+    /// With `assertion`, its use is recorded in the same transaction; an assertion the index
+    /// has recorded already writes nothing and throws `Replayed`.
+    func append(
+        _ entry: Entry, change: Change? = nil, assertion: AssertionUse? = nil, durability: TraceDurability = .beforeReturning
+    ) async throws -> Int64 {
+        let item = Item(at: clock.now(), entry: entry, change: change, assertion: assertion)
         return try await withCheckedThrowingContinuation { continuation in
             pending.append(
                 Pending(item: item, durability: change == nil ? durability : .beforeReturning, continuation: continuation))
@@ -124,6 +132,7 @@ actor TraceWriter {
                     case .entry(let seq): pending.continuation.resume(returning: seq)
                     case .changeFailed(let error): pending.continuation.resume(throwing: ChangeFailed(error: error))
                     case .stale: pending.continuation.resume(throwing: StaleDecision())
+                    case .replayed: pending.continuation.resume(throwing: Replayed())
                     }
                 }
             } catch {
@@ -142,11 +151,26 @@ actor TraceWriter {
         var (seq, hash) = (tail.seq, tail.hash)
         var rows: [TraceEntryRow] = []
         var results: [Appended] = []
+        // Assertions are forgotten by the real clock (their lifetimes are), never the vault's.
+        if items.contains(where: { $0.assertion != nil }) { try transaction.forgetAssertions(through: Int64(Date().timeIntervalSince1970)) }
         for item in items {
             var failure: (any Error)? = nil
-            if let change = item.change {
+            if item.change != nil || item.assertion != nil {
                 do {
-                    try transaction.inSavepoint { try change(transaction) }
+                    let admitted = try transaction.inSavepoint {
+                        if let assertion = item.assertion,
+                            try !transaction.admit(
+                                assertion: Data(assertion.fingerprint), forgettableAt: assertion.forgettableAt)
+                        {
+                            return false
+                        }
+                        try item.change?(transaction)
+                        return true
+                    }
+                    if !admitted {
+                        results.append(.replayed)
+                        continue
+                    }
                 } catch let error as TransactionFailed {
                     throw error  // the transaction itself is failing: nothing commits
                 } catch is StaleDecision {
@@ -194,6 +218,10 @@ actor TraceWriter {
         return checkpoint
     }
 }
+
+/// The operation's single-use assertion was recorded already (by a daemon sharing the index,
+/// or by this one before a restart): nothing of the operation was written.
+struct Replayed: Error {}
 
 /// The facts an operation was decided on changed before its commit (another operation on the
 /// same dossier committed first): nothing of it was written, its entry neither; decide again.

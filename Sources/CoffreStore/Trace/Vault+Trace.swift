@@ -48,7 +48,7 @@ extension Vault {
     @discardableResult
     func appendTrace(
         action: String, outcome: TraceOutcome, detail: TraceDetail, dossier: DossierRecord?,
-        change: TraceWriter.Change?, durability: TraceDurability = .beforeReturning
+        change: TraceWriter.Change?, assertion: AssertionUse? = nil, durability: TraceDurability = .beforeReturning
     ) async throws -> Int64 {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
@@ -58,11 +58,19 @@ extension Vault {
             let entry = TraceWriter.Entry(
                 dossierID: dossierID, action: action, outcome: outcome.rawValue, detail: nil,
                 seal: { seq in Data(SealedBox.seal(plaintext, with: key, associatedData: Self.traceAD(seq: seq, dossierID: dossierID))) })
-            return try await trace.append(entry, change: change, durability: durability)
+            return try await trace.append(entry, change: change, assertion: assertion, durability: durability)
         }
+        // No dossier, so no dossier key: what identifies nobody stays in clear, and who decided
+        // (a stranger's refusal for a patient without a dossier) is sealed under a key of the
+        // vault's own, so that the trace keeps it and the file shows nothing of it.
         let clear = String(decoding: try encoder.encode(detail.anonymous), as: UTF8.self)
-        let entry = TraceWriter.Entry(dossierID: nil, action: action, outcome: outcome.rawValue, detail: clear, seal: { _ in nil })
-        return try await trace.append(entry, change: change, durability: durability)
+        var seal: @Sendable (Int64) throws(StoreError) -> Data? = { _ in nil }
+        if detail != detail.anonymous {
+            let (plaintext, key) = (Array(try encoder.encode(detail)), unattachedTraceKey)
+            seal = { seq in Data(SealedBox.seal(plaintext, with: key, associatedData: Self.traceAD(seq: seq, dossierID: ""))) }
+        }
+        let entry = TraceWriter.Entry(dossierID: nil, action: action, outcome: outcome.rawValue, detail: clear, seal: seal)
+        return try await trace.append(entry, change: change, assertion: assertion, durability: durability)
     }
 
     /// The dossier's trace after `seq`, oldest first, with its detail opened.
@@ -168,6 +176,13 @@ extension Vault {
 
     /// The trace checkpoint public key, hex.
     public var traceSigningKey: String { Hex.encode(trace.publicKey.bytes) }
+
+    /// The whole detail of an entry that names no dossier, opened with the vault's own key
+    /// (for an audit: who was refused for a patient without a dossier); nil if it has none.
+    func unattachedDetail(of row: TraceEntryRow) -> TraceDetail? {
+        guard row.dossierId == nil, let sealed = row.sealed else { return nil }
+        return try? Self.open(Array(sealed), key: unattachedTraceKey, associatedData: Self.traceAD(seq: row.seq, dossierID: ""))
+    }
 
     static func traceAD(seq: Int64, dossierID: String) -> [UInt8] {
         Array("coffre/trace/v1/\(seq)/\(dossierID)".utf8)

@@ -21,6 +21,9 @@ public struct Vault: Sendable {
     /// The master keys in force (replaced by reloads, rotations and retirements).
     let masterKeys: MasterKeys
     let lookupKey: SymmetricKey
+    /// Seals who made a decision that names no dossier (a refusal for a patient who has none):
+    /// the trace keeps the caller's identity without writing it in clear.
+    let unattachedTraceKey: SymmetricKey
     let arena: SecureArena
     let clock: any VaultClock
     let logger: Logger
@@ -80,16 +83,20 @@ public struct Vault: Sendable {
         }
         let lookupKey = try await Self.vaultKey(purpose: lookupKeyPurpose, index: index, masterKeys: snapshot, arena: arena)
         let traceSeed = try await Self.vaultKey(purpose: traceSigningPurpose, index: index, masterKeys: snapshot, arena: arena)
+        let unattachedTraceKey = try await Self.vaultKey(
+            purpose: unattachedTracePurpose, index: index, masterKeys: snapshot, arena: arena)
         let trace = try await TraceWriter(index: index, signer: try TraceSigner(seed: traceSeed, arena: arena), clock: clock)
         let recovery = try await recover(
             index: index, blobs: blobs, configuration: configuration, logger: logger, reconciling: reconciling)
         return Vault(
             configuration: configuration, index: index, blobs: blobs, masterKeys: MasterKeys(snapshot),
-            lookupKey: lookupKey, arena: arena, clock: clock, logger: logger, lock: lock, trace: trace, recovery: recovery)
+            lookupKey: lookupKey, unattachedTraceKey: unattachedTraceKey, arena: arena, clock: clock, logger: logger, lock: lock,
+            trace: trace, recovery: recovery)
     }
 
     static let lookupKeyPurpose = "ins-lookup"
     static let traceSigningPurpose = "trace-signing"
+    static let unattachedTracePurpose = "trace-unattached"
 
     /// A key of the vault itself (the INS look-up key, the trace signing seed): created on first
     /// start, stored wrapped by the active master key, unwrapped into the arena.

@@ -2,7 +2,7 @@ import CoffreDomain
 import Foundation
 
 /// The index: the source of truth for what the vault holds (dossiers, documents, the keys that
-/// wrap them, the trace, notices, the rotation's cursor), and the
+/// wrap them, the trace, notices, the assertion replay guard, the rotation's cursor), and the
 /// transactions that change it. Blobs live in a `BlobStore`; the index names them.
 ///
 /// An engine implements this protocol, `IndexReader` and `IndexTransaction`, and passes the
@@ -171,6 +171,12 @@ protocol IndexTransaction: IndexReader {
     func update(notification row: NotificationRow) throws
     /// Acknowledges `ids` (or every pending one when nil); returns how many changed.
     func acknowledgeNotifications(dossierID: String, recipient: String, ids: [String]?, at time: Int64) throws -> Int
+
+    // MARK: The replay guard
+    /// Records an assertion's use; false (and nothing recorded) if it is recorded already.
+    func admit(assertion fingerprint: Data, forgettableAt: Int64) throws -> Bool
+    /// Forgets the assertions that can no longer verify by `now` (seconds since the epoch).
+    func forgetAssertions(through now: Int64) throws
 }
 
 /// How many keys each master key version wraps.

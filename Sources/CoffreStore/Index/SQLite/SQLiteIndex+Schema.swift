@@ -140,6 +140,15 @@ extension SQLiteIndex {
                     BEGIN UPDATE dossier SET revision = revision + 1 WHERE id = NEW.dossier_id; END;
                     """)
         }
+        migrator.registerMigration("v7: assertion replay guard") { db in
+            // Single-use assertions, recorded with the operation each allowed, until they can
+            // no longer verify: shared by every daemon that shares the index.
+            try db.create(table: "assertion_seen", options: [.withoutRowID]) { t in
+                t.primaryKey("fingerprint", .blob).check { length($0) == 16 }
+                t.column("forgettable_at", .integer).notNull()
+            }
+            try db.create(index: "assertion_seen_by_time", on: "assertion_seen", columns: ["forgettable_at"])
+        }
         return migrator
     }
 }
