@@ -193,7 +193,8 @@ public struct OperationPipeline: Sendable {
             default: throw StoreError(.io, "cannot record the change: \(failed.error)")
             }
         } catch {
-            vault.logger.error("trace write failed: the operation was refused", metadata: ["trace.action": "\(plan.action.rawValue)"])
+            vault.logger.error(
+                "trace write failed: the operation was refused", metadata: ["trace.action": "\(plan.action.rawValue)", "error": "\(error)"])
             throw StoreError(.traceUnavailable, "the access could not be traced, so it was refused; retry shortly")
         }
     }

@@ -9,6 +9,10 @@ extension Vault {
     /// store costs one thread hop per batch rather than per network read.
     static let writeBatchSize = 256 * 1024
 
+    /// The free space stores leave on the index's disk for the trace (or a twentieth of the
+    /// disk, if less): at about 12 KiB of log a read, thousands of reads and refusals.
+    static let traceReserve: Int64 = 64 << 20
+
     /// Stores a document in the patient's dossier, untraced (for the vault's own tests and
     /// tools: requests go through `OperationPipeline.store`), streaming `content` to disk in
     /// bounded memory. Returns only once the blob is durable and its index row committed.
@@ -56,6 +60,14 @@ extension Vault {
     ) async throws(StoreError) -> StagedBlob {
         if let declaredLength, declaredLength > configuration.maxDocumentSize {
             throw StoreError(.tooLarge, "the document is \(declaredLength) bytes; the limit is \(configuration.maxDocumentSize)")
+        }
+        // Documents stop before the disk is full, so that reads and refusals, each of which
+        // writes its trace entry, go on: the index's disk keeps a reserve for the trace.
+        if let space = index.diskSpace() {
+            let reserve = min(Self.traceReserve, space.total / 20)
+            if space.free - (declaredLength ?? 0) < reserve {
+                throw StoreError(.noSpace, "the disk is full for documents: its last \(reserve / 1024) KiB are kept for the trace")
+            }
         }
         let id = DocumentID(unchecked: SecureRandom.hexIdentifier())
         let documentKey = try Self.crypto { () throws(CryptoError) in try SymmetricKey.random(in: arena) }

@@ -39,6 +39,10 @@ protocol VaultIndex: Sendable {
 
     /// The engine's own consistency checks, in words; empty when it finds nothing.
     func integrityProblems() async throws(StoreError) -> [String]
+
+    /// The space left, and the whole, of the disk the index writes to; nil when the engine
+    /// cannot say (a database server keeps its own).
+    func diskSpace() -> (free: Int64, total: Int64)?
 }
 
 extension VaultIndex {

@@ -143,11 +143,15 @@ extension SQLiteIndex {
         migrator.registerMigration("v7: assertion replay guard") { db in
             // Single-use assertions, recorded with the operation each allowed, until they can
             // no longer verify: shared by every daemon that shares the index.
+            // Keyed by time first: a use is recorded at the right edge of the table (its
+            // expiry is a few minutes from now) and forgotten from the left one, so each commit
+            // touches the page the one before it did. An assertion's expiry is part of it, so a
+            // replay has the same key.
             try db.create(table: "assertion_seen", options: [.withoutRowID]) { t in
-                t.primaryKey("fingerprint", .blob).check { length($0) == 16 }
                 t.column("forgettable_at", .integer).notNull()
+                t.column("fingerprint", .blob).notNull().check { length($0) == 16 }
+                t.primaryKey(["forgettable_at", "fingerprint"])
             }
-            try db.create(index: "assertion_seen_by_time", on: "assertion_seen", columns: ["forgettable_at"])
         }
         return migrator
     }

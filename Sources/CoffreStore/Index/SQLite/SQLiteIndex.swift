@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
 import CoffreDomain
 import Foundation
 import GRDB
@@ -99,7 +102,21 @@ struct SQLiteIndex: VaultIndex {
         }
     }
 
+    /// A write the disk refused (`noSpace`) is tried once more after a checkpoint that restarts
+    /// the WAL: the WAL file keeps its size, so the next commits write over it instead of
+    /// growing it, and a small one (a read's trace entry) fits where the disk has no byte left.
     func write<T: Sendable>(
+        _ what: String, durability: TraceDurability, _ body: @Sendable @escaping (any IndexTransaction) throws -> T
+    ) async throws(StoreError) -> T {
+        do {
+            return try await writeOnce(what, durability: durability, body)
+        } catch  where error.code == .noSpace {
+            guard (try? await Self.checkpoint(.restart, pool: pool, load: writerLoad)) != nil else { throw error }
+            return try await writeOnce(what, durability: durability, body)
+        }
+    }
+
+    private func writeOnce<T: Sendable>(
         _ what: String, durability: TraceDurability, _ body: @Sendable @escaping (any IndexTransaction) throws -> T
     ) async throws(StoreError) -> T {
         if durability == .batched && syncer.batches {
@@ -116,9 +133,15 @@ struct SQLiteIndex: VaultIndex {
         }
     }
 
+    /// A write the disk refused here is left to `write`, which checkpoints and tries again.
     func writeBatchedIfIdle<T>(_ what: String, _ body: (any IndexTransaction) throws -> T) throws(StoreError) -> T? {
         guard syncer.batches else { return nil }
-        let result = try writeUnsyncedIfIdle(what) { db in try body(SQLiteTransaction(db)) }
+        let result: T?
+        do {
+            result = try writeUnsyncedIfIdle(what) { db in try body(SQLiteTransaction(db)) }
+        } catch  where error.code == .noSpace {
+            return nil
+        }
         if result != nil { syncer.entriesWritten(checkpointSkipped: true) }
         return result
     }
@@ -156,6 +179,13 @@ struct SQLiteIndex: VaultIndex {
     /// `secure_delete` leave no old copy behind in the log.
     func eraseDeletedRows() async throws(StoreError) {
         try await Self.checkpointTruncate(pool: pool, load: writerLoad)
+    }
+
+    func diskSpace() -> (free: Int64, total: Int64)? {
+        var info = statvfs()
+        guard statvfs(pool.path, &info) == 0 else { return nil }
+        let unit = Int64(info.f_frsize)
+        return (Int64(info.f_bavail) * unit, Int64(info.f_blocks) * unit)
     }
 
     /// SQLite's own checks: page structure (`quick_check`) and foreign keys.
