@@ -16,7 +16,7 @@ struct IndexEngine: Sendable, CustomTestStringConvertible {
 
 /// What the index must guarantee whatever engine holds it, as the vault relies on it: one
 /// dossier per patient, changes that apply one after the other, a revision that counts every
-/// change an operation decides on, a document's versions moved together, savepoints that fail
+/// change to a dossier's row, a document's versions moved together, savepoints that fail
 /// alone, notices stored once, a purge's key destroyed only if nothing changed since its
 /// decision, and one trace chain however many writers append to it. Every engine runs these
 /// same checks, written against `VaultIndex`, `IndexReader` and `IndexTransaction` alone
@@ -29,6 +29,16 @@ struct IndexEngine: Sendable, CustomTestStringConvertible {
             return (try SQLiteIndex(path: path), directory, { try SQLiteIndex(path: path) })
         }
     ]
+
+    /// Trace writers on two connections to one index, as two daemons sharing it would have.
+    static func twoWriters(_ index: any VaultIndex, _ other: any VaultIndex) async throws -> [TraceWriter] {
+        let arena = try SecureArena(slotCount: 4)
+        let seed = try SymmetricKey.random(in: arena)
+        return [
+            try await TraceWriter(index: index, signer: try TraceSigner(seed: seed, arena: arena), clock: SystemClock()),
+            try await TraceWriter(index: other, signer: try TraceSigner(seed: seed, arena: arena), clock: SystemClock()),
+        ]
+    }
 
     static func dossier(_ n: Int, state: String = "active", purgeAfter: Int64? = nil) -> DossierRow {
         var row = DossierRow(
@@ -172,10 +182,10 @@ struct IndexEngine: Sendable, CustomTestStringConvertible {
         withExtendedLifetime(keepAlive) {}
     }
 
-    /// Every change an operation decides on moves the dossier's revision on, whoever writes the
-    /// row back; a key rotation's rewrap, which changes nothing decided on, does not.
+    /// Every change to a dossier's row moves its revision on, whoever writes the row back; its
+    /// documents' rows, and a key rotation's rewrap, do not.
     @Test(arguments: engines)
-    func theRevisionCountsEveryChangeAnOperationDecidesOn(_ engine: IndexEngine) async throws {
+    func theRevisionCountsEveryChangeToTheDossiersRow(_ engine: IndexEngine) async throws {
         let (index, keepAlive, _) = try engine.make()
         let dossier = Self.dossier(1)
         try await index.insertDossier(dossier)
@@ -183,21 +193,26 @@ struct IndexEngine: Sendable, CustomTestStringConvertible {
         #expect(try await revision() == 0)
         let document = Self.document(1, in: dossier)
         try await index.write("store") { try $0.insertNewDocument(document) }
-        #expect(try await revision() == 1, "a new document")
         var deleted = document
         deleted.status = "deleted"
         try await index.write("delete") { [deleted] in try $0.update(document: deleted) }
-        #expect(try await revision() == 2, "a document's change")
+        #expect(try await revision() == 0, "documents have rows of their own")
         var stale = dossier
         stale.revision = 0
         stale.sealed = Data([9])
         try await index.write("change") { [stale] in try $0.update(dossier: stale) }
-        #expect(try await revision() == 3, "a row written back with an old revision still counts up")
+        #expect(try await revision() == 1, "a row written back with an old revision still counts up")
+        try await index.write("change") { transaction in
+            var next = try #require(try transaction.dossier(id: dossier.id))
+            next.keyGeneration += 1
+            try transaction.update(dossier: next)
+        }
+        #expect(try await revision() == 2, "a new key generation")
         try await index.write("rewrap") { transaction in
             let key = try #require(try transaction.dossierKeys(after: 0, limit: 1).first)
             try transaction.updateDossierKey(at: key.position, masterVersion: 2, wrappedKey: Data([7]))
         }
-        #expect(try await revision() == 3, "a rewrap changes nothing decided on")
+        #expect(try await revision() == 2, "a rewrap changes nothing decided on")
         withExtendedLifetime(keepAlive) {}
     }
 
@@ -206,13 +221,7 @@ struct IndexEngine: Sendable, CustomTestStringConvertible {
     @Test(arguments: engines)
     func twoWritersAppendToOneChain(_ engine: IndexEngine) async throws {
         let (index, keepAlive, openAgain) = try engine.make()
-        let other = try openAgain()
-        let arena = try SecureArena(slotCount: 4)
-        let seed = try SymmetricKey.random(in: arena)
-        let writers = [
-            try await TraceWriter(index: index, signer: try TraceSigner(seed: seed, arena: arena), clock: SystemClock()),
-            try await TraceWriter(index: other, signer: try TraceSigner(seed: seed, arena: arena), clock: SystemClock()),
-        ]
+        let writers = try await Self.twoWriters(index, try openAgain())
         let perWriter = 150
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (n, writer) in writers.enumerated() {
@@ -244,13 +253,7 @@ struct IndexEngine: Sendable, CustomTestStringConvertible {
     @Test(arguments: engines)
     func anAssertionIsAdmittedOnceWhicheverWriterSeesIt(_ engine: IndexEngine) async throws {
         let (index, keepAlive, openAgain) = try engine.make()
-        let other = try openAgain()
-        let arena = try SecureArena(slotCount: 4)
-        let seed = try SymmetricKey.random(in: arena)
-        let writers = [
-            try await TraceWriter(index: index, signer: try TraceSigner(seed: seed, arena: arena), clock: SystemClock()),
-            try await TraceWriter(index: other, signer: try TraceSigner(seed: seed, arena: arena), clock: SystemClock()),
-        ]
+        let writers = try await Self.twoWriters(index, try openAgain())
         let now = Int64(Date().timeIntervalSince1970)
         let use = AssertionUse(fingerprint: SecureRandom.bytes(16), forgettableAt: now + 300)
         let admitted = await withTaskGroup(of: Bool.self) { group in

@@ -139,7 +139,8 @@ import Testing
     /// a professional the patient names médecin traitant at the same moment never leaves the
     /// médecin traitant blocked.
     @Test func concurrentChangesAreEachDecidedOnTheStateTheyApplyTo() async throws {
-        let (_, pipeline) = try await Self.pipeline()
+        let (fixture, pipeline) = try await Self.pipeline()
+        defer { withExtendedLifetime(fixture) {} }
         let other = RPPS(Identities.rpps(2))!
         for _ in 0..<10 {
             async let naming: Void = {
@@ -195,5 +196,36 @@ import Testing
         await #expect(throws: StoreError.self) { try await pipeline.perform(.readDossier, on: VaultFixture.patient, by: once) }
         #expect(try await fixture.vault.index.traceEntries(from: 1, limit: 1_000).count == before)
         #expect(try await fixture.vault.dossier(for: VaultFixture.patient).settings.notifyEveryAccess == false)
+    }
+
+    /// What a change was decided on is read again in its commit: the dossier's row, and the
+    /// document it names. A new document elsewhere in the dossier overtakes nothing.
+    @Test func aChangeCommitsOnlyOnWhatItWasDecidedOn() async throws {
+        let (fixture, pipeline) = try await Self.pipeline()
+        defer { withExtendedLifetime(fixture) {} }
+        func store(_ operation: DossierOperation) async throws -> DocumentRecord {
+            let bytes = SecureRandom.bytes(100)
+            return try await pipeline.store(
+                operation, on: VaultFixture.patient, by: Self.doctor, content: VaultFixture.content(bytes),
+                declaredLength: Int64(bytes.count))
+        }
+        let document = try await store(.addDocument(Self.upload("v1")))
+        let mask = DossierOperation.maskDocument(document.id, masked: true)
+        func decided() async throws -> (OperationPlan, OperationPipeline.Facts) {
+            let facts = try await pipeline.load(mask, ins: VaultFixture.patient)
+            return (pipeline.planner.plan(mask, by: Self.patient, facts: facts.domain), facts)
+        }
+        var (plan, facts) = try await decided()
+        _ = try await store(.addDocument(Self.upload("another")))
+        try await pipeline.commit(plan, facts: facts, report: nil)  // another document: still as decided
+
+        (plan, facts) = try await decided()
+        _ = try await store(.replaceDocument(document.id, Self.upload("v2")))
+        await #expect(throws: StaleDecision.self) { try await pipeline.commit(plan, facts: facts, report: nil) }
+
+        (plan, facts) = try await decided()
+        _ = try await pipeline.perform(
+            .setPreferences(PreferencesChange(maskNewDocuments: true)), on: VaultFixture.patient, by: Self.patient)
+        await #expect(throws: StaleDecision.self) { try await pipeline.commit(plan, facts: facts, report: nil) }
     }
 }

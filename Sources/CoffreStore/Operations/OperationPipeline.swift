@@ -9,10 +9,12 @@ import Synchronization
 /// same way (its entry, and the access notices an allowed decision owes) and then thrown as
 /// the domain's `Refusal`, which the server answers without tracing it again.
 ///
-/// A change commits only if the dossier is still as its facts were loaded (its `revision`,
-/// read again in the commit's transaction): otherwise nothing of it is written and the
-/// operation is decided again on the dossier as it now is. So every change is decided on the
-/// state it applies to, whichever daemon or request changed the dossier in between.
+/// A change commits only if what it was decided on is still as its facts were loaded, read
+/// again in the commit's transaction: the dossier's row (its `revision`) and the document the
+/// operation names (its row). Otherwise nothing of it is written and the operation is decided
+/// again on the dossier as it now is. So every change is decided on the state it applies to,
+/// whichever daemon or request changed it in between; stores of new documents to one dossier
+/// do not overtake one another.
 public struct OperationPipeline: Sendable {
     public let vault: Vault
     public let planner: OperationPlanner
@@ -131,7 +133,8 @@ public struct OperationPipeline: Sendable {
 
     /// Writes the plan's trace entry with its changes and notices, in one transaction. A plan
     /// that changes the dossier commits only if the dossier is still at the revision its facts
-    /// were read at; otherwise this throws `StaleDecision` and nothing is written.
+    /// were read at, and the document it names as it was read; otherwise this throws
+    /// `StaleDecision` and nothing is written.
     /// - Parameters:
     ///   - also: a change of the operation's own, written with the others (a document's row).
     ///   - newDocument: the id of the document the operation stores, which its notices name.
@@ -148,9 +151,14 @@ public struct OperationPipeline: Sendable {
             let notices = try plan.notices.map { notice throws(StoreError) in
                 try vault.notificationRow(for: notice, newDocument: newDocument, dossierID: dossier.id.value, key: key)
             }
+            let named = facts?.document?.row
             change = { transaction in
                 if plan.changesDossier || also != nil {
                     guard let current = try transaction.dossier(id: dossier.id.value), current.revision == revision else {
+                        throw StaleDecision()
+                    }
+                    // A version changes every version of its document: the named one shows it.
+                    if let named, try transaction.document(id: named.id, dossierID: named.dossierId)?.sealed != named.sealed {
                         throw StaleDecision()
                     }
                 }

@@ -155,7 +155,13 @@ actor TraceWriter {
         if items.contains(where: { $0.assertion != nil }) { try transaction.forgetAssertions(through: Int64(Date().timeIntervalSince1970)) }
         for item in items {
             var failure: (any Error)? = nil
-            if item.change != nil || item.assertion != nil {
+            if item.change == nil, let assertion = item.assertion {
+                // Nothing else of the item is written before its entry: no savepoint needed.
+                guard try transaction.admit(assertion: Data(assertion.fingerprint), forgettableAt: assertion.forgettableAt) else {
+                    results.append(.replayed)
+                    continue
+                }
+            } else if item.change != nil {
                 do {
                     let admitted = try transaction.inSavepoint {
                         if let assertion = item.assertion,

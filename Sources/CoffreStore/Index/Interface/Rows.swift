@@ -14,9 +14,9 @@ struct DossierRow: Codable, Sendable {
     /// When a closed dossier becomes due for purge (denormalised from the sealed lifecycle so
     /// the retention job can find candidates; the sealed record decides).
     var purgeAfter: Int64?
-    /// Goes up by one with every change to the dossier's row or to one of its documents (the
-    /// engine counts it; a row written back does not set it). An operation decided on revision
-    /// n commits only if the dossier is still at n; otherwise it decides again.
+    /// Goes up by one with every change to the dossier's row: settings, lifecycle, state, key
+    /// generation (the engine counts it; a row written back does not set it). A change decided
+    /// on revision n commits only if the dossier is still at n; otherwise it decides again.
     var revision: Int64 = 0
 
     enum CodingKeys: String, CodingKey {

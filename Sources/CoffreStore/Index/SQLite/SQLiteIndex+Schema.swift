@@ -127,17 +127,15 @@ extension SQLiteIndex {
         }
         migrator.registerMigration("v6: dossier revision") { db in
             // Counted by the schema, so that no write can forget it: every change to a
-            // dossier's row or to one of its documents moves it on. A key rotation's rewrap
-            // (master_version, wrapped_key) changes nothing an operation decides on.
+            // dossier's row (its settings and lifecycle, its state, its key generation) moves
+            // it on. A key rotation's rewrap (master_version, wrapped_key) changes nothing an
+            // operation decides on; nor does a new document (stores to one dossier do not
+            // overtake one another).
             try db.alter(table: "dossier") { t in t.add(column: "revision", .integer).notNull().defaults(to: 0) }
             try db.execute(
                 sql: """
                     CREATE TRIGGER dossier_revision_on_change AFTER UPDATE OF state, key_generation, sealed, purge_after ON dossier
                     BEGIN UPDATE dossier SET revision = revision + 1 WHERE id = NEW.id; END;
-                    CREATE TRIGGER dossier_revision_on_new_document AFTER INSERT ON document
-                    BEGIN UPDATE dossier SET revision = revision + 1 WHERE id = NEW.dossier_id; END;
-                    CREATE TRIGGER dossier_revision_on_document_change AFTER UPDATE ON document
-                    BEGIN UPDATE dossier SET revision = revision + 1 WHERE id = NEW.dossier_id; END;
                     """)
         }
         migrator.registerMigration("v7: assertion replay guard") { db in
