@@ -35,8 +35,10 @@ struct IndexEngine: Sendable, CustomTestStringConvertible {
         let arena = try SecureArena(slotCount: 4)
         let seed = try SymmetricKey.random(in: arena)
         return [
-            try await TraceWriter(index: index, signer: try TraceSigner(seed: seed, arena: arena), clock: SystemClock()),
-            try await TraceWriter(index: other, signer: try TraceSigner(seed: seed, arena: arena), clock: SystemClock()),
+            try await TraceWriter(
+                index: index, signer: try TraceSigner(seed: seed, arena: arena), clock: SystemClock(), recordsAssertions: true),
+            try await TraceWriter(
+                index: other, signer: try TraceSigner(seed: seed, arena: arena), clock: SystemClock(), recordsAssertions: true),
         ]
     }
 

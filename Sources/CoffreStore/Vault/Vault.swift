@@ -74,7 +74,8 @@ public struct Vault: Sendable {
         arena: SecureArena,
         clock: any VaultClock,
         logger: Logger,
-        reconciling: (@Sendable (_ shardsDone: Int) -> Void)? = nil
+        reconciling: (@Sendable (_ shardsDone: Int) -> Void)? = nil,
+        recordsAssertions: Bool? = nil
     ) async throws(StoreError) -> Vault {
         let installed = try MasterKeyring.load(from: configuration.keyDirectories, arena: arena)
         let now = clock.now()
@@ -85,7 +86,8 @@ public struct Vault: Sendable {
         let traceSeed = try await Self.vaultKey(purpose: traceSigningPurpose, index: index, masterKeys: snapshot, arena: arena)
         let unattachedTraceKey = try await Self.vaultKey(
             purpose: unattachedTracePurpose, index: index, masterKeys: snapshot, arena: arena)
-        let trace = try await TraceWriter(index: index, signer: try TraceSigner(seed: traceSeed, arena: arena), clock: clock)
+        let trace = try await TraceWriter(
+            index: index, signer: try TraceSigner(seed: traceSeed, arena: arena), clock: clock, recordsAssertions: recordsAssertions)
         let recovery = try await recover(
             index: index, blobs: blobs, configuration: configuration, logger: logger, reconciling: reconciling)
         return Vault(
