@@ -59,6 +59,12 @@ def exercise_verify(d: Daemon):
     verify_a_changed_entry(d)
 
 
+def verifications(d: Daemon) -> int:
+    """How many `vault.verify` entries the trace holds."""
+    with sqlite3.connect("file:%s?mode=ro" % (d.state / "index.sqlite"), uri=True) as index:
+        return index.execute("SELECT count(*) FROM trace_entry WHERE action = 'vault.verify'").fetchone()[0]
+
+
 def verify_the_chain(d: Daemon):
     """The chain holds, whole and streamed (as Accept asks), sampled or not; bad samples refused."""
     checker, send = d.checker, d.send
@@ -71,6 +77,11 @@ def verify_the_chain(d: Daemon):
                  VERIFY_POST, send("POST", "/v1/admin/verify", headers=NDJSON), 200,
                  extra=verify_stream(lambda r: r["ok"] is True and r["problems"] == [] and r["documentsChecked"] > 10
                                      and r["traceEntriesChecked"] > 64 and "firstBrokenTraceEntry" not in r))
+    recorded = verifications(d)
+    checker.case("verifyTrace streamed -> 200, one vault.verify entry for the check", VERIFY_POST,
+                 send("POST", "/v1/admin/verify", headers=NDJSON), 200,
+                 extra=lambda r: [] if verifications(d) == recorded + 1
+                 else ["expected one vault.verify entry, found %d" % (verifications(d) - recorded)])
     checker.case("verifyTrace streamed, Accept naming JSON then NDJSON -> 200, streamed", VERIFY_POST,
                  send("POST", "/v1/admin/verify", headers={"Accept": "application/json, application/x-ndjson"}), 200,
                  extra=verify_stream(lambda r: r["ok"] is True))

@@ -47,13 +47,12 @@ struct SystemRoutes: Sendable {
                 guard let value = Int(text), value >= 0 else { throw Problem(.malformedRequest, detail: "sample is a number of documents") }
                 sample = value
             }
-            let caller = try await context.operatorCaller()
+            // Decided and traced before the status line goes, so that a refusal is an answer.
+            let verification = try await pipeline.verification(sample: sample, by: try await context.operatorCaller())
             if request.headers[.accept]?.contains(VerifyStream.mediaType) == true {
-                // Decided and traced before the status line goes, so that a refusal is an answer.
-                try await pipeline.record(.verify, by: caller)
-                return VerifyStream.response(pipeline: pipeline, sample: sample, caller: caller, logger: logger)
+                return VerifyStream.response(verification, logger: logger)
             }
-            return try json(try await VerifyStream.verify(pipeline: pipeline, sample: sample, caller: caller, progress: nil))
+            return try json(try await VerifyStream.report(verification, progress: nil))
         }
         group.get("status") { _, context in
             let status = try await pipeline.status(by: try await context.operatorCaller())

@@ -1,5 +1,4 @@
 import CoffreAPI
-import CoffreDomain
 import CoffreStore
 import Foundation
 import Hummingbird
@@ -13,10 +12,10 @@ import NIOCore
 enum VerifyStream {
     static let mediaType = "application/x-ndjson"
 
-    static func verify(
-        pipeline: OperationPipeline, sample: Int?, caller: Caller, progress: (@Sendable (_ checked: Int, _ total: Int) async -> Void)?
+    static func report(
+        _ verification: Verification, progress: (@Sendable (_ checked: Int, _ total: Int) async -> Void)?
     ) async throws -> VerifyReport {
-        let (contents, trace) = try await pipeline.verify(sample: sample, by: caller, progress: progress)
+        let (contents, trace) = try await verification.run(progress: progress)
         let problems = contents.problems + trace.problems
         return VerifyReport(
             ok: problems.isEmpty, dossiersChecked: contents.dossiersChecked, documentsChecked: contents.documentsChecked,
@@ -26,12 +25,12 @@ enum VerifyStream {
     }
 
     /// The streamed answer. The check runs in a task of its own that stops if the client goes.
-    static func response(pipeline: OperationPipeline, sample: Int?, caller: Caller, logger: Logger) -> Response {
+    static func response(_ verification: Verification, logger: Logger) -> Response {
         let (lines, continuation) = AsyncStream.makeStream(of: ByteBuffer.self)
         let pacer = Pacer(every: .milliseconds(250))
         let task = Task {
             do {
-                let report = try await verify(pipeline: pipeline, sample: sample, caller: caller) { checked, total in
+                let report = try await report(verification) { checked, total in
                     if pacer.due() || checked == total { continuation.yield(line(VerifyProgress(checked: checked, total: total))) }
                 }
                 continuation.yield(line(report))

@@ -32,14 +32,12 @@ extension OperationPipeline {
         return try await vault.retentionDue()
     }
 
-    /// Checks the index, every blob (or a sample) and the trace.
-    public func verify(
-        sample: Int?, by caller: Caller, progress: (@Sendable (_ checked: Int, _ total: Int) async -> Void)? = nil
-    ) async throws -> (contents: ContentVerification, trace: TraceVerification) {
+    /// Decides and traces a check of the index, every blob (or a sample) and the trace, and
+    /// gives the check to run (so that a streamed answer can be refused before its status line).
+    public func verification(sample: Int?, by caller: Caller) async throws -> Verification {
         try await record(.verify, by: caller)
-        return (try await vault.verifyContents(sample: sample, progress: progress), try await vault.verifyTrace())
+        return Verification(vault: vault, sample: sample)
     }
-
     /// Loads the master keys installed since the start.
     public func reloadKeys(by caller: Caller) async throws -> MasterKeyStatus {
         try await record(.reloadKeys, by: caller)
@@ -74,5 +72,18 @@ extension OperationPipeline {
         try await commit(plan, facts: facts, report: nil, durable: true)
         if let refusal = plan.refusal { throw refusal }
         return try await vault.rekeyDossier(for: ins, reencrypt: reencrypt)
+    }
+}
+
+/// A check of the vault an operator was allowed, traced already.
+public struct Verification: Sendable {
+    let vault: Vault
+    let sample: Int?
+
+    /// Runs the check, reporting `progress` as blobs are read.
+    public func run(
+        progress: (@Sendable (_ checked: Int, _ total: Int) async -> Void)? = nil
+    ) async throws(StoreError) -> (contents: ContentVerification, trace: TraceVerification) {
+        (try await vault.verifyContents(sample: sample, progress: progress), try await vault.verifyTrace())
     }
 }

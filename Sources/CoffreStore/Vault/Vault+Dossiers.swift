@@ -18,11 +18,6 @@ extension Vault {
         return record(from: opened.row, ins: ins, fields: opened.fields, key: opened.key)
     }
 
-    /// Number of current documents in the patient's dossier.
-    func currentDocumentCount(in dossier: DossierRecord) async throws(StoreError) -> Int {
-        try await index.currentDocumentCount(dossierID: dossier.id.value)
-    }
-
     /// The dossier row for `ins`, its unwrapped key and its opened sealed fields.
     func openDossier(_ ins: INS) async throws(StoreError) -> (row: DossierRow, key: SymmetricKey, fields: SealedDossierFields) {
         guard let row = try await index.dossier(insHash: insHash(ins)), row.state != "purging" else {

@@ -24,10 +24,6 @@ extension VaultIndex {
         try await documents(dossierID: dossierID, includeSuperseded: true)
     }
 
-    func currentDocumentCount(dossierID: String) async throws(StoreError) -> Int {
-        try await read("count documents") { try $0.currentDocumentCount(dossierID: dossierID) }
-    }
-
     func blobNames(dossierID: String) async throws(StoreError) -> [BlobName] {
         try await read("list a dossier's documents") { try $0.blobNames(dossierID: dossierID) }
     }

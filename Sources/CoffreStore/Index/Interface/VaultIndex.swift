@@ -91,7 +91,6 @@ protocol IndexReader {
     /// A dossier's documents, oldest upload first; only current versions unless asked.
     func documents(dossierID: String, includeSuperseded: Bool) throws -> [DocumentRow]
     func documents(ids: [String], dossierID: String) throws -> [DocumentRow]
-    func currentDocumentCount(dossierID: String) throws -> Int
     /// The ids of every version of the document `id` belongs to (those it replaced, those that
     /// replaced it, and itself).
     func versionChain(of id: String) throws -> [String]

@@ -104,21 +104,7 @@ struct SQLiteIndex: VaultIndex {
         }
     }
 
-    /// A write the disk refused (`noSpace`) is tried once more after a checkpoint that restarts
-    /// the WAL: the WAL file keeps its size, so the next commits write over it instead of
-    /// growing it, and a small one (a read's trace entry) fits where the disk has no byte left.
     func write<T: Sendable>(
-        _ what: String, durability: TraceDurability, _ body: @Sendable @escaping (any IndexTransaction) throws -> T
-    ) async throws(StoreError) -> T {
-        do {
-            return try await writeOnce(what, durability: durability, body)
-        } catch  where error.code == .noSpace {
-            guard (try? await Self.checkpoint(.restart, pool: pool, load: writerLoad)) != nil else { throw error }
-            return try await writeOnce(what, durability: durability, body)
-        }
-    }
-
-    private func writeOnce<T: Sendable>(
         _ what: String, durability: TraceDurability, _ body: @Sendable @escaping (any IndexTransaction) throws -> T
     ) async throws(StoreError) -> T {
         if durability == .batched && syncer.batches {
@@ -135,15 +121,9 @@ struct SQLiteIndex: VaultIndex {
         }
     }
 
-    /// A write the disk refused here is left to `write`, which checkpoints and tries again.
     func writeBatchedIfIdle<T>(_ what: String, _ body: (any IndexTransaction) throws -> T) throws(StoreError) -> T? {
         guard syncer.batches else { return nil }
-        let result: T?
-        do {
-            result = try writeUnsyncedIfIdle(what) { db in try body(SQLiteTransaction(db)) }
-        } catch  where error.code == .noSpace {
-            return nil
-        }
+        let result = try writeUnsyncedIfIdle(what) { db in try body(SQLiteTransaction(db)) }
         if result != nil { syncer.entriesWritten(checkpointSkipped: true) }
         return result
     }

@@ -19,10 +19,6 @@ extension SQLiteTransaction {
         try DocumentRow.filter(ids.contains(Column("id")) && Column("dossier_id") == dossierID).fetchAll(db)
     }
 
-    func currentDocumentCount(dossierID: String) throws -> Int {
-        try DocumentRow.filter(Column("dossier_id") == dossierID && Column("status") == "current").fetchCount(db)
-    }
-
     func versionChain(of id: String) throws -> [String] {
         try String.fetchAll(
             db,
