@@ -70,7 +70,7 @@ let package = Package(
         .target(
             name: "CoffreServer",
             dependencies: [
-                "CoffreAPI", "CoffreStore", "CoffreDomain", "CoffreCrypto", "CSystemd",
+                "CoffreAPI", "CoffreStore", "CoffreDomain", "CoffreCrypto", "CSystemd", "CLinux",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -6,6 +6,7 @@
 #include <linux/openat2.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 int coffre_open_cached(const char *path) {
@@ -30,4 +31,8 @@ long coffre_pread_cached(int fd, void *buffer, size_t count, long long offset) {
 
 int coffre_start_writeback(int fd, long long offset, long long count) {
     return sync_file_range(fd, (off_t)offset, (off_t)count, SYNC_FILE_RANGE_WRITE);
+}
+
+int coffre_forbid_dumping(void) {
+    return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }

@@ -59,7 +59,7 @@ public enum ExitStatus {
             .keyInUse, .noNewerKey:
             invalidRequest
         case .assertionMissing, .assertionMalformed, .assertionBadSignature, .assertionExpired,
-            .assertionUnknownIssuer, .assertionReplayed, .notOperator, .accessDenied, .developmentOnly:
+            .assertionUnknownIssuer, .assertionReplayed, .assertionOutOfScope, .notOperator, .accessDenied, .developmentOnly:
             notPermitted
         case .dossierNotFound, .documentNotFound, .keyVersionNotFound: notFound
         case .integrityError: integrity

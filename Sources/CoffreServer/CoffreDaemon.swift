@@ -39,6 +39,8 @@ public enum CoffreDaemon {
     /// its last service to stop signs the trace's end and records a clean stop.
     public static func buildApplication(configuration: ServerConfiguration, logger: Logger) async throws -> ServiceGroup {
         var configuration = configuration
+        // Before anything secret or personal is in memory.
+        try CoreDumps.forbid()
         let notifier = SystemdNotifier()
         logger.info(
             "coffred starting",
@@ -101,8 +103,14 @@ public enum CoffreDaemon {
                     by: Self.reconciliationExtension,
                     status: "starting: reconciling blobs with the index after an unclean stop (\(shardsDone) of 256 shards)")
             })
-        let trust = try TrustHolder(directory: configuration.trustDirectory)
+        let trust = TrustHolder(
+            directory: configuration.trustDirectory, developmentIssuer: configuration.developmentMode ? DevelopmentSetup.issuerID : nil)
+        let untrusted = trust.reload()
         logger.info("trust directory loaded", metadata: ["trust.issuers": "\(trust.current.issuers.joined(separator: ","))"])
+        for problem in untrusted {
+            logger.error(
+                "trust directory: a file was left out", metadata: CoffreEvent.reloadFailed.metadata(["trust.problem": "\(problem)"]))
+        }
         let matrix = try MatrixLoader.load(path: configuration.habilitationMatrixPath)
         logger.info("habilitation matrix loaded", metadata: ["matrix.version": "\(matrix.version)"])
         let signals = await ReloadService.trapSignals()

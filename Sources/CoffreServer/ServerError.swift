@@ -9,4 +9,6 @@ public enum ServerFailure: String, Sendable {
     case socket
     /// The trust directory holds a file that is not a valid issuer key.
     case trust
+    /// The process itself: a protection the kernel refused (core dumps off).
+    case process
 }

@@ -17,16 +17,18 @@ public final class Daemon: @unchecked Sendable {
     public let development: Bool
     /// Where the daemon's stderr (its log) goes.
     public var logPath: String { state.path + "-daemon.log" }
-    /// The daemon's socket.
-    public var socketPath: String { state.path + "/coffred.sock" }
+    /// The daemon's socket: in its state directory unless told otherwise.
+    public let socketPath: String
     private var process: ChildProcess?
 
     /// Starts a daemon and, unless told not to, waits until it answers `/v1/health`.
     public init(
         state: TemporaryDirectory? = nil, arguments: [String] = [], launch: DaemonLaunch = DaemonLaunch(), waitUntilReady: Bool = true,
-        development: Bool = true
+        development: Bool = true, socketPath: String? = nil
     ) async throws {
-        self.state = try state ?? TemporaryDirectory(prefix: "coffred")
+        let state = try state ?? TemporaryDirectory(prefix: "coffred")
+        self.state = state
+        self.socketPath = socketPath ?? state.path + "/coffred.sock"
         self.extraArguments = arguments
         self.launch = launch
         self.development = development
@@ -35,7 +37,7 @@ public final class Daemon: @unchecked Sendable {
 
     /// (Re)starts the daemon process on the same state directory.
     public func start(waitUntilReady: Bool = true) async throws {
-        var arguments = ["--dev", "--state-dir", state.path]
+        var arguments = ["--dev", "--state-dir", state.path, "--socket", socketPath]
         if !development {
             let configuration = state.path + "/coffred.json"
             let text = """

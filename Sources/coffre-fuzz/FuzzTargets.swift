@@ -39,7 +39,7 @@ enum FuzzTarget: String, CaseIterable {
     static let arena = try! SecureArena(slotCount: 16)
     static let publicTestIssuerSeed = [UInt8](repeating: 0x5A, count: 32)
     static let issuer = try! Ed25519SigningKey(seed: publicTestIssuerSeed, in: arena)
-    static let trust = TrustStore(keys: ["fuzz": issuer.publicKey])
+    static let trust = TrustStore(["fuzz": TrustedIssuer(key: issuer.publicKey, scope: .everything)])
     static let publicTestBlobKey = try! SymmetricKey.copying([UInt8](repeating: 0xA5, count: 32), in: arena)
     static let blobAssociatedData = Array("0123456789abcdef0123456789abcdef".utf8)
     /// Assertion times are checked against this fixed "now", so the corpus never expires.

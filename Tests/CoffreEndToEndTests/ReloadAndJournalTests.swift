@@ -6,7 +6,7 @@ import Testing
 
 /// SIGHUP (`systemctl reload coffred`) and the journal's structured fields, on a real daemon.
 @Suite struct ReloadAndJournalTests {
-    @Test func sighupReloadsTheTrustDirectoryAndKeepsItWhenTheNewOneIsBad() async throws {
+    @Test func sighupReloadsTheTrustDirectoryFileByFile() async throws {
         let notify = try NotifySocket()
         let session = try await Session(launch: DaemonLaunch(environment: ["NOTIFY_SOCKET": notify.path]))
         #expect(try await session.asPatient(["dossier", "create"]).status == 0)
@@ -24,6 +24,7 @@ import Testing
 
         let trust = session.daemon.state.path + "/trust"
         try (Hex.encode(key.publicKey.bytes) + "\n").write(toFile: trust + "/other.pub", atomically: true, encoding: .utf8)
+        try #"{"roles": ["patient"]}"#.write(toFile: trust + "/other.scope", atomically: true, encoding: .utf8)
         session.daemon.send(SIGHUP)
         #expect(
             await notify.waitUntil {
@@ -32,12 +33,22 @@ import Testing
         #expect(notify.lines().contains { $0.hasPrefix("MONOTONIC_USEC=") })
         #expect(try session.raw("GET", path, assertion: other()).status == 200)
 
-        // A malformed file: the reload is refused and the issuers in force stay trusted.
+        // A malformed file is left out and reported; the valid ones load.
         try "not a key\n".write(toFile: trust + "/broken.pub", atomically: true, encoding: .utf8)
         session.daemon.send(SIGHUP)
         #expect(await notify.waitUntil { $0.last(where: { $0.hasPrefix("STATUS=") })?.contains("the last reload failed") == true })
-        #expect(session.daemon.log.contains("trust directory not reloaded"))
+        #expect(session.daemon.log.contains("broken.pub: does not hold a 32-byte Ed25519 key in hex"))
         #expect(try session.raw("GET", path, assertion: other()).status == 200)
+        #expect(try session.raw("GET", path).status == 200)
+
+        // An issuer revoked while another file is bad is revoked all the same.
+        try FileManager.default.removeItem(atPath: trust + "/other.pub")
+        session.daemon.send(SIGHUP)
+        #expect(
+            try await eventually(every: .milliseconds(100)) {
+                try session.raw("GET", path, assertion: other()).problemCode == "assertion_unknown_issuer"
+            })
+        #expect(session.daemon.log.contains("other.scope: no other.pub holds this issuer's key"))
         #expect(try session.raw("GET", path).status == 200)
         await session.daemon.stop()
     }

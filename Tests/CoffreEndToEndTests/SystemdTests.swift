@@ -32,6 +32,11 @@ import Testing
         #expect(built.stderr.isEmpty, "\(built.stderr)")
     }
 
+    @Test func theServiceAllowsNoCoreDump() throws {
+        let unit = try String(contentsOfFile: Binaries.packageRoot + "/systemd/coffred.service", encoding: .utf8)
+        #expect(unit.split(separator: "\n").contains("LimitCORE=0"))
+    }
+
     @Test func theServiceIsHardenedToAnExposureOfTwoOrLess() async throws {
         for unit in ["coffred.service", "coffre-retention.service"] {
             let result = try await Program.run(
@@ -281,6 +286,13 @@ import Testing
         #expect(status.contains("Seccomp:\t2"))
         #expect(status.contains("CapBnd:\t0000000000000000"))
         #expect(status.contains("Uid:\t65534"))
+        // No core dumps: the kernel shows a non-dumpable process's /proc files (not its
+        // directory) as root's, whatever user it runs as; and its core size limit is 0.
+        var proc = stat()
+        #expect(stat("/proc/\(pid)/environ", &proc) == 0)
+        #expect(proc.st_uid == 0, "coffred (uid 65534) is still dumpable")
+        let limits = try String(contentsOfFile: "/proc/\(pid)/limits", encoding: .utf8)
+        #expect(limits.split(separator: "\n").contains { $0.hasPrefix("Max core file size") && $0.split(separator: " ").contains("0") })
 
         let patient = Identities.ins(3)
         #expect(try await daemon.coffre(["admin", "status"]).status == 0)

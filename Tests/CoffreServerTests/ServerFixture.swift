@@ -38,7 +38,9 @@ final class ServerFixture: Sendable {
         vault = try await Vault.open(
             configuration: VaultConfiguration(stateDirectory: directory.path, keyDirectories: configuration.keyDirectories),
             io: BlockingIO(pool: pool), arena: try SecureArena(slotCount: 256), clock: clock, logger: logger)
-        trust = try TrustHolder(directory: configuration.trustDirectory)
+        trust = TrustHolder(directory: configuration.trustDirectory, developmentIssuer: DevelopmentSetup.issuerID)
+        let untrusted = trust.reload()
+        precondition(untrusted.isEmpty, "the development trust directory: \(untrusted)")
         pipeline = OperationPipeline(vault: vault, policy: AccessPolicy(matrix: try MatrixLoader.load(path: nil)))
         self.logger = logger
     }

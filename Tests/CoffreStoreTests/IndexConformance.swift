@@ -36,9 +36,9 @@ struct IndexEngine: Sendable, CustomTestStringConvertible {
         let seed = try SymmetricKey.random(in: arena)
         return [
             try await TraceWriter(
-                index: index, signer: try TraceSigner(seed: seed, arena: arena), clock: SystemClock(), recordsAssertions: true),
+                index: index, signer: try TraceSigner(seed: seed, arena: arena), clock: SystemClock()),
             try await TraceWriter(
-                index: other, signer: try TraceSigner(seed: seed, arena: arena), clock: SystemClock(), recordsAssertions: true),
+                index: other, signer: try TraceSigner(seed: seed, arena: arena), clock: SystemClock()),
         ]
     }
 

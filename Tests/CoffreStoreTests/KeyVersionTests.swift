@@ -91,6 +91,17 @@ import Testing
         #expect(nothing?.code == .noNewerKey)
     }
 
+    @Test(
+        arguments: [
+            ("coffre-master-1", 1), ("coffre-master-10", 10), ("coffre-master-4294967295", 4_294_967_295),
+            ("coffre-master-0", nil), ("coffre-master-01", nil), ("coffre-master-+1", nil), ("coffre-master--1", nil),
+            ("coffre-master-", nil), ("coffre-master-1~", nil), ("coffre-master-1.bak", nil), ("coffre-master- 1", nil),
+            ("coffre-master-4294967296", nil), ("coffre-master-١", nil),
+        ] as [(String, UInt32?)])
+    func aMasterKeyFileNameGivesOneVersionOrNone(name: String, version: UInt32?) {
+        #expect(MasterKeyring.version(inFileName: name) == version)
+    }
+
     @Test func startRefusesAWrongFileOrAMissingVersion() async throws {
         let fixture = try await VaultFixture()
         _ = try await Self.makeDossiers(fixture, count: 3)

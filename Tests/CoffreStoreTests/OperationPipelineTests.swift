@@ -185,18 +185,8 @@ import Testing
     /// again (to another daemon sharing the index, or after a restart), it is refused and
     /// nothing of the second operation is written.
     @Test func anAssertionRecordedByTheIndexIsRefusedThereafter() async throws {
-        let fixture = try await VaultFixture()
-        // The vault a daemon sharing its index with others would open: it records assertions.
-        let state = fixture.directory.path + "/shared"
-        let configuration = VaultConfiguration(stateDirectory: state, keyDirectories: [fixture.keys], chunkSize: 4096)
-        try POSIX.makeDirectory(state)
-        let vault = try await Vault.open(
-            configuration: configuration, index: try SQLiteIndex(path: configuration.indexPath),
-            blobs: FileBlobStore(root: configuration.blobDirectory, io: BlockingIO(pool: fixture.pool)),
-            lock: try StateLock.acquire(directory: state), arena: fixture.arena, clock: SystemClock(), logger: Logger(label: "test"),
-            recordsAssertions: true)
-        let pipeline = OperationPipeline(vault: vault, policy: Self.policy)
-        _ = try await pipeline.perform(.createDossier, on: VaultFixture.patient, by: Self.patient)
+        let (fixture, pipeline) = try await Self.pipeline()
+        let vault = fixture.vault
         let use = AssertionUse(fingerprint: SecureRandom.bytes(16), forgettableAt: Int64(Date().timeIntervalSince1970) + 300)
         let once = Caller.person(Actor(subject: .patient(VaultFixture.patient), issuer: "test", assertion: use))
         _ = try await pipeline.perform(.readDossier, on: VaultFixture.patient, by: once)

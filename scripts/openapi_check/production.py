@@ -24,6 +24,10 @@ from .lifecycle import closed_view
 from .other_users import NOBODY, as_other_user
 
 
+# A scope file that lets an issuer vouch for every role, mode and profession.
+ALL_SCOPES = '{"roles": ["patient", "representative", "professional"], "modes": ["normal", "bris_de_glace", "centre_15"], "professions": ["*"]}\n'
+
+
 def start_with_config(bin_dir: Path, config: Path, log_path: Path, cwd: Path) -> subprocess.Popen:
     """coffred without --dev, everything named by its configuration file; its output to `log_path`."""
     with open(log_path, "wb") as log:
@@ -37,6 +41,8 @@ def exercise_production(checker: Checker, bin_dir: Path, state: Path, tmp: Path,
     signed at the clean stop, still holds. Returns the process, for main to stop."""
     sock = str(tmp / "production.sock")
     config = tmp / "coffred-production.json"
+    # Outside --dev an issuer needs a scope file; the operator grants the development issuer all.
+    (state / "trust" / "dev.scope").write_text(ALL_SCOPES, encoding="utf-8")
     config.write_text(json.dumps({
         "stateDirectory": str(state), "socket": sock, "keyDirectories": [str(state / "keys")],
         "trustDirectory": str(state / "trust"), "operatorGroup": str(os.getgid()),
@@ -153,6 +159,7 @@ def exercise_new_vault_production(checker: Checker, bin_dir: Path, state: Path, 
         directory.mkdir(parents=True)
     install_master_key(keys, 1)
     shutil.copy(state / "trust" / "dev.pub", trust / "dev.pub")
+    (trust / "dev.scope").write_text(ALL_SCOPES, encoding="utf-8")
     sock = str(root / "coffred.sock")
     config = root / "coffred.json"
     config.write_text(json.dumps({

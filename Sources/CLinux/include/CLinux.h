@@ -20,3 +20,7 @@ long coffre_pread_cached(int fd, void *buffer, size_t count, long long offset);
 /// (`sync_file_range` with `SYNC_FILE_RANGE_WRITE`): a later `fsync` then has less left to
 /// wait for. Durability still comes only from that `fsync`.
 int coffre_start_writeback(int fd, long long offset, long long count);
+
+/// Makes the process non-dumpable (`prctl(PR_SET_DUMPABLE, 0)`: `prctl` is variadic): no core
+/// dump, no ptrace or `/proc/PID/mem` for processes of the same user. 0, or -1 with errno.
+int coffre_forbid_dumping(void);

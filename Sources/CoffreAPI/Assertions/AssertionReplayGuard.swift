@@ -9,11 +9,12 @@ import Synchronization
 /// This is RFC 7523's rule for signed client assertions: software mints one per request (the
 /// `coffre` client does), so a token copied from a log, a proxy or a core dump buys nothing.
 ///
-/// What is remembered lives in this daemon's memory. After a restart the daemon cannot tell
-/// whether an assertion was used before it stopped, so it refuses those issued before it
-/// started (by the issuer's clock, to the second): a client that minted one just before the
-/// restart mints again. Daemons that share an index also record each use there, with the
-/// operation it allowed (`use(of:)`, `VaultIndex.sharedByDaemons`).
+/// This guard is the fast path, in this daemon's memory. Each use is also recorded in the index
+/// with the operation it allowed, until the assertion expires (`use(of:)`): after a restart,
+/// and on daemons sharing the index, an assertion used already is refused there. An access's
+/// record becomes durable with its trace entry, within milliseconds; to cover those last
+/// milliseconds before a power loss, assertions issued before the daemon started (by the
+/// issuer's clock, to the second) are refused too: a client mints one per request anyway.
 public final class AssertionReplayGuard: Sendable {
     /// 128 bits of SHA-256(issuer, 0, jti): every entry has the same small size whatever the
     /// issuer sends, and two different assertions never collide in practice.

@@ -45,10 +45,10 @@ public enum SignedAssertion {
         } catch {
             throw Problem(.assertionMalformed, detail: "the assertion's claims are not valid JSON of the expected shape")
         }
-        guard let issuerKey = trust.key(for: claims.iss) else {
+        guard let issuer = trust.issuer(claims.iss) else {
             throw Problem(.assertionUnknownIssuer, detail: "no trusted issuer key named '\(TrustStore.printable(claims.iss))'")
         }
-        guard issuerKey.isValidSignature(signature, for: Array((signingLabel + parts[1]).utf8)) else {
+        guard issuer.key.isValidSignature(signature, for: Array((signingLabel + parts[1]).utf8)) else {
             throw Problem(.assertionBadSignature, detail: "the assertion's signature does not verify with its issuer's key")
         }
         // Subtract without trapping: the claims are the client's numbers.
@@ -67,21 +67,39 @@ public enum SignedAssertion {
         guard now - clockSkew < claims.exp else {
             throw Problem(.assertionExpired, detail: "the assertion has expired; ask the issuing software for a new one")
         }
-        return (try claims.actor(), claims)
+        let actor = try claims.actor()
+        if let uncovered = issuer.scope.uncovered(actor) {
+            throw Problem(
+                .assertionOutOfScope,
+                detail: "issuer '\(claims.iss)' is not trusted to vouch for \(uncovered) (see its scope file in the trust directory)")
+        }
+        return (actor, claims)
     }
 }
 
-/// The issuers whose assertions the daemon accepts: issuer id → Ed25519 public key.
+/// A software the daemon accepts assertions from: the key it signs with, and what it may
+/// vouch for.
+public struct TrustedIssuer: Sendable {
+    public var key: Ed25519PublicKey
+    public var scope: IssuerScope
+
+    public init(key: Ed25519PublicKey, scope: IssuerScope) {
+        self.key = key
+        self.scope = scope
+    }
+}
+
+/// The issuers whose assertions the daemon accepts, by issuer id.
 public struct TrustStore: Sendable {
-    private var keys: [String: Ed25519PublicKey]
+    private var trusted: [String: TrustedIssuer]
 
-    public init(keys: [String: Ed25519PublicKey] = [:]) { self.keys = keys }
+    public init(_ trusted: [String: TrustedIssuer] = [:]) { self.trusted = trusted }
 
-    /// The key of issuer `id`.
-    public func key(for id: String) -> Ed25519PublicKey? { keys[id] }
+    /// Issuer `id`, if trusted.
+    public func issuer(_ id: String) -> TrustedIssuer? { trusted[id] }
 
     /// Issuer ids, sorted.
-    public var issuers: [String] { keys.keys.sorted() }
+    public var issuers: [String] { trusted.keys.sorted() }
 
     /// Whether `id` can name an issuer: a safe file-name stem (letters, digits, `-`, `_`, `.`,
     /// not starting with a dot), at most 64 characters.

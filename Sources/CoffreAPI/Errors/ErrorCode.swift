@@ -22,6 +22,8 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
     case assertionExpired = "assertion_expired"
     case assertionUnknownIssuer = "assertion_unknown_issuer"
     case assertionReplayed = "assertion_replayed"
+    /// The issuer is trusted, but not for this role, mode or profession (its scope file).
+    case assertionOutOfScope = "assertion_out_of_scope"
     case notOperator = "not_operator"
     case developmentOnly = "development_only"
     case accessDenied = "access_denied"
@@ -49,7 +51,7 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
             .invalidMetadata, .uploadIncomplete:
             400
         case .assertionMissing, .assertionMalformed, .assertionBadSignature, .assertionExpired,
-            .assertionUnknownIssuer, .assertionReplayed:
+            .assertionUnknownIssuer, .assertionReplayed, .assertionOutOfScope:
             401
         case .notOperator, .accessDenied, .developmentOnly: 403
         case .routeNotFound, .dossierNotFound, .documentNotFound, .keyVersionNotFound: 404

@@ -85,14 +85,10 @@ public struct ServerConfiguration: Sendable {
         self.shutdownGracePeriod = shutdownGracePeriod
     }
 
-    /// The development issuer's signing seed, beside the socket, where `coffre` looks for it.
+    /// The development issuer's signing seed: in the state directory, never beside a socket
+    /// that may be in a shared directory. `coffre` finds it beside the default development
+    /// socket, or through `COFFRE_ISSUER_KEY`.
     public var developmentIssuerKeyPath: String {
-        directoryName(of: socketPath) + "/dev-issuer.key"
+        stateDirectory + "/dev-issuer.key"
     }
-}
-
-/// The directory part of a path (`/a/b` → `/a`, `b` → `.`).
-func directoryName(of path: String) -> String {
-    guard let slash = path.lastIndex(of: "/") else { return "." }
-    return slash == path.startIndex ? "/" : String(path[..<slash])
 }

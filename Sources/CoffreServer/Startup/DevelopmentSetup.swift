@@ -23,14 +23,35 @@ enum DevelopmentSetup {
         }
         try makePrivateDirectory(configuration.trustDirectory)
         let seedPath = configuration.developmentIssuerKeyPath
-        let publicPath = configuration.trustDirectory + "/\(issuerID).pub"
-        if !FileManager.default.fileExists(atPath: seedPath) {
-            var seed = Ed25519SigningKey.generateSeed()
-            defer { secureZero(&seed) }
-            let arena = try SecureArena(slotCount: 1)
-            let key = try Ed25519SigningKey(seed: seed, in: arena)
-            try writeFile(seedPath, Hex.encode(seed) + "\n", mode: 0o600)
-            try writeFile(publicPath, Hex.encode(key.publicKey.bytes) + "\n", mode: 0o644)
+        // Created only if absent, never through a link, and only the daemon's user may read it;
+        // one found there must be as this would have made it.
+        let fd = open(seedPath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            guard errno == EEXIST else { throw StoreError(.keys, "cannot create \(seedPath)", errno: errno) }
+            try checkPrivate(seedPath)
+            return
+        }
+        defer { close(fd) }
+        var seed = Ed25519SigningKey.generateSeed()
+        defer { secureZero(&seed) }
+        let arena = try SecureArena(slotCount: 1)
+        let key = try Ed25519SigningKey(seed: seed, in: arena)
+        var text = Array((Hex.encode(seed) + "\n").utf8)
+        defer { secureZero(&text) }
+        guard write(fd, text, text.count) == text.count, fsync(fd) == 0 else {
+            throw StoreError(.keys, "cannot write \(seedPath)", errno: errno)
+        }
+        try writeFile(configuration.trustDirectory + "/\(issuerID).pub", Hex.encode(key.publicKey.bytes) + "\n", mode: 0o644)
+    }
+
+    /// Refuses a development issuer key that is a link, not a regular file, not the daemon's
+    /// user's, or readable by anyone else: another user could have put it there to be trusted.
+    static func checkPrivate(_ path: String) throws {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { throw StoreError(.keys, "cannot inspect \(path)", errno: errno) }
+        guard info.st_mode & S_IFMT == S_IFREG, info.st_uid == geteuid(), info.st_mode & 0o077 == 0 else {
+            throw StoreError(
+                .keys, "\(path) is not a regular file of this user with mode 0600: remove it, and the next --dev start makes a new one")
         }
     }
 
@@ -39,7 +60,7 @@ enum DevelopmentSetup {
     }
 
     static func writeFile(_ path: String, _ text: String, mode: mode_t) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode)
         guard fd >= 0 else { throw StoreError(.keys, "cannot write \(path)", errno: errno) }
         defer { close(fd) }
         let bytes = Array(text.utf8)

@@ -38,17 +38,17 @@ public struct ReloadService: Service {
         for await _ in signals.cancelOnGracefulShutdown() {
             notifier.reloading()
             var failures: [String] = []
-            do {
-                let store = try trust.reload()
-                logger.notice(
-                    "trust directory reloaded",
-                    metadata: CoffreEvent.reload.metadata(["trust.issuers": "\(store.issuers.joined(separator: ","))"]))
-            } catch {
-                failures.append("trust directory: \(error)")
+            // Every valid issuer file is in force after it, and no other: a bad file keeps its own
+            // issuer out, never a revoked one in.
+            let untrusted = trust.reload()
+            logger.notice(
+                "trust directory reloaded",
+                metadata: CoffreEvent.reload.metadata(["trust.issuers": "\(trust.current.issuers.joined(separator: ","))"]))
+            for problem in untrusted {
                 logger.error(
-                    "trust directory not reloaded; the previous issuers stay trusted",
-                    metadata: CoffreEvent.reloadFailed.metadata(["error": "\(error)"]))
+                    "trust directory: a file was left out", metadata: CoffreEvent.reloadFailed.metadata(["trust.problem": "\(problem)"]))
             }
+            if !untrusted.isEmpty { failures.append("trust directory: \(untrusted.joined(separator: "; "))") }
             do {
                 // A signal names no sender: the reload is the daemon's own user's, as systemd
                 // runs `ExecReload` for the operator who asked.

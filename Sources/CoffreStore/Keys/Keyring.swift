@@ -45,8 +45,9 @@ public struct MasterKeyring: Sendable {
                 throw StoreError(.keys, "cannot read the key directory \(directory): fix its permissions (\(error))")
             }
             for name in names where name.hasPrefix(filePrefix) {
-                guard let version = UInt32(name.dropFirst(filePrefix.count)), version > 0 else {
-                    throw StoreError(.keys, "master key file \(name) is not named coffre-master-<version ≥ 1>")
+                guard let version = version(inFileName: name) else {
+                    throw StoreError(
+                        .keys, "master key file \(name) is not named coffre-master-<version>: decimal, from 1, no sign or leading zero")
                 }
                 keys[version] = try loadKey(at: directory + "/" + name, arena: arena)
             }
@@ -56,6 +57,16 @@ public struct MasterKeyring: Sendable {
                 .keys, "no master key found in \(directories.joined(separator: ", ")): provision coffre-master-1 (see keys/README.md)")
         }
         return MasterKeyring(keys: keys)
+    }
+
+    /// The version a key file's name gives, if it is exactly `coffre-master-<N>`: N in decimal
+    /// digits, from 1, with no sign and no leading zero. So one version has one file name, and
+    /// `coffre-master-01` or `coffre-master-+1` never shadows `coffre-master-1`.
+    static func version(inFileName name: String) -> UInt32? {
+        guard name.hasPrefix(filePrefix) else { return nil }
+        let digits = name.utf8.dropFirst(filePrefix.utf8.count)
+        guard let first = digits.first, (49...57).contains(first), digits.allSatisfy({ (48...57).contains($0) }) else { return nil }
+        return UInt32(String(decoding: digits, as: UTF8.self))
     }
 
     static func loadKey(at path: String, arena: SecureArena) throws(StoreError) -> SymmetricKey {

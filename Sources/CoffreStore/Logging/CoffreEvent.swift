@@ -22,7 +22,8 @@ public enum CoffreEvent: String, CaseIterable, Sendable {
     case integrityFailure = "integrity_failure"
     /// SIGHUP: the trust directory was reloaded.
     case reload
-    /// SIGHUP: the reload failed; the previous trust store stays in force.
+    /// A reload (or the start) left something out: a trust directory file, or the master
+    /// keys (whose previous set stays in force).
     case reloadFailed = "reload_failed"
     /// The watchdog's health probe failed: the daemon stopped pinging systemd.
     case watchdogUnhealthy = "watchdog_unhealthy"

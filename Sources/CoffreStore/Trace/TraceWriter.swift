@@ -61,14 +61,8 @@ actor TraceWriter {
     private var pending: [Pending] = []
     private var flushing = false
 
-    /// Whether appends record the single-use assertion they come with (`VaultIndex.sharedByDaemons`).
-    private let recordsAssertions: Bool
-
-    /// - Parameter recordsAssertions: whether to record assertions' uses in the index; by
-    ///   default, when other daemons may write it.
-    init(index: any VaultIndex, signer: TraceSigner, clock: any VaultClock, recordsAssertions: Bool? = nil) async throws(StoreError) {
+    init(index: any VaultIndex, signer: TraceSigner, clock: any VaultClock) async throws(StoreError) {
         self.index = index
-        self.recordsAssertions = recordsAssertions ?? index.sharedByDaemons
         self.signer = signer
         self.clock = clock
         // Checked at start, so that a damaged index stops the daemon rather than every access.
@@ -83,13 +77,13 @@ actor TraceWriter {
     /// together, or neither does. A change that fails (a conflict) is rolled back alone and
     /// its error thrown as `ChangeFailed`; its entry is kept, as a decision traced before an
     /// action that failed. A change that throws `StaleDecision` is rolled back with its entry.
-    /// With `assertion` (and an index other daemons share), its use is recorded in the same
-    /// transaction; an assertion the index has recorded already writes nothing and throws
-    /// `Replayed`.
+    /// With `assertion`, its use is recorded in the same transaction, until the assertion
+    /// expires: an assertion the index has recorded already (this daemon before a restart, or
+    /// another daemon sharing the index) writes nothing and throws `Replayed`.
     func append(
         _ entry: Entry, change: Change? = nil, assertion: AssertionUse? = nil, durability: TraceDurability = .beforeReturning
     ) async throws -> Int64 {
-        let item = Item(at: clock.now(), entry: entry, change: change, assertion: recordsAssertions ? assertion : nil)
+        let item = Item(at: clock.now(), entry: entry, change: change, assertion: assertion)
         return try await withCheckedThrowingContinuation { continuation in
             pending.append(
                 Pending(item: item, durability: change == nil ? durability : .beforeReturning, continuation: continuation))

@@ -74,8 +74,7 @@ public struct Vault: Sendable {
         arena: SecureArena,
         clock: any VaultClock,
         logger: Logger,
-        reconciling: (@Sendable (_ shardsDone: Int) -> Void)? = nil,
-        recordsAssertions: Bool? = nil
+        reconciling: (@Sendable (_ shardsDone: Int) -> Void)? = nil
     ) async throws(StoreError) -> Vault {
         let installed = try MasterKeyring.load(from: configuration.keyDirectories, arena: arena)
         let now = clock.now()
@@ -87,7 +86,7 @@ public struct Vault: Sendable {
         let unattachedTraceKey = try await Self.vaultKey(
             purpose: unattachedTracePurpose, index: index, masterKeys: snapshot, arena: arena)
         let trace = try await TraceWriter(
-            index: index, signer: try TraceSigner(seed: traceSeed, arena: arena), clock: clock, recordsAssertions: recordsAssertions)
+            index: index, signer: try TraceSigner(seed: traceSeed, arena: arena), clock: clock)
         let recovery = try await recover(
             index: index, blobs: blobs, configuration: configuration, logger: logger, reconciling: reconciling)
         return Vault(

@@ -43,10 +43,6 @@ protocol VaultIndex: Sendable {
     /// The space left, and the whole, of the disk the index writes to; nil when the engine
     /// cannot say (a database server keeps its own).
     func diskSpace() -> (free: Int64, total: Int64)?
-    /// Whether other daemons may write this index. Then a single-use assertion must be
-    /// recorded in the index with the operation it allows (`admit`); an index one daemon alone
-    /// can open leaves that to the daemon's memory, at no cost to every request.
-    var sharedByDaemons: Bool { get }
 }
 
 extension VaultIndex {

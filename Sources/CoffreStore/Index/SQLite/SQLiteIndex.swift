@@ -27,8 +27,6 @@ struct SQLiteIndex: VaultIndex {
     let writerLoad = WriterLoad()
     /// Makes `.batched` commits durable, a few milliseconds after them.
     let syncer: TraceSyncer
-    /// One daemon at a time opens a state directory (`StateLock`), so its index is its alone.
-    let sharedByDaemons = false
     /// SQLite's default WAL size, in pages, at which a commit checkpoints.
     static let autocheckpointPages = 1000
 
