@@ -91,7 +91,7 @@ public enum CoffreDaemon {
                 stateDirectory: configuration.stateDirectory,
                 keyDirectories: configuration.keyDirectories,
                 maxDocumentSize: configuration.maxDocumentSize, retention: configuration.retention,
-                traceSyncInterval: configuration.traceSyncInterval),
+                traceSyncInterval: configuration.traceSyncInterval, traceAnchorPath: configuration.traceAnchorPath),
             io: BlockingIO(pool: pool), arena: arena, clock: clock, logger: logger,
             reconciling: { shardsDone in
                 // After a crash every blob is compared with the index: about a second per

@@ -59,6 +59,7 @@ struct AdminCommand: AsyncParsableCommand {
                     ("dossiers", String(report.dossiersChecked)), ("documents read", String(report.documentsChecked)),
                     ("orphan blobs", String(report.orphanBlobs)),
                     ("trace entries", String(report.traceEntriesChecked)), ("checkpoints", String(report.traceCheckpointsChecked)),
+                    ("anchors", String(report.traceAnchorsChecked)),
                     ("first broken entry", report.firstBrokenTraceEntry.map(String.init)), ("signing key", report.traceSigningKey),
                     ("result", report.ok ? "clean" : "\(report.problems.count) problem(s)"),
                 ])

@@ -2,6 +2,7 @@ import CoffreCrypto
 import CoffreDomain
 import CoffreTesting
 import Foundation
+import Logging
 import Testing
 
 @testable import CoffreStore
@@ -31,15 +32,19 @@ struct IndexEngine: Sendable, CustomTestStringConvertible {
     ]
 
     /// Trace writers on two connections to one index, as two daemons sharing it would have.
-    static func twoWriters(_ index: any VaultIndex, _ other: any VaultIndex) async throws -> [TraceWriter] {
-        let arena = try SecureArena(slotCount: 4)
-        let seed = try SymmetricKey.random(in: arena)
-        return [
-            try await TraceWriter(
-                index: index, signer: try TraceSigner(seed: seed, arena: arena), clock: SystemClock()),
-            try await TraceWriter(
-                index: other, signer: try TraceSigner(seed: seed, arena: arena), clock: SystemClock()),
-        ]
+    /// Each with the vault's trace keys and an anchor file of its own.
+    static func twoWriters(_ index: any VaultIndex, _ other: any VaultIndex) async throws -> (
+        writers: [TraceWriter], keys: TraceKeys, anchors: TemporaryDirectory
+    ) {
+        let arena = try SecureArena(slotCount: 8)
+        let keys = try TraceKeys(seed: try SymmetricKey.random(in: arena), arena: arena)
+        let anchors = try TemporaryDirectory(prefix: "coffre-anchors")
+        var writers: [TraceWriter] = []
+        for (n, index) in [index, other].enumerated() {
+            let file = try await TraceAnchors.open(path: anchors.path + "/\(n)", keys: keys, index: index, logger: Logger(label: "test"))
+            writers.append(try await TraceWriter(index: index, keys: keys, anchors: file, clock: SystemClock()))
+        }
+        return (writers, keys, anchors)
     }
 
     static func dossier(_ n: Int, state: String = "active", purgeAfter: Int64? = nil) -> DossierRow {
@@ -172,7 +177,7 @@ struct IndexEngine: Sendable, CustomTestStringConvertible {
             } catch {
                 failure = (error as? StoreError).map { "\($0.code)" }
             }
-            try transaction.append(traceEntries: entries, checkpoint: nil)
+            try transaction.append(traceEntries: entries, checkpoints: [])
             return failure
         }
         #expect(failure == "dossierNotFound")
@@ -223,7 +228,8 @@ struct IndexEngine: Sendable, CustomTestStringConvertible {
     @Test(arguments: engines)
     func twoWritersAppendToOneChain(_ engine: IndexEngine) async throws {
         let (index, keepAlive, openAgain) = try engine.make()
-        let writers = try await Self.twoWriters(index, try openAgain())
+        let (writers, keys, anchors) = try await Self.twoWriters(index, try openAgain())
+        defer { withExtendedLifetime(anchors) {} }
         let perWriter = 150
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (n, writer) in writers.enumerated() {
@@ -242,11 +248,12 @@ struct IndexEngine: Sendable, CustomTestStringConvertible {
         #expect(Set(rows.compactMap(\.detail)).count == 2 * perWriter)
         var hash = TraceWriter.genesis
         for row in rows {
-            #expect(row.hash == Data(SHA256Hasher.hash(Array(hash) + row.chainedBytes)), "entry \(row.seq) follows the one before")
+            #expect(row.hash == keys.link(row, to: hash), "entry \(row.seq) follows the one before")
             hash = row.hash
         }
         let checkpoints = try await index.traceCheckpoints(after: nil, through: Int64.max, limit: 100)
-        #expect(!checkpoints.isEmpty)
+        // One at every 64th entry, whichever writer's batch reached it.
+        #expect(checkpoints.map(\.seq) == [64, 128, 192, 256])
         for checkpoint in checkpoints { #expect(checkpoint.hash == rows[Int(checkpoint.seq) - 1].hash, "checkpoint \(checkpoint.seq)") }
         withExtendedLifetime(keepAlive) {}
     }
@@ -255,7 +262,8 @@ struct IndexEngine: Sendable, CustomTestStringConvertible {
     @Test(arguments: engines)
     func anAssertionIsAdmittedOnceWhicheverWriterSeesIt(_ engine: IndexEngine) async throws {
         let (index, keepAlive, openAgain) = try engine.make()
-        let writers = try await Self.twoWriters(index, try openAgain())
+        let (writers, _, anchors) = try await Self.twoWriters(index, try openAgain())
+        defer { withExtendedLifetime(anchors) {} }
         let now = Int64(Date().timeIntervalSince1970)
         let use = AssertionUse(fingerprint: SecureRandom.bytes(16), forgettableAt: now + 300)
         let admitted = await withTaskGroup(of: Bool.self) { group in

@@ -1,12 +1,14 @@
+import CoffreCrypto
 import CoffreDomain
 @testable import CoffreStore
 import Foundation
 import GRDB
 import Testing
 
-/// `verifyTrace` walks the chain and the signed checkpoints a page at a time. The chain alone
-/// catches an entry changed, inserted or removed in the middle; only the checkpoints catch the
-/// end of the trace cut off, which leaves a chain that still holds.
+/// `verifyTrace` walks the chain, the signed checkpoints and the anchors a page at a time. The
+/// keyed chain catches an entry changed, inserted or removed in the middle, even with the plain
+/// hashes recomputed; the checkpoints' fixed places catch one removed; the checkpoints and the
+/// anchors catch the end of the trace cut off, which leaves a chain that still holds.
 @Suite struct TraceVerificationTests {
     /// 330 entries: checkpoints every 64 (at 64, 128, 192, 256 and 320) and one at the clean
     /// stop's end of the chain (330).
@@ -39,6 +41,7 @@ import Testing
         #expect(paged.problems.isEmpty, "\(paged.problems)")
         #expect(paged.entriesChecked == 330)
         #expect(paged.checkpointsChecked == 6)
+        #expect(paged.anchorsChecked == 6)
         #expect(paged.firstBrokenSeq == nil)
         #expect(try await fixture.vault.verifyTrace() == paged)
     }
@@ -47,13 +50,62 @@ import Testing
         let fixture = try await tracedVault()
         try await damage(fixture, "DELETE FROM trace_entry WHERE seq > 200")
         let verification = try await fixture.vault.verifyTrace(pageSize: 3)
-        // What is left is a chain that holds: only the checkpoints past it say what is gone.
+        // What is left is a chain that holds: only the checkpoints and anchors past it say what is gone.
+        let cut = "names an entry the index no longer has (the trace was cut, or the index rolled back)"
         #expect(verification.entriesChecked == 200)
         #expect(verification.checkpointsChecked == 6)
         #expect(verification.firstBrokenSeq == 256)
         #expect(
             verification.problems
-                == [256, 320, 330].map { "checkpoint at entry \($0) does not match the trace (entries changed or removed)" })
+                == [256, 320, 330].map { "checkpoint at entry \($0) does not match the trace (entries changed or removed)" }
+                + [256, 320, 330].map { "anchor of entry \($0) " + cut })
+        // With the checkpoints past it removed too, the anchors, outside the index, still say it.
+        try await damage(fixture, "DELETE FROM trace_checkpoint WHERE seq > 200")
+        let again = try await fixture.vault.verifyTrace(pageSize: 3)
+        #expect(again.firstBrokenSeq == 256)
+        #expect(again.anchorsChecked == 6)
+        #expect(again.problems == [256, 320, 330].map { "anchor of entry \($0) " + cut })
+    }
+
+    /// The review's attack: an entry rewritten, the plain SHA-256 chain recomputed from there as
+    /// it used to be, and the checkpoints from there deleted. Without the chain key the hashes
+    /// cannot be made to follow, and the missing checkpoints and the anchors say the same.
+    @Test func anEntryRewrittenWithThePlainChainRecomputedIsNamed() async throws {
+        let fixture = try await tracedVault()
+        try await fixture.vault.sqlite.pool.write { db in
+            try db.execute(sql: "UPDATE trace_entry SET action = 'route.unknown', outcome = 'refused' WHERE seq = 100")
+            var previous = try Data.fetchOne(db, sql: "SELECT hash FROM trace_entry WHERE seq = 99")!
+            for row in try TraceEntryRow.fetchAll(db, sql: "SELECT * FROM trace_entry WHERE seq >= 100 ORDER BY seq") {
+                previous = Data(SHA256Hasher.hash(Array(previous) + row.chainedBytes))
+                try db.execute(sql: "UPDATE trace_entry SET hash = ? WHERE seq = ?", arguments: [previous, row.seq])
+            }
+            try db.execute(sql: "DELETE FROM trace_checkpoint WHERE seq >= 100")
+        }
+        let verification = try await fixture.vault.verifyTrace(pageSize: 50)
+        #expect(verification.firstBrokenSeq == 100)
+        #expect(verification.problems.first == "trace entry 100 does not follow from the entry before it (changed, inserted or reordered)")
+        for seq in [128, 192, 256, 320] {
+            #expect(verification.problems.contains("the checkpoint due at entry \(seq) is missing (removed)"), "\(seq)")
+            #expect(
+                verification.problems.contains(
+                    "anchor of entry \(seq) does not match the index's entry (the trace was rewritten, or the index replaced)"), "\(seq)")
+        }
+        // The start notices too: the last anchor no longer matches.
+        let refused = await #expect(throws: StoreError.self) { try await fixture.reopen() }
+        #expect(refused?.code == .integrity)
+        #expect(
+            refused?.message.contains("the index's trace does not reach its last anchor (entry 330") == true, "\(refused?.message ?? "")")
+    }
+
+    @Test func aCheckpointRemovedFromItsPlaceIsNamed() async throws {
+        let fixture = try await tracedVault()
+        try await damage(fixture, "DELETE FROM trace_checkpoint WHERE seq IN (128, 192)")
+        let verification = try await fixture.vault.verifyTrace(pageSize: 7)
+        #expect(verification.firstBrokenSeq == 128)
+        #expect(
+            verification.problems == [
+                "the checkpoint due at entry 128 is missing (removed)", "the checkpoint due at entry 192 is missing (removed)",
+            ])
     }
 
     @Test func anEntryRemovedUnderACheckpointAndAForgedSignatureAreNamed() async throws {
@@ -71,6 +123,7 @@ import Testing
                 "trace entry 129 does not follow from the entry before it (changed, inserted or reordered)",
                 "checkpoint at entry 128 does not match the trace (entries changed or removed)",
                 "checkpoint at entry 192 has an invalid signature",
+                "anchor of entry 128 names an entry the index no longer has (the trace was cut, or the index rolled back)",
             ])
     }
 

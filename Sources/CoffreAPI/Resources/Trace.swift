@@ -76,6 +76,8 @@ public struct VerifyReport: Codable, Sendable, Equatable {
     public var orphanBlobs: Int
     public var traceEntriesChecked: Int64
     public var traceCheckpointsChecked: Int
+    /// Lines of the trace's anchor file (outside the index) checked against the index.
+    public var traceAnchorsChecked: Int
     /// The first trace entry that is missing or does not follow from the one before.
     public var firstBrokenTraceEntry: Int64?
     public var problems: [String]
@@ -84,8 +86,10 @@ public struct VerifyReport: Codable, Sendable, Equatable {
 
     public init(
         ok: Bool, dossiersChecked: Int, documentsChecked: Int, orphanBlobs: Int, traceEntriesChecked: Int64,
-        traceCheckpointsChecked: Int, firstBrokenTraceEntry: Int64?, problems: [String], traceSigningKey: String
+        traceCheckpointsChecked: Int, traceAnchorsChecked: Int, firstBrokenTraceEntry: Int64?, problems: [String],
+        traceSigningKey: String
     ) {
+        self.traceAnchorsChecked = traceAnchorsChecked
         self.ok = ok
         self.dossiersChecked = dossiersChecked
         self.documentsChecked = documentsChecked

@@ -22,3 +22,21 @@ public enum KeyedHash {
         return out
     }
 }
+
+extension SymmetricKey {
+    /// A subkey for one purpose, derived from this key straight into locked memory (keyed
+    /// BLAKE2b-256 of the purpose): the subkey reveals nothing of this key, and two purposes
+    /// never share a subkey.
+    public func derived(for purpose: String, in arena: SecureArena) throws(CryptoError) -> SymmetricKey {
+        Sodium.ensureInitialised()
+        var label = Array(("coffre/derived-key/" + purpose).utf8)
+        defer { secureZero(&label) }
+        let derived = try SymmetricKey.filling(in: arena) { slot in
+            crypto_generichash(
+                slot.baseAddress!.assumingMemoryBound(to: UInt8.self), SymmetricKey.byteCount, label, UInt64(label.count), pointer,
+                SymmetricKey.byteCount) == 0
+        }
+        guard let derived else { throw .malformed("libsodium could not derive a key") }
+        return derived
+    }
+}

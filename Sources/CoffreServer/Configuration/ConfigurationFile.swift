@@ -10,12 +10,13 @@ import Foundation
 /// regulation says 42), `rotationBatchSize` (1000 dossier keys per transaction),
 /// `rotationPauseMilliseconds` (0: the rest between two rotation batches), `idleTimeoutSeconds`
 /// (30: a connection without a complete request for that long is closed),
-/// `traceSyncMilliseconds` (10: how long a read's or a refusal's trace entry may stay unsynced).
+/// `traceSyncMilliseconds` (10: how long a read's or a refusal's trace entry may stay unsynced),
+/// `traceAnchorFile` (`<stateDirectory>/trace.anchors`: the trace's anchors, outside the index).
 public struct ConfigurationFile: Decodable, Sendable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case stateDirectory, socket, keyDirectories, trustDirectory, maxDocumentBytes, operatorGroup, shutdownGraceSeconds
         case habilitationMatrix, retentionUser, retentionDays, deletionDelayDays, oppositionDays, rotationBatchSize
-        case rotationPauseMilliseconds, idleTimeoutSeconds, traceSyncMilliseconds
+        case rotationPauseMilliseconds, idleTimeoutSeconds, traceSyncMilliseconds, traceAnchorFile
     }
 
     public var stateDirectory: String?
@@ -34,6 +35,7 @@ public struct ConfigurationFile: Decodable, Sendable {
     public var rotationPauseMilliseconds: Int?
     public var idleTimeoutSeconds: Int?
     public var traceSyncMilliseconds: Int?
+    public var traceAnchorFile: String?
 
     /// No file: every key unset.
     public init() {}

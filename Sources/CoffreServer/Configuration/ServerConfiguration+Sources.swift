@@ -67,7 +67,8 @@ extension ServerConfiguration {
             rotationBatchSize: commandLine.rotationBatchSize ?? file.rotationBatchSize ?? 1_000,
             rotationPause: .milliseconds(commandLine.rotationPauseMilliseconds ?? file.rotationPauseMilliseconds ?? 0),
             idleTimeout: .seconds(max(1, commandLine.idleTimeoutSeconds ?? file.idleTimeoutSeconds ?? 30)),
-            traceSyncInterval: .milliseconds(traceSync))
+            traceSyncInterval: .milliseconds(traceSync),
+            traceAnchorPath: file.traceAnchorFile.map(absolute))
     }
 
     private static func days(_ days: Double) -> Int64 { Int64(days * 86_400_000) }

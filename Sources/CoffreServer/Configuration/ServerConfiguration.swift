@@ -45,6 +45,8 @@ public struct ServerConfiguration: Sendable {
     /// (written, so safe from a crash of the daemon, not yet from a power cut); zero makes
     /// each wait for its own synced commit. At most one second.
     public var traceSyncInterval: Duration
+    /// The trace's anchor file; nil for `trace.anchors` in the state directory.
+    public var traceAnchorPath: String?
 
     /// Defaults for a production host (`/var/lib/coffre`, `/run/coffre/coffred.sock`).
     public init(
@@ -64,8 +66,10 @@ public struct ServerConfiguration: Sendable {
         rotationBatchSize: Int = 1_000,
         rotationPause: Duration = .zero,
         idleTimeout: Duration = .seconds(30),
-        traceSyncInterval: Duration = .milliseconds(10)
+        traceSyncInterval: Duration = .milliseconds(10),
+        traceAnchorPath: String? = nil
     ) {
+        self.traceAnchorPath = traceAnchorPath
         self.idleTimeout = idleTimeout
         self.traceSyncInterval = traceSyncInterval
         self.rotationBatchSize = rotationBatchSize

@@ -20,7 +20,8 @@ enum VerifyStream {
         return VerifyReport(
             ok: problems.isEmpty, dossiersChecked: contents.dossiersChecked, documentsChecked: contents.documentsChecked,
             orphanBlobs: contents.orphanBlobs, traceEntriesChecked: trace.entriesChecked,
-            traceCheckpointsChecked: trace.checkpointsChecked, firstBrokenTraceEntry: trace.firstBrokenSeq, problems: problems,
+            traceCheckpointsChecked: trace.checkpointsChecked, traceAnchorsChecked: trace.anchorsChecked,
+            firstBrokenTraceEntry: trace.firstBrokenSeq, problems: problems,
             traceSigningKey: trace.signingKey)
     }
 

@@ -42,6 +42,9 @@ public enum CoffreEvent: String, CaseIterable, Sendable {
     /// The index's WAL could not be synced for batched trace entries: each access now waits
     /// for its own synced commit, and the disk needs looking at.
     case traceSyncFailed = "trace_sync_failed"
+    /// A trace checkpoint was anchored outside the index (seq, hash, signature): the journal's
+    /// copy lets an auditor prove the index's trace was not cut or rolled back.
+    case traceAnchored = "trace_anchored"
 
     /// The journal's `MESSAGE_ID` of this kind of event.
     public var messageID: String {
@@ -63,6 +66,7 @@ public enum CoffreEvent: String, CaseIterable, Sendable {
         case .keyRetired: "3d6e039805374bf3a63be0b6a4cd82b8"
         case .dossierRekeyed: "db6b596e9b0942fc9aec58d434cbe2ec"
         case .traceSyncFailed: "164fb5536df341e181f384b3ea066602"
+        case .traceAnchored: "350fc7bd29714a3fa1e9909e8a13cb37"
         }
     }
 

@@ -3,7 +3,12 @@ import CoffreDomain
 import Foundation
 
 /// Appends to the trace, batching concurrent appends into one transaction (group commit), and
-/// signs a checkpoint every `checkpointInterval` entries.
+/// signs a checkpoint at every entry whose seq is a multiple of `checkpointInterval`, which the
+/// anchors then copy outside the index.
+///
+/// Each entry's hash is a MAC under the vault's chain key of the one before and of its own
+/// columns (`TraceKeys`): without the master key, no one can make a changed entry fit the chain.
+/// Checkpoints sit at fixed seqs, so a missing one is itself a failure.
 ///
 /// An append returns only once its entry is committed: callers write the trace before they act,
 /// so an access that cannot be traced is refused (fail closed). Each batch reads the chain's
@@ -56,14 +61,16 @@ actor TraceWriter {
     static let genesis = Data(repeating: 0, count: 32)
 
     private let index: any VaultIndex
-    let signer: TraceSigner
+    let keys: TraceKeys
+    let anchors: TraceAnchors
     private let clock: any VaultClock
     private var pending: [Pending] = []
     private var flushing = false
 
-    init(index: any VaultIndex, signer: TraceSigner, clock: any VaultClock) async throws(StoreError) {
+    init(index: any VaultIndex, keys: TraceKeys, anchors: TraceAnchors, clock: any VaultClock) async throws(StoreError) {
         self.index = index
-        self.signer = signer
+        self.keys = keys
+        self.anchors = anchors
         self.clock = clock
         // Checked at start, so that a damaged index stops the daemon rather than every access.
         _ = try await index.read("read the trace") { try Self.chainTail($0) }
@@ -96,12 +103,15 @@ actor TraceWriter {
 
     /// Signs a checkpoint at the current end of the chain (at a clean stop, and on demand).
     func checkpointNow() async throws(StoreError) {
-        let (signer, clock) = (self.signer, self.clock)
-        try await index.write("sign a trace checkpoint") { transaction in
+        let (keys, clock) = (self.keys, self.clock)
+        let checkpoint = try await index.write("sign a trace checkpoint") { transaction -> TraceCheckpointRow? in
             let tail = try Self.chainTail(transaction)
-            guard tail.seq > tail.checkpointSeq else { return }
-            try transaction.append(traceEntries: [], checkpoint: Self.checkpoint(seq: tail.seq, hash: tail.hash, signer, clock))
+            guard tail.seq > tail.checkpointSeq else { return nil }
+            let checkpoint = keys.checkpoint(seq: tail.seq, hash: tail.hash, at: clock.now())
+            try transaction.append(traceEntries: [], checkpoints: [checkpoint])
+            return checkpoint
         }
+        if let checkpoint { await anchors.submit([checkpoint]) }
     }
 
     /// Makes every entry committed so far durable (at a clean stop, after the checkpoint).
@@ -110,25 +120,26 @@ actor TraceWriter {
     }
 
     /// The checkpoint public key, for verifiers.
-    nonisolated var publicKey: Ed25519PublicKey { signer.publicKey }
+    nonisolated var publicKey: Ed25519PublicKey { keys.publicKey }
 
     private func flush() async {
         while !pending.isEmpty {
             let batch = pending
             pending = []
             let items = batch.map(\.item)
-            let (signer, clock) = (self.signer, self.clock)
-            let body: @Sendable (any IndexTransaction) throws -> [Appended] = { transaction in
-                try Self.append(items, in: transaction, signer, clock)
+            let (keys, clock) = (self.keys, self.clock)
+            let body: @Sendable (any IndexTransaction) throws -> ([Appended], [TraceCheckpointRow]) = { transaction in
+                try Self.append(items, in: transaction, keys, clock)
             }
             // Decided per batch: one entry that must be durable at once makes the others so too.
             let durability: TraceDurability = batch.contains { $0.durability == .beforeReturning } ? .beforeReturning : .batched
             do {
-                var results: [Appended]? = nil
+                var written: ([Appended], [TraceCheckpointRow])? = nil
                 // Reads and refusals, with the writer idle: committed on this thread.
-                if durability == .batched { results = try index.writeBatchedIfIdle("write the trace", body) }
-                if results == nil { results = try await index.write("write the trace", durability: durability, body) }
-                for (pending, result) in zip(batch, results ?? []) {
+                if durability == .batched { written = try index.writeBatchedIfIdle("write the trace", body) }
+                if written == nil { written = try await index.write("write the trace", durability: durability, body) }
+                let (results, checkpoints) = written ?? ([], [])
+                for (pending, result) in zip(batch, results) {
                     switch result {
                     case .entry(let seq): pending.continuation.resume(returning: seq)
                     case .changeFailed(let error): pending.continuation.resume(throwing: ChangeFailed(error: error))
@@ -136,6 +147,8 @@ actor TraceWriter {
                     case .replayed: pending.continuation.resume(throwing: Replayed())
                     }
                 }
+                // After the answers: anchoring is off the request path.
+                if !checkpoints.isEmpty { await anchors.submit(checkpoints) }
             } catch {
                 for pending in batch { pending.continuation.resume(throwing: error) }
             }
@@ -144,13 +157,14 @@ actor TraceWriter {
     }
 
     /// Runs the batch's changes, each in a savepoint of its own, then chains and inserts the
-    /// entries of those that are kept, and a checkpoint when one is due.
+    /// entries of those that are kept, and the checkpoints due at their seqs.
     private static func append(
-        _ items: [Item], in transaction: any IndexTransaction, _ signer: TraceSigner, _ clock: any VaultClock
-    ) throws -> [Appended] {
+        _ items: [Item], in transaction: any IndexTransaction, _ keys: TraceKeys, _ clock: any VaultClock
+    ) throws -> ([Appended], [TraceCheckpointRow]) {
         let tail = try chainTail(transaction)
         var (seq, hash) = (tail.seq, tail.hash)
         var rows: [TraceEntryRow] = []
+        var checkpoints: [TraceCheckpointRow] = []
         var results: [Appended] = []
         // Assertions are forgotten by the real clock (their lifetimes are), never the vault's.
         if items.contains(where: { $0.assertion != nil }) { try transaction.forgetAssertions(through: Int64(Date().timeIntervalSince1970)) }
@@ -192,15 +206,14 @@ actor TraceWriter {
             var row = TraceEntryRow(
                 seq: seq, at: item.at, dossierId: entry.dossierID, action: entry.action, outcome: entry.outcome, detail: entry.detail,
                 sealed: try entry.seal(seq), hash: Data())
-            row.hash = Data(SHA256Hasher.hash(Array(hash) + row.chainedBytes))
+            row.hash = keys.link(row, to: hash)
             hash = row.hash
             rows.append(row)
+            if seq % checkpointInterval == 0 { checkpoints.append(keys.checkpoint(seq: seq, hash: hash, at: clock.now())) }
             results.append(failure.map { .changeFailed($0) } ?? .entry(seq))
         }
-        var checkpoint: TraceCheckpointRow? = nil
-        if seq - tail.checkpointSeq >= checkpointInterval { checkpoint = Self.checkpoint(seq: seq, hash: hash, signer, clock) }
-        try transaction.append(traceEntries: rows, checkpoint: checkpoint)
-        return results
+        try transaction.append(traceEntries: rows, checkpoints: checkpoints)
+        return (results, checkpoints)
     }
 
     /// The chain's end as the transaction finds it.
@@ -217,12 +230,6 @@ actor TraceWriter {
     /// The change an appended entry allowed failed; the entry itself was written.
     struct ChangeFailed: Error {
         let error: any Error
-    }
-
-    private static func checkpoint(seq: Int64, hash: Data, _ signer: TraceSigner, _ clock: any VaultClock) -> TraceCheckpointRow {
-        var checkpoint = TraceCheckpointRow(seq: seq, hash: hash, at: clock.now(), signature: Data())
-        checkpoint.signature = Data(signer.key.sign(checkpoint.signedBytes))
-        return checkpoint
     }
 }
 

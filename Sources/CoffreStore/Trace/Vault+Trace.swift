@@ -17,6 +17,8 @@ public struct TraceRecord: Sendable, Equatable {
 public struct TraceVerification: Sendable, Equatable {
     public var entriesChecked: Int64
     public var checkpointsChecked: Int
+    /// Lines of the anchor file checked against the index.
+    public var anchorsChecked: Int
     /// The first entry whose hash does not follow from the one before, or that is missing.
     public var firstBrokenSeq: Int64?
     /// Every problem found, in words.
@@ -99,28 +101,65 @@ extension Vault {
         return records
     }
 
-    /// Checks the whole chain and every checkpoint, and names the first broken entry.
+    /// Checks the whole chain, every checkpoint and every anchor, and names the first broken entry.
     func verifyTrace() async throws(StoreError) -> TraceVerification {
         try await verifyTrace(pageSize: 10_000)
     }
 
-    /// Entries and checkpoints are read `pageSize` at a time and merged by seq, and problems are
-    /// kept up to a limit, so memory stays bounded however long the trace grows (it grows with
-    /// every access: 100 million entries carry about 1.5 million checkpoints).
+    /// Proves the index's trace three ways:
+    /// - each entry follows from the one before under the chain key (a change breaks it, and
+    ///   without the master key no one can mend it);
+    /// - a checkpoint signed by this vault sits at every 64th entry and matches it (a missing
+    ///   one is a failure);
+    /// - every line of the anchor file, kept outside the index, names an entry the index still
+    ///   has, with the same hash (a cut tail or a whole index rolled back to an older copy no
+    ///   longer reaches the last one).
+    ///
+    /// Entries, checkpoints and anchors are read `pageSize` at a time and merged by seq, and
+    /// problems are kept up to a limit, so memory stays bounded however long the trace grows (it
+    /// grows with every access: 100 million entries carry about 1.5 million checkpoints).
     func verifyTrace(pageSize: Int) async throws(StoreError) -> TraceVerification {
         precondition(pageSize > 0, "a page of no entries would end the walk at once")
         var chainProblems = ProblemList()
         var checkpointProblems = ProblemList()
+        var anchorProblems = ProblemList()
         var firstBroken: Int64? = nil
         func broken(at seq: Int64) { firstBroken = min(firstBroken ?? seq, seq) }
-        let publicKey = trace.publicKey
+        let keys = trace.keys
+        // Anchors written while the check runs are for entries it may not reach: the anchors
+        // are read first, up to their end now.
+        await trace.anchors.flush()
+        var anchors = try TraceAnchorFile.Reader(path: configuration.traceAnchorPath)
+        defer { anchors?.close() }
+        var anchorsChecked = 0
+        var nextAnchor = try anchors?.next()
+        if anchors == nil {
+            anchorProblems.append("the trace anchor file \(configuration.traceAnchorPath) is missing: the trace cannot be proven complete")
+        } else if anchors?.key != keys.publicKey.bytes {
+            anchorProblems.append("the trace anchor file names another signing key than this vault's")
+        }
+        func checkAnchor(entryHash: Data?) {
+            guard let anchor = nextAnchor else { return }
+            anchorsChecked += 1
+            if !keys.signed(anchor) {
+                anchorProblems.append("anchor of entry \(anchor.seq) is not signed by this vault")
+            } else if entryHash != anchor.hash {
+                anchorProblems.append(
+                    entryHash == nil
+                        ? "anchor of entry \(anchor.seq) names an entry the index no longer has (the trace was cut, or the index rolled back)"
+                        : "anchor of entry \(anchor.seq) does not match the index's entry (the trace was rewritten, or the index replaced)")
+                broken(at: anchor.seq)
+            }
+        }
         // Only the checkpoints there when the check begins: one signed while it runs may vouch
         // for an entry written after the walk has ended.
         var checkpoints = CheckpointPages(index: index, through: try await index.lastTraceCheckpointSeq(), pageSize: pageSize)
         var checkpointsChecked = 0
+        var lastCheckpointSeq: Int64? = nil
         func check(_ checkpoint: TraceCheckpointRow, entryHash: Data?) {
             checkpointsChecked += 1
-            if !publicKey.isValidSignature(Array(checkpoint.signature), for: checkpoint.signedBytes) {
+            lastCheckpointSeq = checkpoint.seq
+            if !keys.signed(checkpoint) {
                 checkpointProblems.append("checkpoint at entry \(checkpoint.seq) has an invalid signature")
             }
             if entryHash != checkpoint.hash {
@@ -145,8 +184,7 @@ extension Vault {
                     chainProblems.append("trace entries \(expectedSeq)–\(row.seq - 1) are missing")
                     broken(at: expectedSeq)
                 }
-                let computed = Data(SHA256Hasher.hash(Array(previous) + row.chainedBytes))
-                if computed != row.hash {
+                if keys.link(row, to: previous) != row.hash {
                     chainProblems.append("trace entry \(row.seq) does not follow from the entry before it (changed, inserted or reordered)")
                     broken(at: row.seq)
                 }
@@ -154,24 +192,38 @@ extension Vault {
                 while let checkpoint = try await checkpoints.next(through: row.seq) {
                     check(checkpoint, entryHash: checkpoint.seq == row.seq ? row.hash : nil)
                 }
+                if row.seq % TraceWriter.checkpointInterval == 0 && lastCheckpointSeq != row.seq {
+                    checkpointProblems.append("the checkpoint due at entry \(row.seq) is missing (removed)")
+                    broken(at: row.seq)
+                }
+                while let anchor = nextAnchor, anchor.seq <= row.seq {
+                    checkAnchor(entryHash: anchor.seq == row.seq ? row.hash : nil)
+                    nextAnchor = try anchors?.next()
+                }
                 previous = row.hash
                 expectedSeq = row.seq + 1
             }
         }
-        // Checkpoints past the last entry: the end of the trace was removed.
+        // Checkpoints and anchors past the last entry: the end of the trace was removed.
         while let checkpoint = try await checkpoints.next(through: .max) {
             check(checkpoint, entryHash: nil)
         }
+        while nextAnchor != nil {
+            checkAnchor(entryHash: nil)
+            nextAnchor = try anchors?.next()
+        }
         return TraceVerification(
-            entriesChecked: expectedSeq - 1, checkpointsChecked: checkpointsChecked, firstBrokenSeq: firstBroken,
-            problems: chainProblems.lines + checkpointProblems.lines, signingKey: Hex.encode(publicKey.bytes))
+            entriesChecked: expectedSeq - 1, checkpointsChecked: checkpointsChecked, anchorsChecked: anchorsChecked,
+            firstBrokenSeq: firstBroken, problems: chainProblems.lines + checkpointProblems.lines + anchorProblems.lines,
+            signingKey: Hex.encode(keys.publicKey.bytes))
     }
 
-    /// Signs a checkpoint at the end of the chain and syncs every entry written so far; called
-    /// at a clean stop.
+    /// Signs a checkpoint at the end of the chain, syncs every entry written so far, and anchors
+    /// the checkpoints not anchored yet; called at a clean stop.
     public func checkpointTrace() async throws(StoreError) {
         try await trace.checkpointNow()
         await trace.syncNow()
+        await trace.anchors.flush()
     }
 
     /// The trace checkpoint public key, hex.

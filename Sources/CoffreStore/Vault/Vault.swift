@@ -85,8 +85,9 @@ public struct Vault: Sendable {
         let traceSeed = try await Self.vaultKey(purpose: traceSigningPurpose, index: index, masterKeys: snapshot, arena: arena)
         let unattachedTraceKey = try await Self.vaultKey(
             purpose: unattachedTracePurpose, index: index, masterKeys: snapshot, arena: arena)
-        let trace = try await TraceWriter(
-            index: index, signer: try TraceSigner(seed: traceSeed, arena: arena), clock: clock)
+        let traceKeys = try TraceKeys(seed: traceSeed, arena: arena)
+        let anchors = try await TraceAnchors.open(path: configuration.traceAnchorPath, keys: traceKeys, index: index, logger: logger)
+        let trace = try await TraceWriter(index: index, keys: traceKeys, anchors: anchors, clock: clock)
         let recovery = try await recover(
             index: index, blobs: blobs, configuration: configuration, logger: logger, reconciling: reconciling)
         return Vault(

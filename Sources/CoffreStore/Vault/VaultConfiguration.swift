@@ -15,6 +15,9 @@ public struct VaultConfiguration: Sendable {
     /// How long a read's or a refusal's trace entry may stay unsynced in the WAL
     /// (`TraceDurability.batched`); zero makes each wait for its own synced commit.
     public var traceSyncInterval: Duration
+    /// The trace's anchor file (`TraceAnchors`): outside the index, by default beside it. A site
+    /// may put it on another file system, or make it append-only (`chattr +a`).
+    public var traceAnchorPath: String
 
     public static let defaultTraceSyncInterval: Duration = .milliseconds(10)
 
@@ -24,8 +27,10 @@ public struct VaultConfiguration: Sendable {
         maxDocumentSize: Int64 = 4 << 30,
         chunkSize: Int = 64 * 1024,
         retention: RetentionRules = .legal,
-        traceSyncInterval: Duration = Self.defaultTraceSyncInterval
+        traceSyncInterval: Duration = Self.defaultTraceSyncInterval,
+        traceAnchorPath: String? = nil
     ) {
+        self.traceAnchorPath = traceAnchorPath ?? stateDirectory + "/trace.anchors"
         self.retention = retention
         self.traceSyncInterval = traceSyncInterval
         self.stateDirectory = stateDirectory

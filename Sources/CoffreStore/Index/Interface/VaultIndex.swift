@@ -166,7 +166,7 @@ protocol IndexTransaction: IndexReader {
     func update(archivedKey row: ArchivedDossierKeyRow) throws
 
     // MARK: Trace
-    func append(traceEntries: [TraceEntryRow], checkpoint: TraceCheckpointRow?) throws
+    func append(traceEntries: [TraceEntryRow], checkpoints: [TraceCheckpointRow]) throws
 
     // MARK: Notices
     /// Adds a notice; one with the same id already there is left as it is.

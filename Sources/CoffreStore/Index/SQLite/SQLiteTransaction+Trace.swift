@@ -11,9 +11,9 @@ extension SQLiteTransaction {
         )
     }
 
-    func append(traceEntries: [TraceEntryRow], checkpoint: TraceCheckpointRow?) throws {
+    func append(traceEntries: [TraceEntryRow], checkpoints: [TraceCheckpointRow]) throws {
         for entry in traceEntries { try entry.insert(db) }
-        try checkpoint?.insert(db)
+        for checkpoint in checkpoints { try checkpoint.insert(db) }
     }
 
     func traceEntries(dossierID: String, after seq: Int64, limit: Int) throws -> [TraceEntryRow] {

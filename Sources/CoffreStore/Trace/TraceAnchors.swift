@@ -1,0 +1,180 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+import CoffreCrypto
+import CoffreDomain
+import Foundation
+import Logging
+
+/// Anchors the trace outside the index: each checkpoint, once the index has made it durable, is
+/// appended to the anchor file (fsynced) and written to the journal with its own `MESSAGE_ID`.
+///
+/// The index alone cannot prove it was not rolled back: whoever can write it can put back an
+/// older copy, whose chain and checkpoints are all genuine. The anchors can: a trace that no
+/// longer reaches the last anchor was cut or rolled back. The start checks the last anchor, and
+/// `verify` every one. Anchoring runs after the commit, off the request path; an anchor is
+/// written only once its checkpoint is durable, so a power loss never leaves the file ahead of
+/// the index.
+actor TraceAnchors {
+    let path: String
+    private let keys: TraceKeys
+    private let index: any VaultIndex
+    private let logger: Logger
+    private let fd: Int32
+    private var pending: [TraceCheckpointRow] = []
+    private var writing: Task<Void, Never>? = nil
+
+    /// Most checkpoints the index may hold past the file's last anchor at a start: those of the
+    /// moments before a crash. More means the file was cut or replaced.
+    static let unanchoredLimit = 64
+
+    private init(path: String, keys: TraceKeys, index: any VaultIndex, logger: Logger, fd: Int32) {
+        self.path = path
+        self.keys = keys
+        self.index = index
+        self.logger = logger
+        self.fd = fd
+    }
+
+    deinit { close(fd) }
+
+    /// Opens the anchor file at `path` after checking the index against it, and anchors the
+    /// checkpoints a crash left unanchored. A new vault gets a new file; an index whose trace
+    /// does not reach the file's last anchor, or whose file is missing, does not open.
+    static func open(path: String, keys: TraceKeys, index: any VaultIndex, logger: Logger) async throws(StoreError) -> TraceAnchors {
+        let tail = try await index.read("read the trace's end") { try $0.traceTail() }
+        var last: TraceCheckpointRow? = nil
+        let file = try TraceAnchorFile.tail(path: path)
+        // A new vault: no trace, and no file or an empty one.
+        let new = tail.last == nil && file?.key == nil && file?.last == nil
+        if let file, !new {
+            guard file.key == keys.publicKey.bytes else {
+                throw StoreError(
+                    .integrity,
+                    "the trace anchor file \(path) names another signing key than this vault's: it belongs to another vault, or the index was replaced"
+                )
+            }
+            last = file.last
+        } else if tail.last != nil {
+            throw StoreError(
+                .integrity,
+                "the trace anchor file \(path) is missing but the index holds a trace: the file was removed, or the index comes from elsewhere (a vault from before anchored traces must be started anew). Restore the file from a backup."
+            )
+        }
+        let fd = Glibc.open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { throw StoreError(.io, "cannot open the trace anchor file \(path)", errno: errno) }
+        let anchors = TraceAnchors(path: path, keys: keys, index: index, logger: logger, fd: fd)
+        if new { try await anchors.writeHeader() }
+        let unanchored = try await anchors.checkIndex(against: last, tail: tail.last)
+        if !unanchored.isEmpty { try await anchors.write(unanchored) }
+        return anchors
+    }
+
+    /// Queues checkpoints just committed; they are anchored once the index has made them durable.
+    func submit(_ checkpoints: [TraceCheckpointRow]) {
+        guard !checkpoints.isEmpty else { return }
+        pending += checkpoints
+        guard writing == nil else { return }
+        writing = Task { await self.drain() }
+    }
+
+    /// Waits until every checkpoint submitted so far is anchored (at a clean stop).
+    func flush() async {
+        while let writing { await writing.value }
+    }
+
+    private func drain() async {
+        while !pending.isEmpty {
+            let batch = pending
+            pending = []
+            // Durable in the index first: the file must never be ahead of it.
+            await index.sync()
+            do {
+                try write(batch)
+            } catch {
+                logger.error(
+                    "trace checkpoints could not be anchored; the next start anchors them from the index",
+                    metadata: CoffreEvent.integrityFailure.metadata(["trace.seq": "\(batch.last?.seq ?? 0)", "error": "\(error)"]))
+            }
+        }
+        writing = nil
+    }
+
+    private func write(_ checkpoints: [TraceCheckpointRow]) throws(StoreError) {
+        let text = checkpoints.map(TraceAnchorFile.line).joined()
+        try POSIX.writeAll(fd, Array(text.utf8))
+        guard fdatasync(fd) == 0 else { throw POSIX.error("fsync of the trace anchor file failed", errno) }
+        for checkpoint in checkpoints {
+            logger.info(
+                "trace anchored",
+                metadata: CoffreEvent.traceAnchored.metadata([
+                    "trace.seq": "\(checkpoint.seq)", "trace.hash": "\(Hex.encode(Array(checkpoint.hash)))",
+                    "trace.at": "\(checkpoint.at)", "trace.signature": "\(Hex.encode(Array(checkpoint.signature)))",
+                ]))
+        }
+    }
+
+    private func writeHeader() throws(StoreError) {
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw POSIX.error("cannot inspect the trace anchor file", errno) }
+        guard info.st_size == 0 else { throw StoreError(.integrity, "\(path) is not a trace anchor file (it has no header): move it away") }
+        try POSIX.writeAll(fd, Array(TraceAnchorFile.header(keys.publicKey).utf8))
+        guard fsync(fd) == 0 else { throw POSIX.error("fsync of the trace anchor file failed", errno) }
+        try POSIX.syncDirectory((path as NSString).deletingLastPathComponent)
+    }
+
+    /// Checks that the index's trace reaches `last` (the file's last anchor) with the same hash,
+    /// and that every entry after it follows under the chain key; returns the index's
+    /// checkpoints past it, to anchor now.
+    private func checkIndex(against last: TraceCheckpointRow?, tail: TraceEntryRow?) async throws(StoreError) -> [TraceCheckpointRow] {
+        // Counted first: a file cut back to its header must not cost a walk of the whole trace.
+        let unanchored = try await index.traceCheckpoints(after: last?.seq ?? .min, through: .max, limit: Self.unanchoredLimit + 1)
+        guard unanchored.count <= Self.unanchoredLimit else {
+            throw StoreError(
+                .integrity,
+                "the index holds more than \(Self.unanchoredLimit) trace checkpoints past the anchor file's last line: the file \(path) was cut or replaced. Restore it from a backup."
+            )
+        }
+        var unchecked = Dictionary(unanchored.map { ($0.seq, $0) }, uniquingKeysWith: { first, _ in first })
+        var previous = TraceWriter.genesis
+        var from: Int64 = 1
+        if let last {
+            guard keys.signed(last) else {
+                throw StoreError(.integrity, "the last line of the trace anchor file \(path) is not signed by this vault")
+            }
+            let entry = try await index.traceEntries(from: last.seq, limit: 1).first
+            guard let entry, entry.seq == last.seq, entry.hash == last.hash else {
+                let end = tail.map { "entry \($0.seq)" } ?? "no entry"
+                throw StoreError(
+                    .integrity,
+                    "the index's trace does not reach its last anchor (entry \(last.seq), anchored at \(last.at) ms; the index ends at \(end) or differs there): the index was rolled back to an older copy, or its trace was cut or rewritten. `coffre admin verify` names what differs; the anchor file and the journal (MESSAGE_ID=\(CoffreEvent.traceAnchored.messageID)) hold the anchors."
+                )
+            }
+            previous = entry.hash
+            from = last.seq + 1
+        }
+        // The entries past the last anchor: a few batches at most, each linked to the one before.
+        while true {
+            let page = try await index.traceEntries(from: from, limit: 1_000)
+            guard !page.isEmpty else { break }
+            for row in page {
+                guard row.seq == from, keys.link(row, to: previous) == row.hash else {
+                    throw StoreError(
+                        .integrity,
+                        "trace entry \(row.seq), after the last anchor, does not follow from the one before: the trace was changed. Run `coffre admin verify`."
+                    )
+                }
+                if let checkpoint = unchecked.removeValue(forKey: row.seq), !(keys.signed(checkpoint) && checkpoint.hash == row.hash) {
+                    throw StoreError(
+                        .integrity, "the trace checkpoint at entry \(row.seq) does not match the trace: run `coffre admin verify`")
+                }
+                previous = row.hash
+                from += 1
+            }
+        }
+        if let stray = unchecked.keys.min() {
+            throw StoreError(.integrity, "a trace checkpoint at entry \(stray) names no entry of the trace: run `coffre admin verify`")
+        }
+        return unanchored
+    }
+}
