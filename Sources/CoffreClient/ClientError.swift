@@ -64,7 +64,7 @@ public enum ExitStatus {
         case .dossierNotFound, .documentNotFound, .keyVersionNotFound: notFound
         case .integrityError: integrity
         case .storageFailure, .insufficientStorage: ioFailure
-        case .unavailable, .traceUnavailable: temporaryFailure
+        case .unavailable, .traceUnavailable, .busy: temporaryFailure
         case .internalError: serverFailure
         }
     }

@@ -39,7 +39,10 @@ func buildRouter(
     // Every operation on a dossier, whoever asks, goes through the one pipeline.
     let patients = router.group("v1/patients/:ins").add(middleware: AssertionMiddleware(trust: trust, replayGuard: replayGuard))
     DossierRoutes(pipeline: pipeline).add(to: patients)
-    DocumentRoutes(pipeline: pipeline).add(to: patients)
+    let transfers = TransferLimiter(
+        total: configuration.transfers.maxInFlight(arenaSlots: configuration.keyArenaSlots),
+        perCaller: configuration.transfers.maxPerCaller)
+    DocumentRoutes(pipeline: pipeline, transfers: transfers).add(to: patients)
     TraceRoutes(pipeline: pipeline).add(to: patients)
     NotificationRoutes(pipeline: pipeline).add(to: patients)
 

@@ -129,7 +129,8 @@ public enum CoffreDaemon {
         let forced = Latch()
         let server = SocketServer(
             responder: router.buildResponder(), socket: socket, socketMode: configuration.socketMode,
-            gracePeriod: configuration.shutdownGracePeriod, idleTimeout: configuration.idleTimeout, logger: logger,
+            gracePeriod: configuration.shutdownGracePeriod, idleTimeout: configuration.idleTimeout,
+            transfers: configuration.transfers, logger: logger,
             events: SocketServerEvents(
                 listening: { socket in
                     listening.set()

@@ -41,6 +41,8 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
     case storageFailure = "storage_failure"
     case insufficientStorage = "insufficient_storage"
     case unavailable = "unavailable"
+    /// Too many transfers in flight, for the vault or for this caller: retry shortly.
+    case busy = "busy"
     case traceUnavailable = "trace_unavailable"
     case internalError = "internal_error"
 
@@ -60,7 +62,7 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
         case .payloadTooLarge: 413
         case .headersTooLarge: 431
         case .integrityError, .storageFailure, .internalError: 500
-        case .unavailable, .traceUnavailable: 503
+        case .unavailable, .traceUnavailable, .busy: 503
         case .insufficientStorage: 507
         }
     }

@@ -11,12 +11,15 @@ import Foundation
 /// `rotationPauseMilliseconds` (0: the rest between two rotation batches), `idleTimeoutSeconds`
 /// (30: a connection without a complete request for that long is closed),
 /// `traceSyncMilliseconds` (10: how long a read's or a refusal's trace entry may stay unsynced),
-/// `traceAnchorFile` (`<stateDirectory>/trace.anchors`: the trace's anchors, outside the index).
+/// `traceAnchorFile` (`<stateDirectory>/trace.anchors`: the trace's anchors, outside the index),
+/// `minimumTransferBytesPerSecond` (1024; 0: off) and `transferRateWindowSeconds` (10),
+/// `maxTransfers` (a quarter of the key arena's slots) and `maxTransfersPerCaller` (16).
 public struct ConfigurationFile: Decodable, Sendable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case stateDirectory, socket, keyDirectories, trustDirectory, maxDocumentBytes, operatorGroup, shutdownGraceSeconds
         case habilitationMatrix, retentionUser, retentionDays, deletionDelayDays, oppositionDays, rotationBatchSize
         case rotationPauseMilliseconds, idleTimeoutSeconds, traceSyncMilliseconds, traceAnchorFile
+        case minimumTransferBytesPerSecond, transferRateWindowSeconds, maxTransfers, maxTransfersPerCaller
     }
 
     public var stateDirectory: String?
@@ -36,6 +39,10 @@ public struct ConfigurationFile: Decodable, Sendable {
     public var idleTimeoutSeconds: Int?
     public var traceSyncMilliseconds: Int?
     public var traceAnchorFile: String?
+    public var minimumTransferBytesPerSecond: Int?
+    public var transferRateWindowSeconds: Int?
+    public var maxTransfers: Int?
+    public var maxTransfersPerCaller: Int?
 
     /// No file: every key unset.
     public init() {}

@@ -50,6 +50,17 @@ extension ServerConfiguration {
             throw ConfigurationError("\(key) must be 0 to 1000 (got \(traceSync))")
         }
         let stateDirectory = commandLine.stateDirectory ?? file.stateDirectory ?? (development ? ".coffre" : "/var/lib/coffre")
+        let transfers = TransferLimits(
+            minimumBytesPerSecond: file.minimumTransferBytesPerSecond ?? 1024,
+            rateWindow: .seconds(file.transferRateWindowSeconds ?? 10), maxInFlight: file.maxTransfers,
+            maxPerCaller: file.maxTransfersPerCaller ?? 16)
+        guard transfers.minimumBytesPerSecond >= 0, transfers.rateWindow >= .seconds(1), (transfers.maxInFlight ?? 1) >= 1,
+            transfers.maxPerCaller >= 1
+        else {
+            throw ConfigurationError(
+                "minimumTransferBytesPerSecond must be 0 or more, transferRateWindowSeconds, maxTransfers and maxTransfersPerCaller 1 or more"
+            )
+        }
         self.init(
             stateDirectory: absolute(stateDirectory),
             socketPath: (commandLine.socket ?? file.socket).map(absolute),
@@ -69,6 +80,7 @@ extension ServerConfiguration {
             idleTimeout: .seconds(max(1, commandLine.idleTimeoutSeconds ?? file.idleTimeoutSeconds ?? 30)),
             traceSyncInterval: .milliseconds(traceSync),
             traceAnchorPath: file.traceAnchorFile.map(absolute))
+        self.transfers = transfers
     }
 
     private static func days(_ days: Double) -> Int64 { Int64(days * 86_400_000) }

@@ -47,6 +47,8 @@ public struct ServerConfiguration: Sendable {
     public var traceSyncInterval: Duration
     /// The trace's anchor file; nil for `trace.anchors` in the state directory.
     public var traceAnchorPath: String?
+    /// The minimum rate of transfers and the caps on them.
+    public var transfers = TransferLimits()
 
     /// Defaults for a production host (`/var/lib/coffre`, `/run/coffre/coffred.sock`).
     public init(

@@ -14,11 +14,15 @@ public struct CoffreRequestContext: RequestContext {
     let channel: any Channel
     /// The verified actor of a person-level request.
     public var actor: Actor?
+    /// A transfer route's place among the transfers in flight (`TransferAdmission`): a streamed
+    /// body keeps it until it is written.
+    var transfer: TransferTicket?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         channel = source.channel
         actor = nil
+        transfer = nil
     }
 
     /// JSON bodies are small; documents stream and never go through `collect`.

@@ -12,13 +12,17 @@ import CoffreCrypto
 /// handler decodes, runs the operation through the pipeline, and encodes.
 struct DocumentRoutes: Sendable {
     let pipeline: OperationPipeline
+    let transfers: TransferLimiter
 
     func add(to group: RouterGroup<CoffreRequestContext>) {
-        group.post("documents", use: store)
+        // Uploads and downloads of content hold memory and key slots while they run: admitted
+        // within the caps first.
+        let transfer = group.group().add(middleware: TransferAdmission(limiter: transfers))
+        transfer.post("documents", use: store)
+        transfer.get("documents/:id/content", use: content)
+        transfer.post("documents/:id/replace", use: replace)
         group.get("documents", use: list)
         group.get("documents/:id", use: show)
-        group.get("documents/:id/content", use: content)
-        group.post("documents/:id/replace", use: replace)
         group.delete("documents/:id") { _, context in try await change(context) { .deleteDocument($0) } }
         group.post("documents/:id/mask") { _, context in try await change(context) { .maskDocument($0, masked: true) } }
         group.post("documents/:id/unmask") { _, context in try await change(context) { .maskDocument($0, masked: false) } }
@@ -88,11 +92,13 @@ struct DocumentRoutes: Sendable {
             await content.close()
             return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: whole)))
         }
-        let logger = context.logger
+        let (logger, ticket) = (context.logger, context.transfer)
         // Records are authenticated before they are sent. If a later record fails, the stream
         // stops and the connection is closed short of Content-Length: the client sees an
         // incomplete body and discards it; wrong bytes are never sent.
         let body = ResponseBody(contentLength: Int(record.size)) { writer in
+            // The transfer's place is held until the last record is written.
+            defer { withExtendedLifetime(ticket) {} }
             do {
                 while let plaintext = try await content.next() {
                     try await writer.write(ByteBuffer(bytes: plaintext))

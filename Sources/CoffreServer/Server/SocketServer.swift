@@ -30,6 +30,7 @@ public struct SocketServer<Responder: HTTPResponder>: Service where Responder.Co
     let socketMode: UInt32
     let gracePeriod: Duration
     let idleTimeout: Duration
+    let transfers: TransferLimits
     let eventLoopGroup: any EventLoopGroup
     let logger: Logger
     let events: SocketServerEvents
@@ -46,6 +47,7 @@ public struct SocketServer<Responder: HTTPResponder>: Service where Responder.Co
         socketMode: UInt32,
         gracePeriod: Duration,
         idleTimeout: Duration,
+        transfers: TransferLimits = TransferLimits(),
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger,
         events: SocketServerEvents
@@ -55,6 +57,7 @@ public struct SocketServer<Responder: HTTPResponder>: Service where Responder.Co
         self.socketMode = socketMode
         self.gracePeriod = gracePeriod
         self.idleTimeout = idleTimeout
+        self.transfers = transfers
         self.eventLoopGroup = eventLoopGroup
         self.logger = logger
         self.events = events
@@ -65,6 +68,15 @@ public struct SocketServer<Responder: HTTPResponder>: Service where Responder.Co
         let quiescing = ServerQuiescingHelper(group: eventLoopGroup)
         let adapter = HTTPResponderAdapter(responder: responder, logger: logger)
         let refused = events.refused
+        let (transfers, logger) = (self.transfers, self.logger)
+        let tooSlow: @Sendable (Int) -> Void = { bytes in
+            logger.notice(
+                "connection closed: its transfer was slower than the minimum rate",
+                metadata: [
+                    "transfer.bytes": "\(bytes)", "transfer.window_seconds": "\(transfers.rateWindow.components.seconds)",
+                    "transfer.minimum_bytes_per_second": "\(transfers.minimumBytesPerSecond)",
+                ])
+        }
         // Hummingbird's idle timeout closes a connection with no request in progress once it has
         // been quiet that long: a client trickling its headers never completes a request head,
         // so it is closed too (slowloris), while a long upload or download is never cut.
@@ -73,7 +85,12 @@ public struct SocketServer<Responder: HTTPResponder>: Service where Responder.Co
                 try await adapter.respond(to: request, writer: writer, channel: channel)
             },
             configuration: .init(
-                additionalChannelHandlers: [FramingErrorHandler(onRefusal: refused)],
+                additionalChannelHandlers: [
+                    FramingErrorHandler(onRefusal: refused),
+                    TransferRateHandler(
+                        minimumBytesPerSecond: transfers.minimumBytesPerSecond, window: TimeAmount(transfers.rateWindow),
+                        onClosed: tooSlow),
+                ],
                 idleTimeout: TimeAmount(idleTimeout),
                 httpDecoderConfiguration: .init(
                     maxHeaderFieldSize: SocketServerLimits.headerBytes, maxHeaderListSize: SocketServerLimits.headerBytes,
@@ -81,7 +98,6 @@ public struct SocketServer<Responder: HTTPResponder>: Service where Responder.Co
         let server = try await bind(connection, quiescing: quiescing)
         await events.listening(socket)
 
-        let logger = self.logger
         let gracePeriod = self.gracePeriod
         let events = self.events
         try await withThrowingTaskGroup(of: Void.self) { group in
