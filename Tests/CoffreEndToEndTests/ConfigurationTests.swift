@@ -63,6 +63,8 @@ import Testing
         (#"{"retentionDays": "ten"}"#, "retentionDays has the wrong type"),
         (#"{"rotationBatchSize": 1.5}"#, "has the wrong type or a value out of range"),
         (#"{"traceSyncMilliseconds": 5000}"#, "traceSyncMilliseconds must be 0 to 1000 (got 5000)"),
+        (#"{"transferRateWindowSeconds": 0}"#, "transferRateWindowSeconds 1 to 3600"),
+        (#"{"maxTransfersPerCaller": 0}"#, "maxTransfers and maxTransfersPerCaller 1 to 1000000"),
         (#"["operatorGroup"]"#, "is not a JSON object"),
         (#"{"retentionUser": "no-such-user-here"}"#, #"retentionUser "no-such-user-here" is no user on this system"#),
         (#"{"operatorGroup": "no-such-group-here"}"#, #"operatorGroup "no-such-group-here" is no group on this system"#),

@@ -41,8 +41,9 @@ struct IndexEngine: Sendable, CustomTestStringConvertible {
         let anchors = try TemporaryDirectory(prefix: "coffre-anchors")
         var writers: [TraceWriter] = []
         for (n, index) in [index, other].enumerated() {
-            let file = try await TraceAnchors.open(path: anchors.path + "/\(n)", keys: keys, index: index, logger: Logger(label: "test"))
-            writers.append(try await TraceWriter(index: index, keys: keys, anchors: file, clock: SystemClock()))
+            let file = try await TraceAnchors.open(
+                path: anchors.path + "/\(n)", keys: keys, index: index, newTrace: true, logger: Logger(label: "test"))
+            writers.append(try await TraceWriter(index: index, keys: keys, anchors: file, clock: SystemClock(), soleWriter: false))
         }
         return (writers, keys, anchors)
     }

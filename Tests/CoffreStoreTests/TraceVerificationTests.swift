@@ -97,6 +97,50 @@ import Testing
             refused?.message.contains("the index's trace does not reach its last anchor (entry 330") == true, "\(refused?.message ?? "")")
     }
 
+    /// Entries removed from the end while the vault runs: the next append finds the chain
+    /// ending elsewhere than where it wrote last, and the trace takes no more entries.
+    @Test func entriesRemovedFromTheEndWhileTheVaultRunsStopTheTrace() async throws {
+        let fixture = try await tracedVault()
+        try await damage(fixture, "DELETE FROM trace_entry WHERE seq > 300")
+        let detail = TraceDetail(actorRole: "patient", actorID: VaultFixture.patient.value)
+        await #expect(throws: (any Error).self) {
+            try await fixture.vault.recordTrace(action: "after", outcome: .allowed, detail: detail, dossier: nil)
+        }
+        #expect(try await fixture.vault.index.traceEntries(from: 301, limit: 10).isEmpty, "nothing written over the cut")
+    }
+
+    /// The trace and its anchor file deleted together do not make a new vault.
+    @Test func theTraceAndItsAnchorFileRemovedTogetherAreRefused() async throws {
+        let fixture = try await tracedVault()
+        try await damage(fixture, "DELETE FROM trace_entry; DELETE FROM trace_checkpoint")
+        try FileManager.default.removeItem(atPath: fixture.vault.configuration.traceAnchorPath)
+        let refused = await #expect(throws: StoreError.self) { try await fixture.reopen() }
+        #expect(refused?.message.contains("is missing but this vault has a trace") == true, "\(refused?.message ?? "")")
+    }
+
+    /// A check that runs while entries are written covers the trace as it was when it began,
+    /// and finds nothing wrong with what is written meanwhile.
+    @Test func aCheckWhileTheTraceGrowsFindsNothingWrong() async throws {
+        let fixture = try await tracedVault()
+        let detail = TraceDetail(actorRole: "patient", actorID: VaultFixture.patient.value)
+        let vault = fixture.vault
+        async let writing: Void = {
+            for index in 0..<400 {
+                _ = try await vault.recordTrace(
+                    action: "more.\(index)", outcome: .allowed, detail: detail, dossier: nil, durability: .batched)
+            }
+        }()
+        for _ in 0..<4 {
+            let verification = try await vault.verifyTrace(pageSize: 7)
+            #expect(verification.problems.isEmpty, "\(verification.problems)")
+            #expect(verification.entriesChecked >= 330)
+        }
+        try await writing
+        let after = try await vault.verifyTrace()
+        #expect(after.problems.isEmpty)
+        #expect(after.entriesChecked == 730)
+    }
+
     @Test func aCheckpointRemovedFromItsPlaceIsNamed() async throws {
         let fixture = try await tracedVault()
         try await damage(fixture, "DELETE FROM trace_checkpoint WHERE seq IN (128, 192)")

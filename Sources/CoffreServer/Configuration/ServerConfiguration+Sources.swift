@@ -54,11 +54,13 @@ extension ServerConfiguration {
             minimumBytesPerSecond: file.minimumTransferBytesPerSecond ?? 1024,
             rateWindow: .seconds(file.transferRateWindowSeconds ?? 10), maxInFlight: file.maxTransfers,
             maxPerCaller: file.maxTransfersPerCaller ?? 16)
-        guard transfers.minimumBytesPerSecond >= 0, transfers.rateWindow >= .seconds(1), (transfers.maxInFlight ?? 1) >= 1,
-            transfers.maxPerCaller >= 1
+        // Bounded, so that no product of them overflows on the event loop.
+        guard (0...(1 << 30)).contains(transfers.minimumBytesPerSecond),
+            (Duration.seconds(1)...Duration.seconds(3_600)).contains(transfers.rateWindow),
+            (1...1_000_000).contains(transfers.maxInFlight ?? 1), (1...1_000_000).contains(transfers.maxPerCaller)
         else {
             throw ConfigurationError(
-                "minimumTransferBytesPerSecond must be 0 or more, transferRateWindowSeconds, maxTransfers and maxTransfersPerCaller 1 or more"
+                "minimumTransferBytesPerSecond must be 0 to 1073741824, transferRateWindowSeconds 1 to 3600, maxTransfers and maxTransfersPerCaller 1 to 1000000"
             )
         }
         self.init(

@@ -69,7 +69,10 @@ struct TransferAdmission: RouterMiddleware {
     let limiter: TransferLimiter
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let actor = context.actor else { return try await next(request, context) }
+        // Transfer routes are person-level: no actor here would be a route mounted wrongly.
+        guard let actor = context.actor else {
+            throw Problem(.assertionMissing, detail: "send `Authorization: \(CoffreHeader.authorizationScheme) <assertion>`")
+        }
         var context = context
         context.transfer = try limiter.admit(Self.callerKey(actor))
         return try await next(request, context)

@@ -110,7 +110,8 @@ final class TransferRateHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if readWantedSince != nil { readWantedSince = now }
         if unwritableSince != nil { unwritableSince = now }
         let floor = Int64(minimumBytesPerSecond) * window.nanoseconds / 1_000_000_000
-        let tooSlow = requestsInProgress > 0 && waited.nanoseconds * 2 >= window.nanoseconds && Int64(bytesMoved) < floor
+        // A body still being read after its answer went out (an early refusal) counts too.
+        let tooSlow = (requestsInProgress > 0 || readingBody) && waited.nanoseconds * 2 >= window.nanoseconds && Int64(bytesMoved) < floor
         let moved = bytesMoved
         (bytesMoved, waited) = (0, .zero)
         guard tooSlow else { return }

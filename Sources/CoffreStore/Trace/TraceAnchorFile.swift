@@ -54,11 +54,15 @@ enum TraceAnchorFile {
         private var buffer: [UInt8] = []
         private var start = 0
         private var ended = false
+        /// Bytes left to read: lines appended after the reader was opened are not its.
+        private var left: Int64
         /// The public key of the header, once `init` has read it.
         private(set) var key: [UInt8]? = nil
 
-        /// Opens `path`; nil if it does not exist.
-        init?(path: String) throws(StoreError) {
+        /// Opens `path`, to read its first `length` bytes (all of it by default); nil if it does
+        /// not exist.
+        init?(path: String, length: Int64 = .max) throws(StoreError) {
+            left = length
             let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
             guard fd >= 0 else {
                 if errno == ENOENT { return nil }
@@ -89,13 +93,18 @@ enum TraceAnchorFile {
                 guard !ended else { return nil }
                 buffer.removeFirst(start)
                 start = 0
-                var chunk = [UInt8](repeating: 0, count: 1 << 16)
-                let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress!, $0.count) }
+                var chunk = [UInt8](repeating: 0, count: Int(min(1 << 16, left)))
+                let n = chunk.isEmpty ? 0 : chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress!, $0.count) }
                 if n < 0 {
                     if errno == EINTR { continue }
                     throw StoreError(.io, "cannot read the trace anchor file", errno: errno)
                 }
-                if n == 0 { ended = true } else { buffer += chunk[0..<n] }
+                if n == 0 {
+                    ended = true
+                } else {
+                    buffer += chunk[0..<n]
+                    left -= Int64(n)
+                }
             }
         }
     }

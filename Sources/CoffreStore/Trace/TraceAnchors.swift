@@ -5,6 +5,7 @@ import CoffreCrypto
 import CoffreDomain
 import Foundation
 import Logging
+import Synchronization
 
 /// Anchors the trace outside the index: each checkpoint, once the index has made it durable, is
 /// appended to the anchor file (fsynced) and written to the journal with its own `MESSAGE_ID`.
@@ -23,6 +24,13 @@ actor TraceAnchors {
     private let fd: Int32
     private var pending: [TraceCheckpointRow] = []
     private var writing: Task<Void, Never>? = nil
+    /// The last seq anchored: checkpoints submitted out of order (a clean stop's and a due one
+    /// racing) are written once each, in order.
+    private var writtenThrough: Int64 = 0
+    /// Checkpoints waiting to be anchored; past `backlogLimit` (the file cannot be written) the
+    /// trace refuses new entries, failing closed, until it can be written again.
+    private let backlog = Mutex(0)
+    static let backlogLimit = 32
 
     /// Most checkpoints the index may hold past the file's last anchor at a start: those of the
     /// moments before a crash. More means the file was cut or replaced.
@@ -41,12 +49,16 @@ actor TraceAnchors {
     /// Opens the anchor file at `path` after checking the index against it, and anchors the
     /// checkpoints a crash left unanchored. A new vault gets a new file; an index whose trace
     /// does not reach the file's last anchor, or whose file is missing, does not open.
-    static func open(path: String, keys: TraceKeys, index: any VaultIndex, logger: Logger) async throws(StoreError) -> TraceAnchors {
+    /// - Parameter newTrace: whether the trace's keys were made by this open: only then is an
+    ///   empty trace without an anchor file a new vault (rather than a trace and its anchors
+    ///   deleted together).
+    static func open(
+        path: String, keys: TraceKeys, index: any VaultIndex, newTrace: Bool, logger: Logger
+    ) async throws(StoreError) -> TraceAnchors {
         let tail = try await index.read("read the trace's end") { try $0.traceTail() }
         var last: TraceCheckpointRow? = nil
         let file = try TraceAnchorFile.tail(path: path)
-        // A new vault: no trace, and no file or an empty one.
-        let new = tail.last == nil && file?.key == nil && file?.last == nil
+        let new = newTrace && tail.last == nil && file?.key == nil && file?.last == nil
         if let file, !new {
             guard file.key == keys.publicKey.bytes else {
                 throw StoreError(
@@ -55,10 +67,10 @@ actor TraceAnchors {
                 )
             }
             last = file.last
-        } else if tail.last != nil {
+        } else if !new {
             throw StoreError(
                 .integrity,
-                "the trace anchor file \(path) is missing but the index holds a trace: the file was removed, or the index comes from elsewhere (a vault from before anchored traces must be started anew). Restore the file from a backup."
+                "the trace anchor file \(path) is missing but this vault has a trace: the file was removed (with the trace, if the trace is empty), or the index comes from elsewhere (a vault from before anchored traces must be started anew). Restore the file from a backup."
             )
         }
         let fd = Glibc.open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
@@ -66,7 +78,13 @@ actor TraceAnchors {
         let anchors = TraceAnchors(path: path, keys: keys, index: index, logger: logger, fd: fd)
         if new { try await anchors.writeHeader() }
         let unanchored = try await anchors.checkIndex(against: last, tail: tail.last)
-        if !unanchored.isEmpty { try await anchors.write(unanchored) }
+        try await anchors.endTornLine()
+        await anchors.setWritten(through: last?.seq ?? 0)
+        if !unanchored.isEmpty {
+            // The previous run's last commits may still be in the page cache only.
+            await index.sync()
+            try await anchors.write(unanchored)
+        }
         return anchors
     }
 
@@ -74,9 +92,14 @@ actor TraceAnchors {
     func submit(_ checkpoints: [TraceCheckpointRow]) {
         guard !checkpoints.isEmpty else { return }
         pending += checkpoints
+        backlog.withLock { $0 = pending.count }
         guard writing == nil else { return }
         writing = Task { await self.drain() }
     }
+
+    /// Whether too many checkpoints wait to be anchored (the file cannot be written): the trace
+    /// then refuses new entries rather than go on without anchors.
+    nonisolated var isFailing: Bool { backlog.withLock { $0 } > Self.backlogLimit }
 
     /// Waits until every checkpoint submitted so far is anchored (at a clean stop).
     func flush() async {
@@ -85,26 +108,36 @@ actor TraceAnchors {
 
     private func drain() async {
         while !pending.isEmpty {
-            let batch = pending
+            let batch = pending.sorted { $0.seq < $1.seq }
             pending = []
             // Durable in the index first: the file must never be ahead of it.
             await index.sync()
             do {
                 try write(batch)
             } catch {
+                // Kept and tried again in a second; the trace stops taking entries if the
+                // backlog grows past its limit.
+                pending = batch + pending
                 logger.error(
-                    "trace checkpoints could not be anchored; the next start anchors them from the index",
+                    "trace checkpoints could not be anchored; retrying",
                     metadata: CoffreEvent.integrityFailure.metadata(["trace.seq": "\(batch.last?.seq ?? 0)", "error": "\(error)"]))
+                try? await Task.sleep(for: .seconds(1))
             }
+            backlog.withLock { $0 = pending.count }
         }
         writing = nil
     }
 
+    private func setWritten(through seq: Int64) { writtenThrough = seq }
+
     private func write(_ checkpoints: [TraceCheckpointRow]) throws(StoreError) {
-        let text = checkpoints.map(TraceAnchorFile.line).joined()
+        let fresh = checkpoints.filter { $0.seq > writtenThrough }
+        guard let last = fresh.last else { return }
+        let text = fresh.map(TraceAnchorFile.line).joined()
         try POSIX.writeAll(fd, Array(text.utf8))
         guard fdatasync(fd) == 0 else { throw POSIX.error("fsync of the trace anchor file failed", errno) }
-        for checkpoint in checkpoints {
+        writtenThrough = last.seq
+        for checkpoint in fresh {
             logger.info(
                 "trace anchored",
                 metadata: CoffreEvent.traceAnchored.metadata([
@@ -112,6 +145,19 @@ actor TraceAnchors {
                     "trace.at": "\(checkpoint.at)", "trace.signature": "\(Hex.encode(Array(checkpoint.signature)))",
                 ]))
         }
+    }
+
+    /// A line torn by a crash while it was written is ended, so the next line is read whole.
+    private func endTornLine() throws(StoreError) {
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw POSIX.error("cannot inspect the trace anchor file", errno) }
+        guard info.st_size > 0 else { return }
+        let reader = Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard reader >= 0 else { throw POSIX.error("cannot open the trace anchor file", errno) }
+        defer { close(reader) }
+        var last: UInt8 = 0
+        guard pread(reader, &last, 1, info.st_size - 1) == 1 else { throw POSIX.error("cannot read the trace anchor file", errno) }
+        if last != 10 { try POSIX.writeAll(fd, [10]) }
     }
 
     private func writeHeader() throws(StoreError) {

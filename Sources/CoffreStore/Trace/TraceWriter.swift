@@ -67,13 +67,23 @@ actor TraceWriter {
     private var pending: [Pending] = []
     private var flushing = false
 
-    init(index: any VaultIndex, keys: TraceKeys, anchors: TraceAnchors, clock: any VaultClock) async throws(StoreError) {
+    /// The chain's end as this writer last committed it, when it is the index's only writer:
+    /// each batch checks that the index still ends there, so entries removed (or added) behind
+    /// the daemon's back while it runs stop the trace instead of being written over.
+    private var lastWritten: ChainEnd?
+
+    /// - Parameter soleWriter: whether this writer alone appends to the index's trace (one
+    ///   daemon per state directory, `StateLock`); false for daemons sharing an engine.
+    init(
+        index: any VaultIndex, keys: TraceKeys, anchors: TraceAnchors, clock: any VaultClock, soleWriter: Bool = true
+    ) async throws(StoreError) {
         self.index = index
         self.keys = keys
         self.anchors = anchors
         self.clock = clock
         // Checked at start, so that a damaged index stops the daemon rather than every access.
-        _ = try await index.read("read the trace") { try Self.chainTail($0) }
+        let tail = try await index.read("read the trace") { try Self.chainTail($0) }
+        lastWritten = soleWriter ? ChainEnd(seq: tail.seq, hash: tail.hash) : nil
     }
 
     /// Appends an entry and returns its sequence number once it is committed, and durable as
@@ -103,9 +113,10 @@ actor TraceWriter {
 
     /// Signs a checkpoint at the current end of the chain (at a clean stop, and on demand).
     func checkpointNow() async throws(StoreError) {
-        let (keys, clock) = (self.keys, self.clock)
+        let (keys, clock, expected) = (self.keys, self.clock, self.lastWritten)
         let checkpoint = try await index.write("sign a trace checkpoint") { transaction -> TraceCheckpointRow? in
             let tail = try Self.chainTail(transaction)
+            try Self.check(tail, expected)
             guard tail.seq > tail.checkpointSeq else { return nil }
             let checkpoint = keys.checkpoint(seq: tail.seq, hash: tail.hash, at: clock.now())
             try transaction.append(traceEntries: [], checkpoints: [checkpoint])
@@ -128,17 +139,26 @@ actor TraceWriter {
             pending = []
             let items = batch.map(\.item)
             let (keys, clock) = (self.keys, self.clock)
-            let body: @Sendable (any IndexTransaction) throws -> ([Appended], [TraceCheckpointRow]) = { transaction in
-                try Self.append(items, in: transaction, keys, clock)
+            let expected = lastWritten
+            let body: @Sendable (any IndexTransaction) throws -> ([Appended], [TraceCheckpointRow], ChainEnd) = { transaction in
+                try Self.append(items, in: transaction, keys, clock, expecting: expected)
             }
             // Decided per batch: one entry that must be durable at once makes the others so too.
             let durability: TraceDurability = batch.contains { $0.durability == .beforeReturning } ? .beforeReturning : .batched
             do {
-                var written: ([Appended], [TraceCheckpointRow])? = nil
+                // Without its anchors, the trace could be cut unnoticed: fail closed.
+                guard !anchors.isFailing else {
+                    throw StoreError(.io, "the trace's anchor file cannot be written: the trace takes no entry until it can")
+                }
+                let written: ([Appended], [TraceCheckpointRow], ChainEnd)
                 // Reads and refusals, with the writer idle: committed on this thread.
-                if durability == .batched { written = try index.writeBatchedIfIdle("write the trace", body) }
-                if written == nil { written = try await index.write("write the trace", durability: durability, body) }
-                let (results, checkpoints) = written ?? ([], [])
+                if durability == .batched, let idle = try index.writeBatchedIfIdle("write the trace", body) {
+                    written = idle
+                } else {
+                    written = try await index.write("write the trace", durability: durability, body)
+                }
+                let (results, checkpoints, end) = written
+                if lastWritten != nil { lastWritten = end }
                 for (pending, result) in zip(batch, results) {
                     switch result {
                     case .entry(let seq): pending.continuation.resume(returning: seq)
@@ -159,9 +179,10 @@ actor TraceWriter {
     /// Runs the batch's changes, each in a savepoint of its own, then chains and inserts the
     /// entries of those that are kept, and the checkpoints due at their seqs.
     private static func append(
-        _ items: [Item], in transaction: any IndexTransaction, _ keys: TraceKeys, _ clock: any VaultClock
-    ) throws -> ([Appended], [TraceCheckpointRow]) {
+        _ items: [Item], in transaction: any IndexTransaction, _ keys: TraceKeys, _ clock: any VaultClock, expecting expected: ChainEnd?
+    ) throws -> ([Appended], [TraceCheckpointRow], ChainEnd) {
         let tail = try chainTail(transaction)
+        try check(tail, expected)
         var (seq, hash) = (tail.seq, tail.hash)
         var rows: [TraceEntryRow] = []
         var checkpoints: [TraceCheckpointRow] = []
@@ -213,7 +234,22 @@ actor TraceWriter {
             results.append(failure.map { .changeFailed($0) } ?? .entry(seq))
         }
         try transaction.append(traceEntries: rows, checkpoints: checkpoints)
-        return (results, checkpoints)
+        return (results, checkpoints, ChainEnd(seq: seq, hash: hash))
+    }
+
+    /// Where the chain ends: the last entry's seq and hash.
+    struct ChainEnd: Sendable, Equatable {
+        var seq: Int64
+        var hash: Data
+    }
+
+    /// Refuses to extend a chain that no longer ends where this writer left it.
+    private static func check(_ tail: (seq: Int64, hash: Data, checkpointSeq: Int64), _ expected: ChainEnd?) throws(StoreError) {
+        guard let expected, expected != ChainEnd(seq: tail.seq, hash: tail.hash) else { return }
+        throw StoreError(
+            .integrity,
+            "the trace in the index ends at entry \(tail.seq), not at entry \(expected.seq) where this daemon last wrote: entries were removed or added behind its back. The trace takes no entry until the daemon is restarted and the trace checked (`coffre admin verify`)."
+        )
     }
 
     /// The chain's end as the transaction finds it.

@@ -126,10 +126,17 @@ extension Vault {
         var firstBroken: Int64? = nil
         func broken(at seq: Int64) { firstBroken = min(firstBroken ?? seq, seq) }
         let keys = trace.keys
-        // Anchors written while the check runs are for entries it may not reach: the anchors
-        // are read first, up to their end now.
+        // The check covers the trace as it is when it begins; entries, checkpoints and anchors
+        // written while it runs are left for the next one. The anchor file's length is taken
+        // before the index's end: an anchor is written only once its entry is in the index, so
+        // every anchor within that length names an entry at or before that end.
         await trace.anchors.flush()
-        var anchors = try TraceAnchorFile.Reader(path: configuration.traceAnchorPath)
+        var anchorBytes = stat()
+        let anchorLength = stat(configuration.traceAnchorPath, &anchorBytes) == 0 ? Int64(anchorBytes.st_size) : 0
+        let (end, lastCheckpoint) = try await index.read("read the trace's end") { reader in
+            (try reader.traceTail().last?.seq ?? 0, try reader.lastTraceCheckpointSeq())
+        }
+        var anchors = try TraceAnchorFile.Reader(path: configuration.traceAnchorPath, length: anchorLength)
         defer { anchors?.close() }
         var anchorsChecked = 0
         var nextAnchor = try anchors?.next()
@@ -153,7 +160,7 @@ extension Vault {
         }
         // Only the checkpoints there when the check begins: one signed while it runs may vouch
         // for an entry written after the walk has ended.
-        var checkpoints = CheckpointPages(index: index, through: try await index.lastTraceCheckpointSeq(), pageSize: pageSize)
+        var checkpoints = CheckpointPages(index: index, through: lastCheckpoint, pageSize: pageSize)
         var checkpointsChecked = 0
         var lastCheckpointSeq: Int64? = nil
         func check(_ checkpoint: TraceCheckpointRow, entryHash: Data?) {
@@ -174,6 +181,7 @@ extension Vault {
             let page = try await index.traceEntries(from: expectedSeq, limit: pageSize)
             if page.isEmpty { break }
             for row in page {
+                if row.seq > end { break walk }
                 // A damaged index could hold the largest seq: the walk cannot go past it.
                 guard row.seq < .max else {
                     chainProblems.append("trace entry \(row.seq) has a sequence number out of range (damage); the walk stops there")

@@ -82,11 +82,14 @@ public struct Vault: Sendable {
             try Self.reconcileMasterKeys(installed, transaction: transaction, now: now, logger: logger)
         }
         let lookupKey = try await Self.vaultKey(purpose: lookupKeyPurpose, index: index, masterKeys: snapshot, arena: arena)
+        // Whether the trace key is made now: only then may a missing anchor file mean a new vault.
+        let newTrace = try await index.vaultKey(purpose: traceSigningPurpose) == nil
         let traceSeed = try await Self.vaultKey(purpose: traceSigningPurpose, index: index, masterKeys: snapshot, arena: arena)
         let unattachedTraceKey = try await Self.vaultKey(
             purpose: unattachedTracePurpose, index: index, masterKeys: snapshot, arena: arena)
         let traceKeys = try TraceKeys(seed: traceSeed, arena: arena)
-        let anchors = try await TraceAnchors.open(path: configuration.traceAnchorPath, keys: traceKeys, index: index, logger: logger)
+        let anchors = try await TraceAnchors.open(
+            path: configuration.traceAnchorPath, keys: traceKeys, index: index, newTrace: newTrace, logger: logger)
         let trace = try await TraceWriter(index: index, keys: traceKeys, anchors: anchors, clock: clock)
         let recovery = try await recover(
             index: index, blobs: blobs, configuration: configuration, logger: logger, reconciling: reconciling)

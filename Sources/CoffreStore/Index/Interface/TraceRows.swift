@@ -2,10 +2,11 @@ import Foundation
 
 /// One trace entry. `sealed` holds the personal detail (who, which document, why), encrypted
 /// under the dossier key; `detail` holds what may stay clear (an error code, a role) when there
-/// is no dossier to encrypt under. `hash` chains the entry to the one before: SHA-256 of the
-/// previous hash and of every other column, so an entry changed, inserted or removed breaks
-/// the chain from there on, and the chain runs over ciphertext, so it still verifies after a
-/// purge has destroyed the dossier key.
+/// is no dossier to encrypt under. `hash` chains the entry to the one before: a MAC, under the
+/// vault's trace chain key (`TraceKeys`), of the previous hash and of every other column, so an
+/// entry changed, inserted or removed breaks the chain from there on and cannot be mended
+/// without the master key; the chain runs over ciphertext, so it still verifies after a purge
+/// has destroyed the dossier key.
 struct TraceEntryRow: Codable, Sendable {
     var seq: Int64
     var at: Int64
