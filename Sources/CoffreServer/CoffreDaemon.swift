@@ -41,6 +41,9 @@ public enum CoffreDaemon {
         var configuration = configuration
         // Before anything secret or personal is in memory.
         try CoreDumps.forbid()
+        // Assertions issued in or before this second may have been accepted by an earlier run:
+        // from the next second on they are refused (`AssertionReplayGuard`).
+        let firstServingSecond = Int64(time(nil)) + 1
         let notifier = SystemdNotifier()
         logger.info(
             "coffred starting",
@@ -70,7 +73,9 @@ public enum CoffreDaemon {
         let pool = NIOThreadPool(numberOfThreads: 8)
         pool.start()
         do {
-            return try await services(configuration: configuration, socket: socket, arena: arena, pool: pool, logger: logger)
+            return try await services(
+                configuration: configuration, socket: socket, arena: arena, pool: pool, firstServingSecond: firstServingSecond,
+                logger: logger)
         } catch {
             try? await pool.shutdownGracefully()
             throw error
@@ -78,7 +83,8 @@ public enum CoffreDaemon {
     }
 
     private static func services(
-        configuration: ServerConfiguration, socket: ListenSocket, arena: SecureArena, pool: NIOThreadPool, logger: Logger
+        configuration: ServerConfiguration, socket: ListenSocket, arena: SecureArena, pool: NIOThreadPool, firstServingSecond: Int64,
+        logger: Logger
     ) async throws -> ServiceGroup {
         let notifier = SystemdNotifier()
         notifier.status("starting: opening the index and recovering")
@@ -121,9 +127,12 @@ public enum CoffreDaemon {
         let refusals = RefusalRecorder(pipeline: pipeline, logger: logger)
         let router = buildRouter(
             configuration: configuration, pipeline: pipeline, refusals: refusals, trust: { trust.current },
-            replayGuard: AssertionReplayGuard(startedAt: Int64(time(nil))), clock: clock,
+            replayGuard: AssertionReplayGuard(startedAt: firstServingSecond), clock: clock,
             developmentClock: developmentClock, keyRotation: keyRotation, logger: logger)
 
+        // The opening usually took that long already; otherwise a client minting an assertion
+        // in the start's second would be refused.
+        while Int64(time(nil)) < firstServingSecond { try await Task.sleep(for: .milliseconds(20)) }
         let listening = Latch()
         let stopping = Latch()
         let forced = Latch()

@@ -9,12 +9,14 @@ import Synchronization
 /// This is RFC 7523's rule for signed client assertions: software mints one per request (the
 /// `coffre` client does), so a token copied from a log, a proxy or a core dump buys nothing.
 ///
-/// This guard is the fast path, in this daemon's memory. Each use is also recorded in the index
-/// with the operation it allowed, until the assertion expires (`use(of:)`): after a restart,
-/// and on daemons sharing the index, an assertion used already is refused there. An access's
-/// record becomes durable with its trace entry, within milliseconds; to cover those last
-/// milliseconds before a power loss, assertions issued before the daemon started (by the
-/// issuer's clock, to the second) are refused too: a client mints one per request anyway.
+/// What is remembered lives in this daemon's memory. Across a restart two rules take over:
+/// - the daemon refuses assertions issued (by the issuer's clock, to the second) in or before
+///   the second it started, and serves only from the next second on: every assertion an
+///   earlier run accepted with `iat` not ahead of its clock is refused;
+/// - an assertion issued ahead of the daemon's clock (within the allowed skew) could pass that
+///   barrier, so its use is recorded in the index with the operation it allowed (`use(of:)`),
+///   until it expires, and the next run refuses it there.
+/// Software that mints one assertion per request, as `coffre` does, never meets either.
 public final class AssertionReplayGuard: Sendable {
     /// 128 bits of SHA-256(issuer, 0, jti): every entry has the same small size whatever the
     /// issuer sends, and two different assertions never collide in practice.
@@ -40,7 +42,8 @@ public final class AssertionReplayGuard: Sendable {
     public let capacity: Int
 
     /// - Parameters:
-    ///   - startedAt: the daemon's start, in seconds since the epoch (real clock).
+    ///   - startedAt: the first second the daemon serves in, since the epoch (real clock):
+    ///     assertions issued before it are refused.
     ///   - capacity: the most assertions remembered at once.
     public init(startedAt: Int64, capacity: Int = 1_000_000) {
         self.notIssuedBefore = startedAt

@@ -24,9 +24,11 @@ struct AssertionMiddleware: RouterMiddleware {
         var (actor, claims) = try SignedAssertion.verify(String(header.dropFirst(prefix.count)), trust: trust(), now: now)
         // Only an assertion that verified is remembered: forged ones cannot fill the memory.
         try replayGuard.admit(claims, now: now)
-        // Remembered here, then in the index with the operation it allows (daemons sharing the
-        // index, and this one after a restart, refuse it too).
-        actor.assertion = AssertionReplayGuard.use(of: claims)
+        // Remembered here. One issued ahead of this clock could outlive a restart's barrier
+        // (assertions issued before the start are refused): that one is also recorded in the
+        // index with the operation it allows, so that the next run refuses it too. Assertions
+        // minted as they are sent (iat not ahead) cost no write.
+        if claims.iat > now { actor.assertion = AssertionReplayGuard.use(of: claims) }
         var context = context
         context.actor = actor
         do {
