@@ -36,6 +36,22 @@ import Testing
         #expect(await eventually { syncer.syncCount > before })
     }
 
+    /// `durable()` waits for the sync already due, and asks for none of its own.
+    @Test func durableWaitsForTheNextSyncWithoutAddingOne() async throws {
+        let fixture = try await VaultFixture()
+        let vault = fixture.vault
+        let syncer = (try vault.sqlite).syncer
+        try await Task.sleep(for: .milliseconds(50))
+        let idle = syncer.syncCount
+        await syncer.durable()
+        #expect(syncer.syncCount == idle, "nothing unsynced: no sync asked for")
+        _ = try await record(vault, "document.content", .batched)
+        await syncer.durable()
+        // After the sync the commit scheduled (it may have run before the call, on a loaded
+        // machine), and that one only.
+        #expect(syncer.syncCount == idle + 1)
+    }
+
     @Test func anEntryThatMustBeDurableLeavesNothingToSync() async throws {
         let fixture = try await VaultFixture()
         let vault = fixture.vault

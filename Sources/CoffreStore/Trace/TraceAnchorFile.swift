@@ -49,7 +49,7 @@ enum TraceAnchorFile {
 
     /// Reads the file a chunk at a time, line by line: memory stays bounded however long it grows
     /// (a line per 64 accesses, about 200 bytes).
-    struct Reader {
+    struct Reader: Sendable {
         private let fd: Int32
         private var buffer: [UInt8] = []
         private var start = 0
@@ -73,6 +73,26 @@ enum TraceAnchorFile {
         }
 
         func close() { _ = Glibc.close(fd) }
+
+        /// The next `count` checkpoint lines at most, read on a thread of the system's rather
+        /// than on an event loop (a long file read from the disk would hold one up).
+        mutating func nextPage(_ count: Int) async throws(StoreError) -> [TraceCheckpointRow] {
+            let reader = self
+            let (page, advanced): ([TraceCheckpointRow], Reader) = try await withCheckedContinuation { continuation in
+                DispatchQueue.global(qos: .utility).async {
+                    var reader = reader
+                    var page: [TraceCheckpointRow] = []
+                    do throws(StoreError) {
+                        while page.count < count, let checkpoint = try reader.next() { page.append(checkpoint) }
+                        continuation.resume(returning: Result<([TraceCheckpointRow], Reader), StoreError>.success((page, reader)))
+                    } catch {
+                        continuation.resume(returning: .failure(error))
+                    }
+                }
+            }.get()
+            self = advanced
+            return page
+        }
 
         /// The next checkpoint line, skipping lines that are not one (a torn line after a crash).
         /// Only complete lines count: a last line without its newline is still being written.

@@ -31,6 +31,8 @@ actor TraceAnchors {
     /// trace refuses new entries, failing closed, until it can be written again.
     private let backlog = Mutex(0)
     static let backlogLimit = 32
+    /// Where the file is written and synced: off the event loops.
+    private let ioQueue = DispatchQueue(label: "coffre.trace-anchors")
 
     /// Most checkpoints the index may hold past the file's last anchor at a start: those of the
     /// moments before a crash. More means the file was cut or replaced.
@@ -110,10 +112,11 @@ actor TraceAnchors {
         while !pending.isEmpty {
             let batch = pending.sorted { $0.seq < $1.seq }
             pending = []
-            // Durable in the index first: the file must never be ahead of it.
-            await index.sync()
+            // Durable in the index first (with the syncer's next sync, within milliseconds): the
+            // file must never be ahead of it.
+            await index.durable()
             do {
-                try write(batch)
+                try await write(batch)
             } catch {
                 // Kept and tried again in a second; the trace stops taking entries if the
                 // backlog grows past its limit.
@@ -130,21 +133,34 @@ actor TraceAnchors {
 
     private func setWritten(through seq: Int64) { writtenThrough = seq }
 
-    private func write(_ checkpoints: [TraceCheckpointRow]) throws(StoreError) {
+    /// Appends the checkpoints not anchored yet, syncs the file, and logs each to the journal:
+    /// on a thread of its own, since the actor runs on the event loops, which must never wait
+    /// for a disk.
+    private func write(_ checkpoints: [TraceCheckpointRow]) async throws(StoreError) {
         let fresh = checkpoints.filter { $0.seq > writtenThrough }
         guard let last = fresh.last else { return }
-        let text = fresh.map(TraceAnchorFile.line).joined()
-        try POSIX.writeAll(fd, Array(text.utf8))
-        guard fdatasync(fd) == 0 else { throw POSIX.error("fsync of the trace anchor file failed", errno) }
-        writtenThrough = last.seq
-        for checkpoint in fresh {
-            logger.info(
-                "trace anchored",
-                metadata: CoffreEvent.traceAnchored.metadata([
-                    "trace.seq": "\(checkpoint.seq)", "trace.hash": "\(Hex.encode(Array(checkpoint.hash)))",
-                    "trace.at": "\(checkpoint.at)", "trace.signature": "\(Hex.encode(Array(checkpoint.signature)))",
-                ]))
+        let (fd, logger) = (self.fd, self.logger)
+        let result: Result<Void, StoreError> = await withCheckedContinuation { continuation in
+            ioQueue.async {
+                do throws(StoreError) {
+                    try POSIX.writeAll(fd, Array(fresh.map(TraceAnchorFile.line).joined().utf8))
+                    guard fdatasync(fd) == 0 else { throw POSIX.error("fsync of the trace anchor file failed", errno) }
+                    for checkpoint in fresh {
+                        logger.info(
+                            "trace anchored",
+                            metadata: CoffreEvent.traceAnchored.metadata([
+                                "trace.seq": "\(checkpoint.seq)", "trace.hash": "\(Hex.encode(Array(checkpoint.hash)))",
+                                "trace.at": "\(checkpoint.at)", "trace.signature": "\(Hex.encode(Array(checkpoint.signature)))",
+                            ]))
+                    }
+                    continuation.resume(returning: .success(()))
+                } catch {
+                    continuation.resume(returning: .failure(error))
+                }
+            }
         }
+        try result.get()
+        writtenThrough = last.seq
     }
 
     /// A line torn by a crash while it was written is ended, so the next line is read whole.

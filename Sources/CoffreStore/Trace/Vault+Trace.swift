@@ -139,7 +139,16 @@ extension Vault {
         var anchors = try TraceAnchorFile.Reader(path: configuration.traceAnchorPath, length: anchorLength)
         defer { anchors?.close() }
         var anchorsChecked = 0
-        var nextAnchor = try anchors?.next()
+        var anchorPage: [TraceCheckpointRow] = []
+        // The next anchor, a page of them read at a time off the event loop.
+        func nextAnchorInFile() async throws(StoreError) -> TraceCheckpointRow? {
+            if anchorPage.isEmpty, var reader = anchors {
+                anchorPage = try await reader.nextPage(pageSize).reversed()
+                anchors = reader
+            }
+            return anchorPage.popLast()
+        }
+        var nextAnchor = try await nextAnchorInFile()
         if anchors == nil {
             anchorProblems.append("the trace anchor file \(configuration.traceAnchorPath) is missing: the trace cannot be proven complete")
         } else if anchors?.key != keys.publicKey.bytes {
@@ -206,7 +215,7 @@ extension Vault {
                 }
                 while let anchor = nextAnchor, anchor.seq <= row.seq {
                     checkAnchor(entryHash: anchor.seq == row.seq ? row.hash : nil)
-                    nextAnchor = try anchors?.next()
+                    nextAnchor = try await nextAnchorInFile()
                 }
                 previous = row.hash
                 expectedSeq = row.seq + 1
@@ -218,7 +227,7 @@ extension Vault {
         }
         while nextAnchor != nil {
             checkAnchor(entryHash: nil)
-            nextAnchor = try anchors?.next()
+            nextAnchor = try await nextAnchorInFile()
         }
         return TraceVerification(
             entriesChecked: expectedSeq - 1, checkpointsChecked: checkpointsChecked, anchorsChecked: anchorsChecked,

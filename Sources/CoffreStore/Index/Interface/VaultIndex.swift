@@ -32,6 +32,9 @@ protocol VaultIndex: Sendable {
 
     /// Makes every `.batched` commit so far durable (at a clean stop).
     func sync() async
+    /// Returns once every commit so far is durable, waiting for the engine's own next sync
+    /// rather than asking for one (the trace's anchors).
+    func durable() async
 
     /// Leaves no copy of deleted rows in the engine's logs or free space (after a purge, so that
     /// a destroyed dossier key lingers nowhere).

@@ -155,6 +155,10 @@ struct SQLiteIndex: VaultIndex {
         await syncer.syncNow()
     }
 
+    func durable() async {
+        await syncer.durable()
+    }
+
     /// Moves every WAL page into the database and truncates the WAL, so that rows deleted with
     /// `secure_delete` leave no old copy behind in the log.
     func eraseDeletedRows() async throws(StoreError) {

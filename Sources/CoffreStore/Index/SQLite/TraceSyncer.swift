@@ -89,6 +89,23 @@ public final class TraceSyncer: Sendable {
         queue.asyncAfter(deadline: .now() + .nanoseconds(Int(nanoseconds))) { self.sync() }
     }
 
+    /// Returns once every commit made before the call is durable, without asking for a sync of
+    /// its own: after the sync already scheduled for them, or the one running now (the trace's
+    /// anchors wait for this, once per 64 entries).
+    func durable() async {
+        let scheduled = state.withLock { $0.scheduled }
+        await withCheckedContinuation { continuation in
+            if scheduled {
+                // The scheduled sync reaches the serial queue at its deadline, no later than this.
+                let nanoseconds = interval.components.seconds * 1_000_000_000 + interval.components.attoseconds / 1_000_000_000
+                queue.asyncAfter(deadline: .now() + .nanoseconds(Int(nanoseconds)) + .milliseconds(5)) { continuation.resume() }
+            } else {
+                // Nothing unsynced, or a sync running that covers it: after that one.
+                queue.async { continuation.resume() }
+            }
+        }
+    }
+
     /// Syncs now and returns once done (at a clean stop).
     func syncNow() async {
         await withCheckedContinuation { continuation in
