@@ -41,9 +41,7 @@ public enum CoffreDaemon {
         var configuration = configuration
         // Before anything secret or personal is in memory.
         try CoreDumps.forbid()
-        // Assertions issued in or before this second may have been accepted by an earlier run:
-        // from the next second on they are refused (`AssertionReplayGuard`).
-        let firstServingSecond = Int64(time(nil)) + 1
+        let startSecond = Int64(time(nil))
         let notifier = SystemdNotifier()
         logger.info(
             "coffred starting",
@@ -74,8 +72,7 @@ public enum CoffreDaemon {
         pool.start()
         do {
             return try await services(
-                configuration: configuration, socket: socket, arena: arena, pool: pool, firstServingSecond: firstServingSecond,
-                logger: logger)
+                configuration: configuration, socket: socket, arena: arena, pool: pool, startSecond: startSecond, logger: logger)
         } catch {
             try? await pool.shutdownGracefully()
             throw error
@@ -83,7 +80,7 @@ public enum CoffreDaemon {
     }
 
     private static func services(
-        configuration: ServerConfiguration, socket: ListenSocket, arena: SecureArena, pool: NIOThreadPool, firstServingSecond: Int64,
+        configuration: ServerConfiguration, socket: ListenSocket, arena: SecureArena, pool: NIOThreadPool, startSecond: Int64,
         logger: Logger
     ) async throws -> ServiceGroup {
         let notifier = SystemdNotifier()
@@ -109,6 +106,19 @@ public enum CoffreDaemon {
                     by: Self.reconciliationExtension,
                     status: "starting: reconciling blobs with the index after an unclean stop (\(shardsDone) of 256 shards)")
             })
+        // Assertions an earlier run accepted were issued (unless ahead of its clock, which the
+        // index records) no later than the second it served its last request in: the clean
+        // stop's, or, after an unclean one, at worst this start's. From the next second on they
+        // are refused (`AssertionReplayGuard`), and the daemon serves from then: after a clean
+        // stop in an earlier second, at once.
+        var firstServingSecond = vault.recovery.stoppedAt.map { max(startSecond, $0 + 1) } ?? startSecond + 1
+        if firstServingSecond > startSecond + 1 {
+            // The clock went back across the restart: waiting for it would stop the service.
+            logger.warning(
+                "the clock is behind the last clean stop; assertions the last run accepted near its stop are refused only if the index recorded them",
+                metadata: ["stop.second": "\(vault.recovery.stoppedAt ?? 0)", "start.second": "\(startSecond)"])
+            firstServingSecond = startSecond + 1
+        }
         let trust = TrustHolder(
             directory: configuration.trustDirectory, developmentIssuer: configuration.developmentMode ? DevelopmentSetup.issuerID : nil)
         let untrusted = trust.reload()

@@ -10,8 +10,9 @@ import Synchronization
 /// `coffre` client does), so a token copied from a log, a proxy or a core dump buys nothing.
 ///
 /// What is remembered lives in this daemon's memory. Across a restart two rules take over:
-/// - the daemon refuses assertions issued (by the issuer's clock, to the second) in or before
-///   the second it started, and serves only from the next second on: every assertion an
+/// - the daemon refuses assertions issued (by the issuer's clock, to the second) before the
+///   first second it serves in, which comes after the second the last run served its last
+///   request in (the clean stop's; after an unclean stop, this start's): every assertion an
 ///   earlier run accepted with `iat` not ahead of its clock is refused;
 /// - an assertion issued ahead of the daemon's clock (within the allowed skew) could pass that
 ///   barrier, so its use is recorded in the index with the operation it allowed (`use(of:)`),

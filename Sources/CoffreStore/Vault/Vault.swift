@@ -143,6 +143,10 @@ public struct Vault: Sendable {
         let removedTemporaries = try await blobs.prepare()
         let marker = configuration.cleanShutdownMarker
         let wasClean = access(marker, F_OK) == 0
+        let stoppedAt =
+            wasClean
+            ? (try? String(contentsOfFile: marker, encoding: .utf8)).flatMap { Int64($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            : nil
         if wasClean {
             // The marker must not come back after a power cut, or the next start would skip
             // reconciliation after an unclean stop.
@@ -150,6 +154,7 @@ public struct Vault: Sendable {
             try POSIX.syncDirectory(configuration.stateDirectory)
         }
         var report = RecoveryReport(cleanStop: wasClean, temporariesRemoved: removedTemporaries)
+        report.stoppedAt = stoppedAt
         if !wasClean {
             // The vault is not serving yet and its state directory is locked: no write is in
             // flight, so every blob no row names is an orphan, whatever its age. The index's
@@ -201,10 +206,13 @@ public struct Vault: Sendable {
         return report
     }
 
-    /// Records a clean stop, so that the next start can skip the full reconciliation.
+    /// Records a clean stop, and its second (real clock), so that the next start can skip the
+    /// full reconciliation and knows when the last request was served (`RecoveryReport.stoppedAt`).
     public func markCleanShutdown() {
-        let fd = Glibc.open(configuration.cleanShutdownMarker, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
+        let fd = Glibc.open(configuration.cleanShutdownMarker, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         if fd >= 0 {
+            let text = Array("\(time(nil))\n".utf8)
+            _ = text.withUnsafeBytes { Glibc.write(fd, $0.baseAddress!, $0.count) }
             fsync(fd)
             close(fd)
         }
@@ -229,6 +237,9 @@ public struct Vault: Sendable {
 public struct RecoveryReport: Sendable, Equatable {
     /// Whether the previous run recorded a clean stop (then blobs were not reconciled).
     public var cleanStop: Bool
+    /// The second (real clock, since the epoch) of that clean stop, after its last request:
+    /// nil after an unclean one.
+    public var stoppedAt: Int64?
     /// Temporary files of interrupted writes, removed.
     public var temporariesRemoved: Int
     /// Blobs no index row names (linked before a crash, never acknowledged), removed.
