@@ -141,6 +141,26 @@ import Testing
         #expect(after.entriesChecked == 730)
     }
 
+    /// A line torn by a crash while it was written is ended at the next start: the anchors
+    /// written after it are read whole.
+    @Test func aTornAnchorLineIsEndedAtTheNextStart() async throws {
+        let fixture = try await tracedVault()
+        let handle = try #require(FileHandle(forWritingAtPath: fixture.vault.configuration.traceAnchorPath))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data("331 00ff".utf8))
+        try handle.close()
+        try await fixture.reopen()
+        let detail = TraceDetail(actorRole: "patient", actorID: VaultFixture.patient.value)
+        for index in 0..<70 {
+            _ = try await fixture.vault.recordTrace(action: "more.\(index)", outcome: .allowed, detail: detail, dossier: nil)
+        }
+        try await fixture.vault.checkpointTrace()
+        let verification = try await fixture.vault.verifyTrace()
+        #expect(verification.problems.isEmpty, "\(verification.problems)")
+        // 64 … 330 before, then 384 and the stop's 400.
+        #expect(verification.anchorsChecked == 8)
+    }
+
     @Test func aCheckpointRemovedFromItsPlaceIsNamed() async throws {
         let fixture = try await tracedVault()
         try await damage(fixture, "DELETE FROM trace_checkpoint WHERE seq IN (128, 192)")

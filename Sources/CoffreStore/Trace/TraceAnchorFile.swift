@@ -131,9 +131,10 @@ enum TraceAnchorFile {
 }
 
 extension TraceAnchorFile {
-    /// The file's header key and its last checkpoint line, read from its end (the start reads
-    /// this, not the whole file); nil if the file does not exist.
-    static func tail(path: String) throws(StoreError) -> (key: [UInt8]?, last: TraceCheckpointRow?)? {
+    /// The file's header key, its last checkpoint line, and whether its last line is torn (no
+    /// newline: a crash while it was written), read from its end (the start reads this, not the
+    /// whole file); nil if the file does not exist.
+    static func tail(path: String) throws(StoreError) -> (key: [UInt8]?, last: TraceCheckpointRow?, torn: Bool)? {
         guard var reader = try Reader(path: path) else { return nil }
         defer { reader.close() }
         let key = reader.key
@@ -146,15 +147,16 @@ extension TraceAnchorFile {
         var bytes = [UInt8](repeating: 0, count: Int(window))
         let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, $0.count, off_t(Int64(info.st_size) - window)) }
         guard n == Int(window) else { throw StoreError(.io, "cannot read the trace anchor file's end", errno: errno) }
+        let torn = bytes.last.map { $0 != 10 } ?? false
         // Complete lines only: the first may be cut by the window, the last by a crash.
         var lines = bytes.split(separator: 10, omittingEmptySubsequences: false).dropLast()
         if window < info.st_size { lines = lines.dropFirst() }
         if let last = lines.lazy.reversed().compactMap({ checkpoint(fromLine: Substring(String(decoding: $0, as: UTF8.self))) }).first {
-            return (key, last)
+            return (key, last, torn)
         }
         // Nothing usable at the end (a long torn or foreign tail): read it all.
         var last: TraceCheckpointRow? = nil
         while let checkpoint = try reader.next() { last = checkpoint }
-        return (key, last)
+        return (key, last, torn)
     }
 }

@@ -80,7 +80,8 @@ actor TraceAnchors {
         let anchors = TraceAnchors(path: path, keys: keys, index: index, logger: logger, fd: fd)
         if new { try await anchors.writeHeader() }
         let unanchored = try await anchors.checkIndex(against: last, tail: tail.last)
-        try await anchors.endTornLine()
+        // A torn last line is ended, so that the next line is read whole.
+        if file?.torn == true { try await anchors.append([10]) }
         await anchors.setWritten(through: last?.seq ?? 0)
         if !unanchored.isEmpty {
             // The previous run's last commits may still be in the page cache only.
@@ -163,18 +164,7 @@ actor TraceAnchors {
         writtenThrough = last.seq
     }
 
-    /// A line torn by a crash while it was written is ended, so the next line is read whole.
-    private func endTornLine() throws(StoreError) {
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { throw POSIX.error("cannot inspect the trace anchor file", errno) }
-        guard info.st_size > 0 else { return }
-        let reader = Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-        guard reader >= 0 else { throw POSIX.error("cannot open the trace anchor file", errno) }
-        defer { close(reader) }
-        var last: UInt8 = 0
-        guard pread(reader, &last, 1, info.st_size - 1) == 1 else { throw POSIX.error("cannot read the trace anchor file", errno) }
-        if last != 10 { try POSIX.writeAll(fd, [10]) }
-    }
+    private func append(_ bytes: [UInt8]) throws(StoreError) { try POSIX.writeAll(fd, bytes) }
 
     private func writeHeader() throws(StoreError) {
         var info = stat()

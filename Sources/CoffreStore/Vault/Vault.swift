@@ -81,12 +81,12 @@ public struct Vault: Sendable {
         let snapshot = try await index.write("record master key versions") { transaction in
             try Self.reconcileMasterKeys(installed, transaction: transaction, now: now, logger: logger)
         }
-        let lookupKey = try await Self.vaultKey(purpose: lookupKeyPurpose, index: index, masterKeys: snapshot, arena: arena)
+        let lookupKey = try await Self.vaultKey(purpose: lookupKeyPurpose, index: index, masterKeys: snapshot, arena: arena).key
         // Whether the trace key is made now: only then may a missing anchor file mean a new vault.
-        let newTrace = try await index.vaultKey(purpose: traceSigningPurpose) == nil
-        let traceSeed = try await Self.vaultKey(purpose: traceSigningPurpose, index: index, masterKeys: snapshot, arena: arena)
+        let (traceSeed, newTrace) = try await Self.vaultKey(purpose: traceSigningPurpose, index: index, masterKeys: snapshot, arena: arena)
         let unattachedTraceKey = try await Self.vaultKey(
-            purpose: unattachedTracePurpose, index: index, masterKeys: snapshot, arena: arena)
+            purpose: unattachedTracePurpose, index: index, masterKeys: snapshot, arena: arena
+        ).key
         let traceKeys = try TraceKeys(seed: traceSeed, arena: arena)
         let anchors = try await TraceAnchors.open(
             path: configuration.traceAnchorPath, keys: traceKeys, index: index, newTrace: newTrace, logger: logger)
@@ -104,12 +104,14 @@ public struct Vault: Sendable {
     static let unattachedTracePurpose = "trace-unattached"
 
     /// A key of the vault itself (the INS look-up key, the trace signing seed): created on first
-    /// start, stored wrapped by the active master key, unwrapped into the arena.
+    /// start, stored wrapped by the active master key, unwrapped into the arena; `created`
+    /// says whether this call made it.
     static func vaultKey(
         purpose: String, index: any VaultIndex, masterKeys: MasterKeySnapshot, arena: SecureArena
-    ) async throws(StoreError) -> SymmetricKey {
+    ) async throws(StoreError) -> (key: SymmetricKey, created: Bool) {
         let row: VaultKeyRow
-        if let existing = try await index.vaultKey(purpose: purpose) {
+        let existing = try await index.vaultKey(purpose: purpose)
+        if let existing {
             row = existing
         } else {
             let fresh = try Self.crypto { () throws(CryptoError) in try SymmetricKey.random(in: arena) }
@@ -123,7 +125,8 @@ public struct Vault: Sendable {
             throw StoreError(.keys, "the index needs master key version \(row.masterVersion), which is not installed")
         }
         do {
-            return try KeyWrap.unwrap(Array(row.wrappedKey), with: master, context: vaultKeyContext(purpose, version), in: arena)
+            let key = try KeyWrap.unwrap(Array(row.wrappedKey), with: master, context: vaultKeyContext(purpose, version), in: arena)
+            return (key, existing == nil)
         } catch {
             throw StoreError(.keys, "master key version \(version) does not open this index's \(purpose) key: wrong key installed?")
         }
