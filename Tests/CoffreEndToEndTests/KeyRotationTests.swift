@@ -63,7 +63,7 @@ import Testing
         let after = try await Self.keys(session)
         #expect(after.rotation?.done == 61 && after.rotation?.failed == 0)
         #expect(after.versions.map(\.dossierKeys) == [0, 61])
-        #expect(after.versions.map(\.vaultKeys) == [0, 3])
+        #expect(after.versions.map(\.vaultKeys) == [0, 4])
         for document in stored {
             let fetched = try await session.asPatient(["doc", "get", document.id])
             #expect(fetched.stdout == Data(document.bytes))

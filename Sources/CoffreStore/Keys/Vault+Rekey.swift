@@ -55,13 +55,13 @@ extension Vault {
             }
         }
 
-        let (holder, keyArena, prepared) = (masterKeys, arena, reencrypted)
+        let (holder, keyArena, prepared, dossierSeal) = (masterKeys, arena, reencrypted, seal)
         let outcome: (rewrapped: Int, replacedBlobs: [BlobName])
         do {
             outcome = try await index.write("rekey a dossier") { transaction in
                 try Self.switchDossierKey(
                     dossierID, expectedGeneration: Int64(oldGeneration), from: oldKey, to: newKey, reencrypted: prepared,
-                    masterKeys: holder.current, arena: keyArena, transaction: transaction)
+                    masterKeys: holder.current, arena: keyArena, dossierSeal: dossierSeal, transaction: transaction)
             }
         } catch {
             for blob in reencrypted.values { try? await blobs.remove(blob.name) }
@@ -132,7 +132,8 @@ extension Vault {
     /// - Returns: how many document keys now hang off the new key, and the blobs replaced.
     static func switchDossierKey(
         _ id: DossierID, expectedGeneration: Int64, from oldKey: SymmetricKey, to newKey: SymmetricKey,
-        reencrypted: [String: ReencryptedBlob], masterKeys: MasterKeySnapshot, arena: SecureArena, transaction: any IndexTransaction
+        reencrypted: [String: ReencryptedBlob], masterKeys: MasterKeySnapshot, arena: SecureArena, dossierSeal: DossierSeal,
+        transaction: any IndexTransaction
     ) throws -> (rewrapped: Int, replacedBlobs: [BlobName]) {
         guard var dossier = try transaction.dossier(id: id.value), dossier.state != "purging" else {
             throw StoreError(.dossierNotFound, "this patient has no dossier")
@@ -140,6 +141,7 @@ extension Vault {
         guard dossier.keyGeneration == expectedGeneration else {
             throw StoreError(.conflict, "the dossier was rekeyed by another request meanwhile; nothing was changed")
         }
+        try dossierSeal.check(dossier, traced: nil)
         let old = UInt32(truncatingIfNeeded: expectedGeneration)
         let new = old + 1
         let master = masterKeys.activeVersion
@@ -157,7 +159,9 @@ extension Vault {
 
         var rewrapped = 0
         var replaced: [BlobName] = []
+        var (before, versions): ([DocumentVersion], [DocumentVersion]) = ([], [])
         for var row in try transaction.documents(dossierID: id.value, includeSuperseded: true) {
+            before.append(row.versionStamp)
             let document = DocumentID(unchecked: row.id)
             if let blob = reencrypted[row.id] {
                 replaced.append(BlobName(document, version: UInt32(truncatingIfNeeded: row.blobVersion)))
@@ -173,11 +177,16 @@ extension Vault {
                 row.wrappedKey = Data(KeyWrap.wrap(documentKey, with: newKey, context: documentKeyContext(id, document, new)))
             }
             let sealed: SealedDocumentFields = try open(Array(row.sealed), key: oldKey, associatedData: row.associatedData)
-            row.sealed = Data(try seal(sealed, key: newKey, associatedData: row.associatedData))
             row.keyGeneration = Int64(new)
+            row.version += 1
+            row.sealed = Data(try seal(sealed, key: newKey, associatedData: row.associatedData))
             try transaction.update(document: row)
+            versions.append(row.versionStamp)
             rewrapped += 1
         }
+        // Never sealed over rows that did not match the seal before.
+        _ = try dossierSeal.check(before, of: dossier)
+        try transaction.update(dossierSeal: dossierSeal.resealed(dossier, over: versions))
         for var row in try transaction.notifications(dossierID: id.value) {
             let sealed: SealedNotification = try open(Array(row.sealed), key: oldKey, associatedData: row.associatedData)
             row.sealed = Data(try seal(sealed, key: newKey, associatedData: row.associatedData))

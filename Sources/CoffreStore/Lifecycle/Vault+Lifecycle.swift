@@ -7,7 +7,7 @@ extension Vault {
     /// (nothing to keep), by the same crypto-shredding purge as retention. The decision is made
     /// on the dossier as it is now, and a hold set meanwhile wins.
     func oppose(_ dossier: DossierRecord) async throws(StoreError) {
-        guard let row = try await index.dossier(insHash: insHash(dossier.ins)), row.state != "purging" else {
+        guard let row = try await checkedDossier(.insHash(insHash(dossier.ins)))?.row else {
             throw StoreError(.dossierNotFound, "this patient has no dossier")
         }
         let (_, fields) = try openDossierRow(row, ins: dossier.ins)

@@ -32,12 +32,18 @@ extension Vault {
 
     /// What the retention job needs of a dossier the index lists as due: its state, whether
     /// its key is gone, and its sealed lifecycle (opened without an INS to check: the job goes
-    /// through dossiers, not patients).
-    func purgeFacts(_ row: DossierRow, now: Int64) -> PurgeFacts {
+    /// through dossiers, not patients). The row is read again and checked against its seal and
+    /// its trace: a dossier put back from an older copy (closed before it was reopened, say)
+    /// is never purged on what the older copy says.
+    func purgeFacts(_ row: DossierRow, now: Int64) async -> PurgeFacts {
         var facts = PurgeFacts(purging: row.state == "purging", keyDestroyed: row.wrappedKey.isEmpty, lifecycle: nil, now: now)
         guard !facts.purging else { return facts }
         do throws(StoreError) {
-            facts.lifecycle = try openDossierRow(row, ins: nil).1.lifecycle
+            guard let checked = try await checkedDossier(.id(row.id)) else {
+                facts.unreadable = "the dossier changed while the retention job read it"
+                return facts
+            }
+            facts.lifecycle = try openDossierRow(checked.row, ins: nil).1.lifecycle
         } catch {
             facts.unreadable = error.message
         }

@@ -16,7 +16,7 @@ extension OperationPipeline {
         for row in rows {
             batch.checked += 1
             var item = RetentionBatch.Item(dossierID: row.id, verdict: "purge", reason: "", purgeDate: row.purgeAfter)
-            switch planner.retentionVerdict(vault.purgeFacts(row, now: now)) {
+            switch planner.retentionVerdict(await vault.purgeFacts(row, now: now)) {
             case .purge(let reason):
                 item.reason = reason
                 guard !dryRun else { break }

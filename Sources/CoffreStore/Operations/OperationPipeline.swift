@@ -103,25 +103,20 @@ public struct OperationPipeline: Sendable {
         var domain: OperationFacts
     }
 
+    /// Loads the facts of `operation`. A dossier whose rows fail their checks (`DossierSeal`)
+    /// throws an integrity error: it is not served, and the server traces the refusal.
     func load(_ operation: DossierOperation, ins: INS) async throws(StoreError) -> Facts {
         var dossier: DossierRecord? = nil
         var revision: Int64? = nil
-        if let row = try await vault.index.dossier(insHash: vault.insHash(ins)), row.state != "purging" {
-            let (key, fields) = try vault.openDossierRow(row, ins: ins)
-            dossier = vault.record(from: row, ins: ins, fields: fields, key: key)
-            revision = row.revision
-        }
         var document: Vault.OpenedDocument? = nil
         var documents: [DocumentRecord] = []
-        if let dossier {
-            if let id = operation.documentID {
-                do {
-                    document = try await vault.openDocument(id, in: dossier)
-                } catch  where error.code == .documentNotFound {
-                    document = nil
-                }
-            }
-            if operation.needsDocumentList { documents = try await vault.documents(in: dossier) }
+        // The dossier's row and the document named, in one snapshot, checked against the seal.
+        if let checked = try await vault.checkedDossier(.insHash(vault.insHash(ins)), document: operation.documentID?.value) {
+            let (key, fields) = try vault.openDossierRow(checked.row, ins: ins)
+            let opened = vault.record(from: checked.row, ins: ins, fields: fields, key: key)
+            if let row = checked.document { document = try vault.openedDocument(row, of: checked.row, key: key) }
+            if operation.needsDocumentList { documents = try await vault.documents(in: opened) }
+            (dossier, revision) = (opened, checked.row.revision)
         }
         let domain = OperationFacts(
             owner: ins, dossier: dossier?.facts, dossierID: dossier?.id, document: document?.record.facts,

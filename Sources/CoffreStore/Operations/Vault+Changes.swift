@@ -42,18 +42,23 @@ extension Vault {
     }
 
     /// Re-reads the dossier's row in the transaction, applies `change` to its sealed fields and
-    /// seals them again; the clear `state` and `purge_after` columns follow the lifecycle.
+    /// seals them again; the clear `state` and `purge_after` columns follow the lifecycle, and
+    /// the dossier's seal moves on a generation.
     private func updateSealedFields(
         of dossier: DossierRecord, _ transaction: any IndexTransaction, _ change: (inout SealedDossierFields) throws -> Void
     ) throws {
         guard let row = try transaction.dossier(id: dossier.id.value), row.state != "purging" else {
             throw StoreError(.dossierNotFound, "this patient has no dossier")
         }
-        if let updated = try resealedDossier(row, ins: dossier.ins, change) { try transaction.update(dossier: updated) }
+        try seal.check(row, traced: nil)
+        guard let updated = try resealedDossier(row, ins: dossier.ins, change) else { return }
+        try transaction.update(dossier: updated)
+        try transaction.update(dossierSeal: seal.resealed(updated))
     }
 
-    /// The row with `change` applied to its sealed fields, sealed again; nil if nothing changed.
-    func resealedDossier(_ row: DossierRow, ins: INS, _ change: (inout SealedDossierFields) throws -> Void) throws -> DossierRow? {
+    /// The row with `change` applied to its sealed fields, sealed again (its seal not yet
+    /// moved on); nil if nothing changed.
+    private func resealedDossier(_ row: DossierRow, ins: INS, _ change: (inout SealedDossierFields) throws -> Void) throws -> DossierRow? {
         let (key, fields) = try openDossierRow(row, ins: ins)
         var updated = fields
         try change(&updated)
@@ -65,14 +70,18 @@ extension Vault {
         return copy
     }
 
-    /// Applies a document change to every version of the document, in the caller's transaction.
+    /// Applies a document change to every version of the document, and seals the dossier over
+    /// the rows as they now are, in the caller's transaction.
     func changeDocument(_ id: DocumentID, _ change: DocumentChange, in dossier: DossierRecord, _ transaction: any IndexTransaction) throws
         -> DocumentRow
     {
         guard let key = dossier.key else { throw StoreError(.keys, "the dossier key is not open") }
-        return try transaction.updateDocumentChain(id: id.value, dossierID: dossier.id.value, keyGeneration: Int64(dossier.keyGeneration)) {
-            target, row in
-            try self.resealed(row, key: key) { (row, fields) throws(StoreError) in
+        var (removed, added): ([DocumentRow], [DocumentRow]) = ([], [])
+        let target = try transaction.updateDocumentChain(
+            id: id.value, dossierID: dossier.id.value, keyGeneration: Int64(dossier.keyGeneration)
+        ) { target, row in
+            removed.append(row)
+            let updated = try self.resealed(row, key: key) { (row, fields) throws(StoreError) in
                 var version = DocumentVersionState(
                     isNamed: row.id == target.id, status: DocumentStatus(rawValue: row.status) ?? .current, masked: fields.masked,
                     hiddenFromPatient: fields.hiddenFromPatient, releasedAt: fields.releasedAt)
@@ -87,7 +96,11 @@ extension Vault {
                 fields.releasedAt = version.releasedAt
                 row.status = version.status.rawValue
             }
+            added.append(updated)
+            return updated
         }
+        try reseal(dossier.id.value, removing: removed, adding: added, transaction)
+        return target
     }
 
     /// A new dossier for `ins`: its row (not yet written) and its record, key open.
@@ -100,9 +113,11 @@ extension Vault {
         let now = clock.now()
         let fields = SealedDossierFields(ins: ins.value, settings: DossierSettings(), lifecycle: DossierLifecycle(createdAt: now))
         let sealed = try Self.seal(fields, key: dossierKey, associatedData: Self.dossierAD(id))
-        let row = DossierRow(
-            id: id.value, insHash: insHash(ins), state: "active", createdAt: now,
-            masterVersion: Int64(version), keyGeneration: 1, wrappedKey: Data(wrapped), sealed: Data(sealed))
+        let row = seal.resealed(
+            DossierRow(
+                id: id.value, insHash: insHash(ins), state: "active", createdAt: now,
+                masterVersion: Int64(version), keyGeneration: 1, wrappedKey: Data(wrapped), sealed: Data(sealed)),
+            over: [])
         let record = DossierRecord(
             id: id, ins: ins, state: "active", createdAt: now, masterKeyVersion: version, keyGeneration: 1, settings: fields.settings,
             lifecycle: fields.lifecycle, key: dossierKey)

@@ -227,6 +227,10 @@ actor TraceWriter {
             var row = TraceEntryRow(
                 seq: seq, at: item.at, dossierId: entry.dossierID, action: entry.action, outcome: entry.outcome, detail: entry.detail,
                 sealed: try entry.seal(seq), hash: Data())
+            // What the change left the dossier at: its row can never be older than this.
+            if item.change != nil, failure == nil, let dossierID = entry.dossierID {
+                row.generation = try transaction.dossierGeneration(id: dossierID)
+            }
             row.hash = keys.link(row, to: hash)
             hash = row.hash
             rows.append(row)

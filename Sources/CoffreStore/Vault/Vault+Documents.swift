@@ -116,10 +116,18 @@ extension Vault {
         guard let dossierKey = dossier.key else { throw StoreError(.keys, "the dossier key is not open") }
         let vault = self
         return { transaction in
-            guard row.replaces != nil else { return try transaction.insertNewDocument(row) }
-            try transaction.insertReplacement(row) { old in
-                try vault.resealed(old, key: dossierKey) { row, _ in row.status = DocumentStatus.superseded.rawValue }
+            guard row.replaces != nil else {
+                try transaction.insertNewDocument(row)
+                return try vault.reseal(row.dossierId, removing: [], adding: [row], transaction)
             }
+            var (removed, added): ([DocumentRow], [DocumentRow]) = ([], [row])
+            try transaction.insertReplacement(row) { old in
+                removed.append(old)
+                let superseded = try vault.resealed(old, key: dossierKey) { row, _ in row.status = DocumentStatus.superseded.rawValue }
+                added.append(superseded)
+                return superseded
+            }
+            try vault.reseal(row.dossierId, removing: removed, adding: added, transaction)
         }
     }
 
@@ -172,10 +180,15 @@ extension Vault {
         try await documents(in: try await dossier(for: ins), includeSuperseded: includeSuperseded)
     }
 
-    /// The metadata of every document of a dossier the caller has opened already.
+    /// The metadata of every document of a dossier the caller has opened already, each row
+    /// checked against the dossier's seal.
     func documents(in dossier: DossierRecord, includeSuperseded: Bool = false) async throws(StoreError) -> [DocumentRecord] {
         guard let key = dossier.key else { throw StoreError(.keys, "the dossier key is not open") }
-        let rows = try await index.documents(dossierID: dossier.id.value, includeSuperseded: includeSuperseded)
+        guard let checked = try await checkedDossier(.id(dossier.id.value), listing: includeSuperseded) else {
+            throw StoreError(.dossierNotFound, "this patient has no dossier")
+        }
+        try Self.requireKeyGeneration(of: dossier, in: checked.row)
+        let rows = checked.documents
         var records: [DocumentRecord] = []
         records.reserveCapacity(rows.count)
         for row in rows { records.append(try record(from: row, dossierKey: key)) }
@@ -189,8 +202,7 @@ extension Vault {
 
     /// The metadata of one document of a dossier the caller has opened already.
     func document(_ id: DocumentID, in dossier: DossierRecord) async throws(StoreError) -> DocumentRecord {
-        let (row, key) = try await documentRow(id, in: dossier)
-        return try record(from: row, dossierKey: key)
+        try await openDocument(id, in: dossier).record
     }
 
     /// Opens a document's content for streaming. The header and the first record are read and
@@ -213,9 +225,25 @@ extension Vault {
         let dossierKey: SymmetricKey
     }
 
-    /// Reads one document of an opened dossier, for a decision and then perhaps its content.
+    /// Reads one document of an opened dossier, with the dossier's row, checked against its
+    /// seal, for a decision and then perhaps its content.
     func openDocument(_ id: DocumentID, in dossier: DossierRecord) async throws(StoreError) -> OpenedDocument {
-        let (row, key) = try await documentRow(id, in: dossier)
+        guard let key = dossier.key else { throw StoreError(.keys, "the dossier key is not open") }
+        guard let checked = try await checkedDossier(.id(dossier.id.value), document: id.value) else {
+            throw StoreError(.dossierNotFound, "this patient has no dossier")
+        }
+        guard let row = checked.document else { throw StoreError(.documentNotFound, "no document \(id) in this dossier") }
+        try Self.requireKeyGeneration(of: dossier, in: checked.row)
+        return try openedDocument(row, of: checked.row, key: key)
+    }
+
+    /// A document row read in one snapshot with its dossier's row, opened.
+    func openedDocument(_ row: DocumentRow, of dossier: DossierRow, key: SymmetricKey) throws(StoreError) -> OpenedDocument {
+        guard row.keyGeneration == dossier.keyGeneration else {
+            // A dossier and its rows move together at a rekey: a row that differs from its
+            // dossier was changed behind Coffre's back.
+            throw StoreError(.integrity, "document \(row.id): its row names another key generation than its dossier")
+        }
         return OpenedDocument(record: try record(from: row, dossierKey: key), row: row, dossierKey: key)
     }
 
@@ -257,24 +285,12 @@ extension Vault {
         }
     }
 
-    /// A document row of an opened dossier, with the dossier key that opens it.
-    private func documentRow(_ id: DocumentID, in dossier: DossierRecord) async throws(StoreError) -> (DocumentRow, SymmetricKey) {
-        guard let key = dossier.key else { throw StoreError(.keys, "the dossier key is not open") }
-        guard let row = try await index.document(id: id.value, dossierID: dossier.id.value) else {
-            throw StoreError(.documentNotFound, "no document \(id) in this dossier")
+    /// A rekey that committed after this request opened the dossier gave it a key other than
+    /// the one the request holds: a conflict to retry.
+    static func requireKeyGeneration(of dossier: DossierRecord, in row: DossierRow) throws(StoreError) {
+        guard row.keyGeneration == Int64(dossier.keyGeneration) else {
+            throw StoreError(.conflict, "the dossier was given a new key while this request ran; retry")
         }
-        if row.keyGeneration != Int64(dossier.keyGeneration) {
-            // A rekey that committed after this request opened the dossier moves the dossier
-            // and its rows together; a row that differs from its dossier as it is now was
-            // changed behind Coffre's back.
-            let dossierID = dossier.id.value
-            let current = try await index.lookUp("read a dossier's key generation") { try $0.dossier(id: dossierID)?.keyGeneration }
-            if current == row.keyGeneration {
-                throw StoreError(.conflict, "the dossier was given a new key while this request ran; retry")
-            }
-            throw StoreError(.integrity, "document \(id): its row names another key generation than its dossier")
-        }
-        return (row, key)
     }
 
     func record(from row: DocumentRow, dossierKey: SymmetricKey) throws(StoreError) -> DocumentRecord {
@@ -297,14 +313,16 @@ extension Vault {
             hiddenSince: fields.hiddenSince)
     }
 
-    /// The row with `change` applied to its clear columns and sealed fields, sealed again (the
-    /// clear columns are part of the associated data, so both change together).
+    /// The row with `change` applied to its clear columns and sealed fields, sealed again as
+    /// its next version (the clear columns and the version are part of the associated data, so
+    /// all change together).
     func resealed(
         _ row: DocumentRow, key: SymmetricKey, _ change: (inout DocumentRow, inout SealedDocumentFields) throws(StoreError) -> Void
     ) throws(StoreError) -> DocumentRow {
         var fields: SealedDocumentFields = try Self.open(Array(row.sealed), key: key, associatedData: row.associatedData)
         var updated = row
         try change(&updated, &fields)
+        updated.version = row.version + 1
         updated.sealed = Data(try Self.seal(fields, key: key, associatedData: updated.associatedData))
         return updated
     }

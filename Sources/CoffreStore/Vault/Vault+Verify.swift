@@ -82,6 +82,7 @@ extension Vault {
             if held == nil {
                 result.dossiersChecked += 1
                 try await checkEarlierGenerations(of: dossier, into: &result)
+                if let problem = try await sealProblem(dossierID: id) { result.found.append(problem) }
             }
             if held?.row.wrappedKey != dossier.wrappedKey || held?.row.keyGeneration != dossier.keyGeneration {
                 do {
@@ -100,6 +101,24 @@ extension Vault {
                 await progress?(result.documentsChecked, total)
             }
         } while start < ids.count
+    }
+
+    /// Nil when the dossier's row matches its seal and is not older than its trace, and its
+    /// document rows are the ones the seal counts (`DossierSeal`); read in a snapshot of its
+    /// own, so that changes meanwhile are not taken for damage.
+    private func sealProblem(dossierID id: String) async throws(StoreError) -> String? {
+        let snapshot = try await index.read("check a dossier's seal") { reader -> (DossierRow, Int64?, [DocumentVersion])? in
+            guard let row = try reader.dossier(id: id), row.state != "purging" else { return nil }
+            return (row, try reader.tracedGeneration(dossierID: id), try reader.documentVersions(dossierID: id))
+        }
+        guard let (row, traced, versions) = snapshot else { return nil }
+        do throws(StoreError) {
+            try seal.check(row, traced: traced)
+            _ = try seal.check(versions, of: row)
+            return nil
+        } catch {
+            return error.message
+        }
     }
 
     /// Every earlier generation of a rekeyed dossier's key must be there and unwrap (the trace

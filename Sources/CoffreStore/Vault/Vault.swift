@@ -24,6 +24,10 @@ public struct Vault: Sendable {
     /// Seals who made a decision that names no dossier (a refusal for a patient who has none):
     /// the trace keeps the caller's identity without writing it in clear.
     let unattachedTraceKey: SymmetricKey
+    /// Binds each dossier's rows into one version of it (`DossierSeal`).
+    let seal: DossierSeal
+    /// Dossiers whose document rows were checked against their seal, by generation.
+    let verified = VerifiedDossiers()
     let arena: SecureArena
     let clock: any VaultClock
     let logger: Logger
@@ -87,21 +91,26 @@ public struct Vault: Sendable {
         let unattachedTraceKey = try await Self.vaultKey(
             purpose: unattachedTracePurpose, index: index, masterKeys: snapshot, arena: arena
         ).key
+        let seal = DossierSeal(
+            key: try await Self.vaultKey(purpose: dossierSealPurpose, index: index, masterKeys: snapshot, arena: arena).key)
         let traceKeys = try TraceKeys(seed: traceSeed, arena: arena)
         let anchors = try await TraceAnchors.open(
             path: configuration.traceAnchorPath, keys: traceKeys, index: index, newTrace: newTrace, logger: logger)
         let trace = try await TraceWriter(index: index, keys: traceKeys, anchors: anchors, clock: clock)
         let recovery = try await recover(
             index: index, blobs: blobs, configuration: configuration, logger: logger, reconciling: reconciling)
-        return Vault(
+        let vault = Vault(
             configuration: configuration, index: index, blobs: blobs, masterKeys: MasterKeys(snapshot),
-            lookupKey: lookupKey, unattachedTraceKey: unattachedTraceKey, arena: arena, clock: clock, logger: logger, lock: lock,
-            trace: trace, recovery: recovery)
+            lookupKey: lookupKey, unattachedTraceKey: unattachedTraceKey, seal: seal, arena: arena, clock: clock, logger: logger,
+            lock: lock, trace: trace, recovery: recovery)
+        try await vault.sealUnsealedDossiers()
+        return vault
     }
 
     static let lookupKeyPurpose = "ins-lookup"
     static let traceSigningPurpose = "trace-signing"
     static let unattachedTracePurpose = "trace-unattached"
+    static let dossierSealPurpose = "dossier-seal"
 
     /// A key of the vault itself (the INS look-up key, the trace signing seed): created on first
     /// start, stored wrapped by the active master key, unwrapped into the arena; `created`

@@ -18,10 +18,23 @@ struct DossierRow: Codable, Sendable {
     /// generation (the engine counts it; a row written back does not set it). A change decided
     /// on revision n commits only if the dossier is still at n; otherwise it decides again.
     var revision: Int64 = 0
+    /// Goes up with every commit that changes the dossier's row or any of its document rows
+    /// (the vault counts it, in `seal`); the trace entry of each change records the generation
+    /// it left, so that a row put back from an older copy is older than the trace says.
+    var generation: Int64 = 0
+    /// How many document rows the dossier has, and the XOR of a keyed hash of each one's id
+    /// and version (`DossierSeal`): a row put back, removed or added no longer adds up.
+    var documentCount: Int64 = 0
+    var documentDigest: Data?
+    /// A MAC under the vault's seal key over the columns above, the clear columns the index
+    /// filters on and the sealed record: none of them can be put back alone. Nil only in a row
+    /// written before the seal existed, which the vault seals at its next start.
+    var seal: Data?
 
     enum CodingKeys: String, CodingKey {
         case id, insHash = "ins_hash", state, createdAt = "created_at", masterVersion = "master_version"
         case keyGeneration = "key_generation", wrappedKey = "wrapped_key", sealed, purgeAfter = "purge_after", revision
+        case generation, documentCount = "document_count", documentDigest = "document_digest", seal
     }
 }
 
@@ -42,11 +55,17 @@ struct DocumentRow: Codable, Sendable {
     var sealed: Data
     /// Which file holds the blob: 0 for `<id>`, n for `<id>.<n>` after n re-encryptions.
     var blobVersion: Int64 = 0
+    /// 1 when written, and one more at every rewrite (a mask, a release, a deletion, a
+    /// replacement, a rekey). Bound into the associated data and counted in the dossier's
+    /// seal, so that an older copy of the row put back is told apart from the current one.
+    /// 0 only in a row written before versions existed, which the vault seals again at its
+    /// next start.
+    var version: Int64 = 1
 
     enum CodingKeys: String, CodingKey {
         case id, dossierId = "dossier_id", documentClass = "class", status, mediaType = "media_type", size
         case uploadedAt = "uploaded_at", replaces, keyGeneration = "key_generation", wrappedKey = "wrapped_key"
-        case sealed, blobVersion = "blob_version"
+        case sealed, blobVersion = "blob_version", version
     }
 
     /// The clear columns, bound into the sealed record's associated data: changing any of them
@@ -54,7 +73,9 @@ struct DocumentRow: Codable, Sendable {
     /// rules see.
     var associatedData: [UInt8] {
         let fields = [id, dossierId, documentClass, status, mediaType, String(size), String(uploadedAt), replaces ?? "-"]
-        return Array(("coffre/document/v1\u{0}" + fields.joined(separator: "\u{0}")).utf8)
+        // Rows of before versions (0) were sealed without one.
+        guard version != 0 else { return Array(("coffre/document/v1\u{0}" + fields.joined(separator: "\u{0}")).utf8) }
+        return Array(("coffre/document/v2\u{0}" + (fields + [String(version)]).joined(separator: "\u{0}")).utf8)
     }
 }
 

@@ -16,13 +16,17 @@ struct TraceEntryRow: Codable, Sendable {
     var detail: String?
     var sealed: Data?
     var hash: Data
+    /// The dossier's generation once the change this entry allowed was written (nil for an
+    /// entry that changed nothing): the dossier's row can never be older than this.
+    var generation: Int64? = nil
 
     enum CodingKeys: String, CodingKey {
-        case seq, at, dossierId = "dossier_id", action, outcome, detail, sealed, hash
+        case seq, at, dossierId = "dossier_id", action, outcome, detail, sealed, hash, generation
     }
 
     /// The bytes the chain hashes after the previous hash: every column but `hash`, each
-    /// length-prefixed so that no two entries encode alike.
+    /// length-prefixed so that no two entries encode alike (the generation, when there is
+    /// one, comes last: an entry without it encodes as entries did before it existed).
     var chainedBytes: [UInt8] {
         var out = Array("coffre/trace/v1".utf8)
         out += withUnsafeBytes(of: seq.bigEndian, Array.init)
@@ -38,6 +42,7 @@ struct TraceEntryRow: Codable, Sendable {
                 out += [0xFF, 0xFF, 0xFF, 0xFF]
             }
         }
+        if let generation { out += withUnsafeBytes(of: generation.bigEndian, Array.init) }
         return out
     }
 }

@@ -84,6 +84,10 @@ protocol IndexReader {
     /// Closed dossiers due for purge by `now`, and every purge left unfinished, after `cursor`.
     func retentionCandidates(dueBy now: Int64, after cursor: String, limit: Int) throws -> [DossierRow]
     func retentionCandidateCount(dueBy now: Int64) throws -> Int
+    /// A dossier's generation (what its trace entries record); nil if it has no row.
+    func dossierGeneration(id: String) throws -> Int64?
+    /// Dossiers not yet sealed (rows written before seals existed), up to `limit`.
+    func unsealedDossierIDs(limit: Int) throws -> [String]
 
     // MARK: Documents
     func document(id: String, dossierID: String) throws -> DocumentRow?
@@ -94,6 +98,9 @@ protocol IndexReader {
     /// replaced it, and itself).
     func versionChain(of id: String) throws -> [String]
     func documentIDs(dossierID: String) throws -> [String]
+    /// The id and version of each of a dossier's document rows, without the rows: what its
+    /// seal counts. A damaged value is read as it is (`DocumentVersion.damaged`), never trusted.
+    func documentVersions(dossierID: String) throws -> [DocumentVersion]
     /// The blobs a dossier's documents name, all versions.
     func blobNames(dossierID: String) throws -> [BlobName]
     /// Every blob a document row names, packed, and how many rows name none readably.
@@ -122,6 +129,8 @@ protocol IndexReader {
     /// to extend: no other writer extends it before the transaction ends.
     func traceTail() throws -> (last: TraceEntryRow?, checkpoint: TraceCheckpointRow?)
     func traceEntries(dossierID: String, after seq: Int64, limit: Int) throws -> [TraceEntryRow]
+    /// The highest generation the dossier's trace entries record (nil if none records one).
+    func tracedGeneration(dossierID: String) throws -> Int64?
     func traceEntries(from seq: Int64, limit: Int) throws -> [TraceEntryRow]
     func lastTraceCheckpointSeq() throws -> Int64?
     func traceCheckpoints(after seq: Int64?, through last: Int64, limit: Int) throws -> [TraceCheckpointRow]
@@ -144,6 +153,9 @@ protocol IndexTransaction: IndexReader {
     func insert(dossier row: DossierRow) throws
     /// Replaces a dossier's row; its `revision` goes up by one (the row's own is ignored).
     func update(dossier row: DossierRow) throws
+    /// Writes a dossier's generation, document count and digest, and seal, and nothing else:
+    /// its `revision` stays (a new document does not make concurrent decisions stale).
+    func update(dossierSeal row: DossierRow) throws
     /// Step one of a purge: destroys the dossier key and the sealed record in place, if the
     /// sealed record is still `sealed`. Returns whether it did.
     func destroyDossierKey(id: String, ifSealedIs sealed: Data, at now: Int64) throws -> Bool
@@ -183,6 +195,15 @@ protocol IndexTransaction: IndexReader {
     func admit(assertion fingerprint: Data, forgettableAt: Int64) throws -> Bool
     /// Forgets the assertions that can no longer verify by `now` (seconds since the epoch).
     func forgetAssertions(through now: Int64) throws
+}
+
+/// A document row's id and version as a dossier's seal counts them.
+struct DocumentVersion: Sendable, Equatable {
+    var id: String
+    var version: Int64
+
+    /// What a row whose id or version is not of its type (damage) reads as: it matches no seal.
+    static let damaged = DocumentVersion(id: "", version: -1)
 }
 
 /// How many keys each master key version wraps.

@@ -151,6 +151,26 @@ extension SQLiteIndex {
                 t.primaryKey(["forgettable_at", "fingerprint"])
             }
         }
+        migrator.registerMigration("v8: dossier seal, document versions, traced generations") { db in
+            // Outside the revision trigger's columns: a new document reseals its dossier, and
+            // stores to one dossier must not make each other decide again.
+            try db.alter(table: "dossier") { t in
+                t.add(column: "generation", .integer).notNull().defaults(to: 0)
+                t.add(column: "document_count", .integer).notNull().defaults(to: 0)
+                t.add(column: "document_digest", .blob)
+                t.add(column: "seal", .blob)
+            }
+            try db.alter(table: "document") { t in t.add(column: "version", .integer).notNull().defaults(to: 0) }
+            try db.alter(table: "trace_entry") { t in t.add(column: "generation", .integer) }
+            // The last generation each dossier's trace records, found without reading its reads.
+            try db.execute(
+                sql: """
+                    CREATE INDEX trace_generation_by_dossier ON trace_entry(dossier_id, generation)
+                    WHERE generation IS NOT NULL
+                    """)
+            // A dossier's rows' versions, read without the rows (the seal's check).
+            try db.create(index: "document_version_by_dossier", on: "document", columns: ["dossier_id", "id", "version"])
+        }
         return migrator
     }
 }

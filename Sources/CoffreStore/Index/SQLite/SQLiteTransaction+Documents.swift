@@ -39,6 +39,17 @@ extension SQLiteTransaction {
         try String.fetchAll(db, sql: "SELECT id FROM document WHERE dossier_id = ?", arguments: [dossierID])
     }
 
+    /// Through `document_version_by_dossier`, which covers it.
+    func documentVersions(dossierID: String) throws -> [DocumentVersion] {
+        try Row.fetchAll(
+            db.cachedStatement(sql: "SELECT id, version FROM document WHERE dossier_id = ?"), arguments: [dossierID]
+        ).map { row in
+            guard case .string(let id) = (row[0] as DatabaseValue).storage, case .int64(let version) = (row[1] as DatabaseValue).storage
+            else { return .damaged }
+            return DocumentVersion(id: id, version: version)
+        }
+    }
+
     func blobNames(dossierID: String) throws -> [BlobName] {
         try Row.fetchAll(db, sql: "SELECT id, blob_version FROM document WHERE dossier_id = ?", arguments: [dossierID])
             .compactMap(Self.blobName)

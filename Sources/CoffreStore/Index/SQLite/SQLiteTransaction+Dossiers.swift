@@ -35,6 +35,21 @@ extension SQLiteTransaction {
 
     func update(dossier row: DossierRow) throws { try row.update(db) }
 
+    func update(dossierSeal row: DossierRow) throws {
+        try db.execute(
+            sql: "UPDATE dossier SET generation = ?, document_count = ?, document_digest = ?, seal = ? WHERE id = ?",
+            arguments: [row.generation, row.documentCount, row.documentDigest, row.seal, row.id])
+    }
+
+    func dossierGeneration(id: String) throws -> Int64? {
+        try Int64.fetchOne(db.cachedStatement(sql: "SELECT generation FROM dossier WHERE id = ?"), arguments: [id])
+    }
+
+    func unsealedDossierIDs(limit: Int) throws -> [String] {
+        try String.fetchAll(
+            db, sql: "SELECT id FROM dossier WHERE seal IS NULL AND state != 'purging' ORDER BY id LIMIT ?", arguments: [limit])
+    }
+
     func destroyDossierKey(id: String, ifSealedIs sealed: Data, at now: Int64) throws -> Bool {
         try db.execute(
             sql: "UPDATE dossier SET state = 'purging', wrapped_key = x'', sealed = x'', master_version = 0 WHERE id = ? AND sealed = ?",

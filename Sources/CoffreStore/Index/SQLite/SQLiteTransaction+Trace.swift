@@ -20,6 +20,14 @@ extension SQLiteTransaction {
         try TraceEntryRow.filter(Column("dossier_id") == dossierID && Column("seq") > seq).order(Column("seq")).limit(limit).fetchAll(db)
     }
 
+    /// Through the partial index `trace_generation_by_dossier`: one step, however many reads
+    /// the dossier's trace holds.
+    func tracedGeneration(dossierID: String) throws -> Int64? {
+        try Int64.fetchOne(
+            db.cachedStatement(sql: "SELECT max(generation) FROM trace_entry WHERE dossier_id = ? AND generation IS NOT NULL"),
+            arguments: [dossierID])
+    }
+
     func traceEntries(from seq: Int64, limit: Int) throws -> [TraceEntryRow] {
         try TraceEntryRow.filter(Column("seq") >= seq).order(Column("seq")).limit(limit).fetchAll(db)
     }

@@ -39,6 +39,10 @@ extension DossierRow: FetchableRecord, PersistableRecord {
         container["wrapped_key"] = wrappedKey
         container["sealed"] = sealed
         container["purge_after"] = purgeAfter
+        container["generation"] = generation
+        container["document_count"] = documentCount
+        container["document_digest"] = documentDigest
+        container["seal"] = seal
     }
 }
 extension DocumentRow: FetchableRecord, PersistableRecord { static let databaseTableName = "document" }
