@@ -224,6 +224,57 @@ struct IndexEngine: Sendable, CustomTestStringConvertible {
         withExtendedLifetime(keepAlive) {}
     }
 
+    /// What a dossier's seal relies on: its seal columns written alone (the revision stays), its
+    /// generation read back, every row's version read without the rows, and the highest
+    /// generation the dossier's trace records, whatever reads came after it.
+    @Test(arguments: engines)
+    func aDossiersSealItsRowsVersionsAndItsTracedGeneration(_ engine: IndexEngine) async throws {
+        let (index, keepAlive, _) = try engine.make()
+        let dossier = Self.dossier(1)
+        try await index.insertDossier(dossier)
+        var first = Self.document(1, in: dossier)
+        first.version = 3
+        let second = Self.document(2, in: dossier)
+        try await index.write("store") { [first] transaction in
+            try transaction.insertNewDocument(first)
+            try transaction.insertNewDocument(second)
+            let other = Self.dossier(2)
+            try transaction.insert(dossier: other)
+            try transaction.insertNewDocument(Self.document(3, in: other))
+        }
+        let versions = try await index.read("versions") { try $0.documentVersions(dossierID: dossier.id) }
+        #expect(Set(versions.map { "\($0.id) \($0.version)" }) == ["\(first.id) 3", "\(second.id) 1"])
+
+        var sealed = dossier
+        sealed.generation = 7
+        sealed.documentCount = 2
+        sealed.documentDigest = Data(repeating: 5, count: 32)
+        sealed.seal = Data(repeating: 6, count: 32)
+        sealed.sealed = Data([1])  // not written by a seal update
+        try await index.write("seal") { [sealed] in try $0.update(dossierSeal: sealed) }
+        let read = try #require(try await index.dossier(insHash: dossier.insHash))
+        #expect(read.generation == 7 && read.documentCount == 2 && read.seal == sealed.seal && read.documentDigest == sealed.documentDigest)
+        #expect(read.sealed == dossier.sealed && read.revision == 0, "only the seal's columns, and no new revision")
+        #expect(try await index.read("generation") { try $0.dossierGeneration(id: dossier.id) } == 7)
+        #expect(try await index.read("unsealed") { try $0.unsealedDossierIDs(limit: 10) } == [Self.dossier(2).id], "the other one")
+
+        @Sendable func entry(_ seq: Int64, generation: Int64?, dossierID: String? = dossier.id) -> TraceEntryRow {
+            TraceEntryRow(
+                seq: seq, at: 1, dossierId: dossierID, action: "a", outcome: "allowed", detail: nil, sealed: nil, hash: Data([1]),
+                generation: generation)
+        }
+        #expect(try await index.read("traced") { try $0.tracedGeneration(dossierID: dossier.id) } == nil)
+        try await index.write("trace") { transaction in
+            try transaction.append(
+                traceEntries: [
+                    entry(1, generation: 1), entry(2, generation: 4), entry(3, generation: nil),
+                    entry(4, generation: 9, dossierID: "other"),
+                ], checkpoints: [])
+        }
+        #expect(try await index.read("traced") { try $0.tracedGeneration(dossierID: dossier.id) } == 4, "reads record none")
+        withExtendedLifetime(keepAlive) {}
+    }
+
     /// Two daemons sharing the index append to one chain: each batch reads the tail in its own
     /// transaction, so no sequence number is used twice and every hash follows from the last.
     @Test(arguments: engines)
