@@ -24,9 +24,9 @@ from .common import (
 )
 from .verify_clock import verify_stream
 
-# The vault's own keys a master key wraps: the INS look-up key, the trace signing seed, and the
-# key that seals who made a decision naming no dossier.
-VAULT_KEYS = 3
+# The vault's own keys a master key wraps: the INS look-up key, the trace signing seed, the key
+# that seals who made a decision naming no dossier, and the key of the dossiers' seals.
+VAULT_KEYS = 4
 
 
 def version_of(body, number):

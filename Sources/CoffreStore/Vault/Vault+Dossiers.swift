@@ -99,6 +99,13 @@ extension Vault {
                 for document in [snapshot.checked.document].compactMap({ $0 }) + snapshot.checked.documents {
                     try DossierSeal.check(document, against: versions, sameSnapshot: true)
                 }
+                // Rows are never removed but with their dossier: one the seal counts is not gone.
+                if let document, snapshot.checked.document == nil, versions[document] != nil {
+                    throw StoreError(
+                        .integrity,
+                        "document \(document) of dossier \(row.id): its row is gone but the dossier's seal counts it (removed behind the "
+                            + "vault's back); it is not served")
+                }
             }
         } catch {
             // The operator must know which dossier: its id is random, and names no one.

@@ -36,9 +36,8 @@ extension SQLiteTransaction {
     func update(dossier row: DossierRow) throws { try row.update(db) }
 
     func update(dossierSeal row: DossierRow) throws {
-        try db.execute(
-            sql: "UPDATE dossier SET generation = ?, document_count = ?, document_digest = ?, seal = ? WHERE id = ?",
-            arguments: [row.generation, row.documentCount, row.documentDigest, row.seal, row.id])
+        try db.cachedStatement(sql: "UPDATE dossier SET generation = ?, document_count = ?, document_digest = ?, seal = ? WHERE id = ?")
+            .execute(arguments: [row.generation, row.documentCount, row.documentDigest, row.seal, row.id])
     }
 
     func dossierGeneration(id: String) throws -> Int64? {
