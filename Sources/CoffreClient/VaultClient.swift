@@ -174,8 +174,10 @@ public struct VaultClient: Sendable {
     }
 
     /// Names the médecin traitant.
-    public func setAttendingDoctor(_ ins: INS, rpps: String) async throws(ClientError) -> AccessView {
-        try await json(.PUT, "/v1/patients/\(ins.value)/dossier/attending-doctor", body: try encode(AttendingDoctorRequest(rpps: rpps)))
+    public func setAttendingDoctor(_ ins: INS, rpps: String, profession: String) async throws(ClientError) -> AccessView {
+        try await json(
+            .PUT, "/v1/patients/\(ins.value)/dossier/attending-doctor",
+            body: try encode(AttendingDoctorRequest(rpps: rpps, profession: profession)))
     }
 
     /// Changes the patient's preferences.

@@ -149,9 +149,13 @@ extension DossierCommand {
         static let configuration = CommandConfiguration(commandName: "set-doctor", abstract: "Name the médecin traitant.")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The doctor's RPPS number.") var rpps: String
+        @Option(help: "Their profession code in the RPPS nomenclature; a médecin traitant is a doctor (10).")
+        var profession = "10"
 
         func execute() async throws(ClientError) {
-            AccessCommand.show(try await global.client().setAttendingDoctor(try global.patientINS(), rpps: rpps), json: global.json)
+            AccessCommand.show(
+                try await global.client().setAttendingDoctor(try global.patientINS(), rpps: rpps, profession: profession),
+                json: global.json)
         }
     }
 

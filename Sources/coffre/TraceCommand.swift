@@ -39,7 +39,8 @@ struct TraceCommand: ClientCommand {
                 [actor.role, actor.id, actor.profession.map { "profession \($0)" }].compactMap { $0 }.joined(separator: " ")
             } ?? "-"
         if let mode = entry.mode, mode != "normal" { who += " [\(mode)\(entry.reason.map { ": \($0)" } ?? "")]" }
-        let what = entry.action + (entry.documentId.map { " " + $0 } ?? "")
+        let what =
+            entry.action + (entry.documentId.map { " " + $0 } ?? "") + (entry.replacesDocumentId.map { " (replaces \($0))" } ?? "")
         let why = [entry.rule, entry.matrixVersion.map { "matrix \($0)" }, entry.errorCode].compactMap { $0 }.joined(separator: ", ")
         return "\(entry.seq)\t\(entry.at)\t\(entry.outcome.uppercased())\t\(who)\t\(what)\t\(why)"
     }

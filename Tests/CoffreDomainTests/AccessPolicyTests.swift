@@ -255,8 +255,66 @@ import Testing
                 var s = settings; s.showMaskedInEmergency = true; return s
             }(), allowed: true, rule: "emergency.bris-de-glace/matrix.class-allowed"),
         Case(
-            name: "emergency: the matrix still applies", actor: pro(stranger, "28", mode: .centre_15), action: .readDocumentContent,
-            document: document(.biologie), allowed: false, rule: "emergency.centre-15/matrix.class-denied"),
+            name: "emergency: the matrix still applies", actor: pro(stranger, "28", mode: .bris_de_glace), action: .readDocumentContent,
+            document: document(.biologie), allowed: false, rule: "emergency.bris-de-glace/matrix.class-denied"),
+
+        // Emergencies consult (L1111-17); centre 15 is the SAMU's regulating doctor's.
+        Case(
+            name: "centre 15 is a doctor's: a podiatrist is refused", actor: pro(stranger, "80", mode: .centre_15),
+            action: .listDocuments, allowed: false, rule: "emergency.centre-15-regulating-doctor-only"),
+        Case(
+            name: "centre 15 does not store", actor: pro(stranger, mode: .centre_15), action: .addDocument, allowed: false,
+            rule: "emergency.consultation-only"),
+        Case(
+            name: "bris de glace does not store", actor: pro(stranger, mode: .bris_de_glace), action: .addDocument, allowed: false,
+            rule: "emergency.consultation-only"),
+        Case(
+            name: "bris de glace does not delete, even its own author", actor: pro(doctor, mode: .bris_de_glace),
+            action: .deleteDocument, document: document(by: doctor), allowed: false, rule: "emergency.consultation-only"),
+        Case(
+            name: "an emergency does not read the trace, even the médecin traitant's",
+            actor: pro(attending, mode: .bris_de_glace), action: .readTrace, allowed: false, rule: "emergency.consultation-only"),
+        Case(
+            name: "bris de glace reads content", actor: pro(stranger, mode: .bris_de_glace), action: .readDocumentContent,
+            document: document(), allowed: true, rule: "emergency.bris-de-glace/matrix.class-allowed"),
+
+        // The médecin traitant is a doctor, acting as one.
+        Case(
+            name: "an optician named médecin traitant gets no full rights", actor: pro(optician, "28"), action: .readDocumentContent,
+            document: document(.ordonnanceSoins, masked: true),
+            settings: {
+                var s = settings; s.attendingDoctor = optician.value; return s
+            }(), allowed: false, rule: "document.masked"),
+        Case(
+            name: "the médecin traitant presenting another profession gets no full rights", actor: pro(attending, "21"),
+            action: .readDocumentContent, document: document(masked: true), allowed: false, rule: "professional.not-authorized"),
+        Case(
+            name: "the médecin traitant as a doctor reads masked documents", actor: pro(attending), action: .readDocumentContent,
+            document: document(masked: true), allowed: true, rule: "professional.medecin-traitant"),
+        Case(
+            name: "an administrator of any profession has full rights", actor: pro(administrator, "21"),
+            action: .readDocumentContent, document: document(.compteRendu, masked: true), allowed: true,
+            rule: "professional.administrator"),
+
+        // A closed dossier is its holder's alone (R1111-47).
+        Case(
+            name: "closed: the médecin traitant reads nothing", actor: pro(attending), action: .readDossier, closed: true,
+            allowed: false, rule: "dossier.closed-holder-only"),
+        Case(
+            name: "closed: an authorised doctor reads nothing", actor: pro(doctor), action: .readDocumentContent, document: document(),
+            closed: true, allowed: false, rule: "dossier.closed-holder-only"),
+        Case(
+            name: "closed: no bris de glace", actor: pro(stranger, mode: .bris_de_glace), action: .listDocuments, closed: true,
+            allowed: false, rule: "dossier.closed-holder-only"),
+        Case(
+            name: "closed: the patient reads", actor: patient, action: .readDocumentContent, document: document(), closed: true,
+            allowed: true, rule: "patient.own-dossier"),
+        Case(
+            name: "closed: the representative reads", actor: representative, action: .listDocuments, closed: true, allowed: true,
+            rule: "representative.of-patient"),
+        Case(
+            name: "closed: the patient writes nothing", actor: patient, action: .addDocument, closed: true, allowed: false,
+            rule: "dossier.closed-read-only"),
     ]
 
     @Test(arguments: cases)

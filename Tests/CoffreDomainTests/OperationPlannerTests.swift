@@ -83,9 +83,33 @@ import Testing
     }
 
     static let settingsCases: [SettingsCase] = [
-        .init(name: "naming the médecin traitant lifts their block", change: .attendingDoctor(P.blockedDoctor), refused: nil) {
+        .init(
+            name: "naming the médecin traitant lifts their block", change: .attendingDoctor(P.blockedDoctor, profession: .medecin),
+            refused: nil
+        ) {
             $0.attendingDoctor == P.blockedDoctor.value && !$0.blocked.contains(P.blockedDoctor.value)
         },
+        .init(
+            name: "the médecin traitant is a doctor", change: .attendingDoctor(P.optician, profession: Profession("28")!),
+            refused: "invalid: profession 28 cannot be named médecin traitant"
+        ) { _ in true },
+        .init(
+            name: "the médecin traitant's profession must be said", change: .attendingDoctor(P.doctor, profession: nil),
+            refused: "invalid: say the médecin traitant's profession"
+        ) { _ in true },
+        .init(
+            name: "only an authorised professional is named administrator",
+            change: .accessList(.administrators, member: .professional(P.stranger), add: true),
+            refused: "invalid: only a professional you have already authorised"
+        ) { _ in true },
+        .init(
+            name: "an authorised professional is named administrator",
+            change: .accessList(.administrators, member: .professional(P.pharmacist), add: true), refused: nil
+        ) { $0.administrators.contains(P.pharmacist.value) },
+        .init(
+            name: "withdrawing an administrator's authorisation withdraws both",
+            change: .accessList(.authorized, member: .professional(P.administrator), add: false), refused: nil
+        ) { !$0.administrators.contains(P.administrator.value) && !$0.authorized.contains(P.administrator.value) },
         .init(
             name: "the médecin traitant cannot be blocked", change: .accessList(.blocked, member: .professional(P.attending), add: true),
             refused: "settings.full-rights-cannot-be-blocked"
@@ -121,7 +145,7 @@ import Testing
     func settingsChangesFollowTheRules(_ testCase: SettingsCase) throws {
         let operation: DossierOperation =
             switch testCase.change {
-            case .attendingDoctor(let rpps): .setAttendingDoctor(rpps)
+            case .attendingDoctor(let rpps, let profession): .setAttendingDoctor(rpps, profession: profession)
             case .preferences(let change): .setPreferences(change)
             case .emergency(let change): .setEmergency(change)
             case .accessList(let list, let member, let add): .changeAccessList(list, member: member, add: add)
@@ -129,7 +153,14 @@ import Testing
             }
         let plan = Self.plan(operation, by: P.patient)
         #expect(plan.action == .manageDossier)
-        if let rule = testCase.refused {
+        if let words = testCase.refused, words.hasPrefix("invalid: ") {
+            guard case .invalidRequest(let text) = plan.refusal else {
+                Issue.record("\(testCase.name): \(String(describing: plan.refusal))")
+                return
+            }
+            #expect(text.contains(words.dropFirst("invalid: ".count)), "\(text)")
+            #expect(plan.changes.isEmpty && plan.detail.errorCode == "invalid_metadata")
+        } else if let rule = testCase.refused {
             #expect(
                 plan.refusal
                     == .accessDenied(
@@ -324,17 +355,32 @@ import Testing
         #expect(denied.notices.isEmpty && denied.changes.isEmpty)
     }
 
-    @Test func aDocumentHiddenFromRepresentativesIsAnnouncedWithoutNamingIt() {
+    @Test func aDocumentHiddenFromRepresentativesIsThePatientsNewsAlone() {
         var upload = DocumentUpload(documentClass: .compteRendu)
-        let plain = Self.plan(.addDocument(upload), by: P.pro(P.doctor)).notices.first { $0.kind == .documentAdded }
-        #expect(plain?.subject == .newDocument && plain?.actor?.actorID == P.doctor.value)
+        let plain = Self.plan(.addDocument(upload), by: P.pro(P.doctor)).notices
+        #expect(plain.allSatisfy { !$0.hiddenFromRepresentatives })
+        #expect(plain.first { $0.kind == .documentAdded }?.subject == .newDocument)
         upload.hiddenFrom = (patient: false, representatives: true)
         let notices = Self.plan(.addDocument(upload), by: P.pro(P.doctor)).notices
-        let hidden = notices.first { $0.kind == .documentAdded }
-        #expect(hidden?.subject == Notice.Subject.none && hidden?.actor == nil)
-        // Nor do the access notices committed with it (representatives read the same outbox).
-        let access = notices.filter { $0.kind == .professionalAccess }
-        #expect(access.count == 1 && access.allSatisfy { $0.actor == nil && !$0.message.contains(P.doctor.value) })
+        // The new-document notice and the access notices committed with it: the patient's,
+        // naming the professional; never shown to the representatives who read the same outbox.
+        #expect(notices.map(\.kind).sorted { $0.rawValue < $1.rawValue } == [.documentAdded, .professionalAccess])
+        #expect(notices.allSatisfy { $0.hiddenFromRepresentatives && $0.actor?.actorID == P.doctor.value })
+    }
+
+    @Test func aReleaseAndADeletionByAProfessionalAreNoticed() {
+        func facts(_ document: DocumentFacts) -> OperationFacts { Self.facts(document: document) }
+        let id = Self.labID
+        let hidden = P.document(hiddenFromPatient: true, hiddenFromRepresentatives: true)
+        let released = Self.plan(.releaseDocument(id), by: P.pro(P.doctor), facts(hidden)).notices
+        #expect(released.first { $0.kind == .documentReleased }.map { $0.subject == .document(id) && $0.hiddenFromRepresentatives } == true)
+        let deleted = Self.plan(.deleteDocument(id), by: P.pro(P.doctor), facts(P.document())).notices
+        #expect(deleted.first { $0.kind == .documentDeleted }.map { $0.subject == .document(id) && !$0.hiddenFromRepresentatives } == true)
+        // A document the patient has not seen yet: its deletion is no news to them.
+        #expect(!Self.plan(.deleteDocument(id), by: P.pro(P.doctor), facts(hidden)).notices.contains { $0.kind == .documentDeleted })
+        // The patient deleting their own: nothing to tell them.
+        let own = DocumentFacts(documentClass: .autreDocument, authorRole: .patient, authorID: P.owner.value, uploadedAt: Self.now)
+        #expect(Self.plan(.deleteDocument(id), by: P.patient, facts(own)).notices.isEmpty)
     }
 
     @Test func aHiddenDocumentWaitingTwoWeeksIsNoticedOnce() {
@@ -349,7 +395,7 @@ import Testing
         let byDoctor = Self.plan(.readNotifications, by: P.pro(P.attending), Self.facts(documents: documents))
         #expect(byDoctor.notices.map(\.kind) == [.professionalAccess])
         let ack = Self.plan(.acknowledgeNotifications(ids: nil), by: P.pro(P.attending))
-        #expect(ack.changes.last == .acknowledgeNotices(.medecinTraitant, ids: nil))
+        #expect(ack.changes.last == .acknowledgeNotices(.medecinTraitant, ids: nil, hiding: nil))
     }
 
     // MARK: Visibility

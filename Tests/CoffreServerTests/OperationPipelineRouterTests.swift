@@ -62,7 +62,8 @@ import Testing
                 Call(method: .get, path: "/dossier", action: "dossier.read", status: .ok),
                 Call(method: .get, path: "/access", action: "access.read", status: .ok),
                 Call(
-                    method: .put, path: "/dossier/attending-doctor", body: #"{"rpps":"\#(Self.attending)"}"#, action: "dossier.manage",
+                    method: .put, path: "/dossier/attending-doctor", body: #"{"rpps":"\#(Self.attending)","profession":"10"}"#,
+                    action: "dossier.manage",
                     status: .ok),
                 Call(
                     method: .patch, path: "/dossier/preferences", body: #"{"notifyEveryAccess":true}"#, action: "dossier.manage",

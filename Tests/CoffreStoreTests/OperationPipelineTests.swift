@@ -23,7 +23,7 @@ import Testing
         let fixture = try await VaultFixture(maxDocumentSize: maxDocumentSize)
         let pipeline = OperationPipeline(vault: fixture.vault, policy: policy)
         _ = try await pipeline.perform(.createDossier, on: VaultFixture.patient, by: patient)
-        _ = try await pipeline.perform(.setAttendingDoctor(rpps), on: VaultFixture.patient, by: patient)
+        _ = try await pipeline.perform(.setAttendingDoctor(rpps, profession: .medecin), on: VaultFixture.patient, by: patient)
         return (fixture, pipeline)
     }
 
@@ -145,7 +145,8 @@ import Testing
         let other = RPPS(Identities.rpps(2))!
         for _ in 0..<10 {
             async let naming: Void = {
-                _ = try? await pipeline.perform(.setAttendingDoctor(other), on: VaultFixture.patient, by: Self.patient)
+                _ = try? await pipeline.perform(
+                    .setAttendingDoctor(other, profession: .medecin), on: VaultFixture.patient, by: Self.patient)
             }()
             async let blocking: Void = {
                 _ = try? await pipeline.perform(
@@ -154,7 +155,7 @@ import Testing
             _ = await (naming, blocking)
             let settings = try await pipeline.vault.dossier(for: VaultFixture.patient).settings
             #expect(!(settings.attendingDoctor == other.value && settings.blocked.contains(other.value)))
-            _ = try await pipeline.perform(.setAttendingDoctor(Self.rpps), on: VaultFixture.patient, by: Self.patient)
+            _ = try await pipeline.perform(.setAttendingDoctor(Self.rpps, profession: .medecin), on: VaultFixture.patient, by: Self.patient)
             _ = try? await pipeline.perform(
                 .changeAccessList(.blocked, member: .professional(other), add: false), on: VaultFixture.patient, by: Self.patient)
         }

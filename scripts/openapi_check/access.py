@@ -74,31 +74,38 @@ def set_attending_doctor(d: Daemon):
     p1, p2, p3 = (issuer.auth(i) for i in (INS1, INS2, INS3))
     attending = pro_auth(issuer, ATTENDING)
     checker.case("setAttendingDoctor -> 200", ATTENDING_PUT,
-                 send_json(ATTENDING_PUT, ATTENDING_DOCTOR % INS2, p2, {"rpps": ATTENDING}), 200,
+                 send_json(ATTENDING_PUT, ATTENDING_DOCTOR % INS2, p2, {"rpps": ATTENDING, "profession": "10"}), 200,
                  extra=json_is(lambda b: b == {**DEFAULT_ACCESS, "attendingDoctor": ATTENDING}))
     checker.case("setAttendingDoctor Luhn-invalid RPPS -> 400 invalid_identifier", ATTENDING_PUT,
-                 send_json(ATTENDING_PUT, ATTENDING_DOCTOR % INS2, p2, {"rpps": luhn_broken(DOCTOR)}), 400, "invalid_identifier")
+                 send_json(ATTENDING_PUT, ATTENDING_DOCTOR % INS2, p2, {"rpps": luhn_broken(DOCTOR), "profession": "10"}), 400, "invalid_identifier")
     checker.case("setAttendingDoctor RPPS of 10 digits -> 400 invalid_identifier", ATTENDING_PUT,
-                 send_json(ATTENDING_PUT, ATTENDING_DOCTOR % INS2, p2, {"rpps": DOCTOR[:10]}), 400, "invalid_identifier")
+                 send_json(ATTENDING_PUT, ATTENDING_DOCTOR % INS2, p2, {"rpps": DOCTOR[:10], "profession": "10"}), 400, "invalid_identifier")
+    checker.case("setAttendingDoctor an optician -> 400 invalid_metadata", ATTENDING_PUT,
+                 send_json(ATTENDING_PUT, ATTENDING_DOCTOR % INS2, p2, {"rpps": DOCTOR, "profession": "28"}), 400, "invalid_metadata")
+    checker.case("setAttendingDoctor without profession -> 400 invalid_metadata", ATTENDING_PUT,
+                 send_json(ATTENDING_PUT, ATTENDING_DOCTOR % INS2, p2, {"rpps": DOCTOR}), 400, "invalid_metadata")
+    checker.case("setAttendingDoctor profession not two digits -> 400 invalid_identifier", ATTENDING_PUT,
+                 send_json(ATTENDING_PUT, ATTENDING_DOCTOR % INS2, p2, {"rpps": DOCTOR, "profession": "1O"}), 400,
+                 "invalid_identifier")
     checker.case("setAttendingDoctor without rpps -> 400 malformed_json", ATTENDING_PUT,
                  send_json(ATTENDING_PUT, ATTENDING_DOCTOR % INS2, p2, {}), 400, "malformed_json")
     checker.case("setAttendingDoctor rpps as a number -> 400 malformed_json", ATTENDING_PUT,
-                 send_json(ATTENDING_PUT, ATTENDING_DOCTOR % INS2, p2, {"rpps": int(DOCTOR)}), 400, "malformed_json")
+                 send_json(ATTENDING_PUT, ATTENDING_DOCTOR % INS2, p2, {"rpps": int(DOCTOR), "profession": "10"}), 400, "malformed_json")
     checker.case("setAttendingDoctor body not JSON -> 400 malformed_json", ATTENDING_PUT,
                  send_json(ATTENDING_PUT, ATTENDING_DOCTOR % INS2, p2, b"rpps=" + DOCTOR.encode()), 400, "malformed_json")
     checker.case("setAttendingDoctor body over 64 KiB -> 413 payload_too_large", ATTENDING_PUT,
                  send("PUT", ATTENDING_DOCTOR % INS2, headers={**p2, **JSON_HEADERS},
-                      body=b" " * (70 * 1024) + json.dumps({"rpps": DOCTOR}).encode()), 413, "payload_too_large")
+                      body=b" " * (70 * 1024) + json.dumps({"rpps": DOCTOR, "profession": "10"}).encode()), 413, "payload_too_large")
     checker.case("setAttendingDoctor by the médecin traitant -> 403 access_denied", ATTENDING_PUT,
-                 send_json(ATTENDING_PUT, ATTENDING_DOCTOR % INS2, attending, {"rpps": DOCTOR}), 403, "access_denied")
+                 send_json(ATTENDING_PUT, ATTENDING_DOCTOR % INS2, attending, {"rpps": DOCTOR, "profession": "10"}), 403, "access_denied")
     checker.case("setAttendingDoctor of another patient's dossier -> 403 access_denied", ATTENDING_PUT,
-                 send_json(ATTENDING_PUT, ATTENDING_DOCTOR % INS2, p1, {"rpps": DOCTOR}), 403, "access_denied")
+                 send_json(ATTENDING_PUT, ATTENDING_DOCTOR % INS2, p1, {"rpps": DOCTOR, "profession": "10"}), 403, "access_denied")
     checker.case("setAttendingDoctor without a dossier -> 404 dossier_not_found", ATTENDING_PUT,
-                 send_json(ATTENDING_PUT, ATTENDING_DOCTOR % INS3, p3, {"rpps": DOCTOR}), 404, "dossier_not_found")
+                 send_json(ATTENDING_PUT, ATTENDING_DOCTOR % INS3, p3, {"rpps": DOCTOR, "profession": "10"}), 404, "dossier_not_found")
     checker.case("setAttendingDoctor invalid INS -> 400 invalid_ins", ATTENDING_PUT,
-                 send_json(ATTENDING_PUT, ATTENDING_DOCTOR % INS_BAD_KEY, p2, {"rpps": DOCTOR}), 400, "invalid_ins")
+                 send_json(ATTENDING_PUT, ATTENDING_DOCTOR % INS_BAD_KEY, p2, {"rpps": DOCTOR, "profession": "10"}), 400, "invalid_ins")
     checker.case("setAttendingDoctor without assertion -> 401 assertion_missing", ATTENDING_PUT,
-                 send_json(ATTENDING_PUT, ATTENDING_DOCTOR % INS2, {}, {"rpps": DOCTOR}), 401, "assertion_missing")
+                 send_json(ATTENDING_PUT, ATTENDING_DOCTOR % INS2, {}, {"rpps": DOCTOR, "profession": "10"}), 401, "assertion_missing")
     checker.case("getAccess by the médecin traitant -> 403 access_denied", ACCESS_GET,
                  send("GET", ACCESS % INS2, headers=attending), 403, "access_denied")
 
@@ -173,6 +180,11 @@ def access_members(d: Daemon):
     checker.case("addAccessMember authorized a pharmacist -> 200 sorted", MEMBER_PUT,
                  send("PUT", MEMBER % (INS2, "authorized", PHARMACIST), headers=p2), 200,
                  extra=json_is(lambda b: b["authorized"] == sorted([DOCTOR, PHARMACIST])))
+    checker.case("addAccessMember administrators not authorised first -> 400 invalid_metadata", MEMBER_PUT,
+                 send("PUT", MEMBER % (INS2, "administrators", ADMINISTRATOR), headers=p2), 400, "invalid_metadata")
+    checker.case("addAccessMember authorized the future administrator -> 200", MEMBER_PUT,
+                 send("PUT", MEMBER % (INS2, "authorized", ADMINISTRATOR), headers=p2), 200,
+                 extra=json_is(lambda b: b["authorized"] == sorted([ADMINISTRATOR, DOCTOR, PHARMACIST])))
     checker.case("addAccessMember administrators -> 200", MEMBER_PUT,
                  send("PUT", MEMBER % (INS2, "administrators", ADMINISTRATOR), headers=p2), 200,
                  extra=json_is(lambda b: b["administrators"] == [ADMINISTRATOR]))
@@ -221,7 +233,7 @@ def access_members(d: Daemon):
                  extra=json_is(lambda b: b["blockedOrganizations"] == []))
     checker.case("removeAccessMember not a member -> 200 unchanged", MEMBER_DELETE,
                  send("DELETE", MEMBER % (INS2, "authorized", STRANGER), headers=p2), 200,
-                 extra=json_is(lambda b: b["authorized"] == sorted([DOCTOR, PHARMACIST])))
+                 extra=json_is(lambda b: b["authorized"] == sorted([ADMINISTRATOR, DOCTOR, PHARMACIST])))
     checker.case("removeAccessMember Luhn-invalid RPPS -> 400 invalid_identifier", MEMBER_DELETE,
                  send("DELETE", MEMBER % (INS2, "administrators", luhn_broken(ADMINISTRATOR)), headers=p2), 400,
                  "invalid_identifier")
@@ -236,7 +248,7 @@ def access_members(d: Daemon):
     checker.case("getAccess after the changes -> 200", ACCESS_GET, send("GET", ACCESS % INS2, headers=p2), 200,
                  extra=json_is(lambda b: b == {
                      "attendingDoctor": ATTENDING, "administrators": [ADMINISTRATOR],
-                     "authorized": sorted([DOCTOR, PHARMACIST]), "blocked": [], "blockedOrganizations": [],
+                     "authorized": sorted([ADMINISTRATOR, DOCTOR, PHARMACIST]), "blocked": [], "blockedOrganizations": [],
                      "emergency": {"brisDeGlace": True, "centre15": False, "masked": True},
                      "preferences": DEFAULT_ACCESS["preferences"]}))
 
@@ -630,17 +642,22 @@ def blocking(d: Daemon, report: str, prescription3: str):
                  send("PUT", MEMBER % (INS2, "blocked", STRANGER), headers=p2), 200,
                  extra=json_is(lambda b: b["blocked"] == [STRANGER]))
     checker.case("setAttendingDoctor a blocked professional lifts the block -> 200", ATTENDING_PUT,
-                 send_json(ATTENDING_PUT, ATTENDING_DOCTOR % INS2, p2, {"rpps": STRANGER}), 200,
+                 send_json(ATTENDING_PUT, ATTENDING_DOCTOR % INS2, p2, {"rpps": STRANGER, "profession": "10"}), 200,
                  extra=json_is(lambda b: b["attendingDoctor"] == STRANGER and b["blocked"] == []))
     checker.case("listDocuments by the former médecin traitant, not authorised -> 403 access_denied", DOCS_GET,
                  send("GET", DOCS % INS2, headers=attending), 403, "access_denied")
     checker.case("removeAccessMember authorized the doctor -> 200", MEMBER_DELETE,
                  send("DELETE", MEMBER % (INS2, "authorized", DOCTOR), headers=p2), 200,
-                 extra=json_is(lambda b: b["authorized"] == [PHARMACIST]))
+                 extra=json_is(lambda b: b["authorized"] == sorted([ADMINISTRATOR, PHARMACIST])))
     checker.case("listDocuments by the doctor no longer authorised -> 403 access_denied", DOCS_GET,
                  send("GET", DOCS % INS2, headers=doctor), 403, "access_denied")
     checker.case("removeAccessMember administrators -> 200", MEMBER_DELETE,
                  send("DELETE", MEMBER % (INS2, "administrators", ADMINISTRATOR), headers=p2), 200,
                  extra=json_is(lambda b: b["administrators"] == []))
-    checker.case("listDocuments by the former administrator -> 403 access_denied", DOCS_GET,
+    checker.case("listDocuments by the former administrator, still authorised -> 200", DOCS_GET,
+                 send("GET", DOCS % INS2, headers=administrator), 200)
+    checker.case("removeAccessMember authorized the former administrator -> 200", MEMBER_DELETE,
+                 send("DELETE", MEMBER % (INS2, "authorized", ADMINISTRATOR), headers=p2), 200,
+                 extra=json_is(lambda b: b["authorized"] == [PHARMACIST] and b["administrators"] == []))
+    checker.case("listDocuments by the former administrator, no longer authorised -> 403 access_denied", DOCS_GET,
                  send("GET", DOCS % INS2, headers=administrator), 403, "access_denied")

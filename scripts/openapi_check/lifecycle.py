@@ -130,7 +130,9 @@ def one_dossier_per_story(d: Daemon) -> Stories:
              body=b"annonce"), 201))
     checker.case("setAttendingDoctor, dossier to close on death -> 200", OPS["setAttendingDoctor"],
                  send_json(OPS["setAttendingDoctor"], DOSSIER % INS_DEATH + "/attending-doctor", pat[INS_DEATH],
-                           {"rpps": ATTENDING}), 200)
+                           {"rpps": ATTENDING, "profession": "10"}), 200)
+    checker.case("addAccessMember authorized the administrator, dossier to close on death -> 200", OPS["addAccessMember"],
+                 send("PUT", ACCESS % INS_DEATH + "/authorized/" + ADMINISTRATOR, headers=pat[INS_DEATH]), 200)
     checker.case("addAccessMember administrators, dossier to close on death -> 200", OPS["addAccessMember"],
                  send("PUT", ACCESS % INS_DEATH + "/administrators/" + ADMINISTRATOR, headers=pat[INS_DEATH]), 200)
     checker.case("addAccessMember authorized the doctor, dossier to close on death -> 200", OPS["addAccessMember"],
@@ -213,8 +215,10 @@ def closed_read_only(d: Daemon, stories: Stories):
                  send_json(CLOSE_POST, CLOSE % INS_CLOSE, pc, {"delete": True}), 409, "illegal_transition")
     checker.case("getDossier closed, by the patient -> 200, closed", DOSSIER_GET,
                  send("GET", DOSSIER % INS_CLOSE, headers=pc), 200, extra=json_is(closed_view("patient_request", False)))
-    checker.case("getDossier closed, by the authorised doctor -> 200", DOSSIER_GET,
-                 send("GET", DOSSIER % INS_CLOSE, headers=doctor), 200, extra=json_is(lambda b: b["state"] == "closed"))
+    checker.case("getDossier closed, by the authorised doctor -> 403 access_denied (its holder's alone)", DOSSIER_GET,
+                 send("GET", DOSSIER % INS_CLOSE, headers=doctor), 403, "access_denied")
+    checker.case("getDossier closed, by its holder -> 200", DOSSIER_GET,
+                 send("GET", DOSSIER % INS_CLOSE, headers=pc), 200, extra=json_is(lambda b: b["state"] == "closed"))
     checker.case("listDocuments closed -> 200", OPS["listDocuments"], send("GET", DOCS % INS_CLOSE, headers=pc), 200,
                  extra=json_is(lambda b: [d["id"] for d in b["documents"]] == [own]))
     checker.case("getDocument closed -> 200", OPS["getDocument"], send("GET", DOC % (INS_CLOSE, own), headers=pc), 200)
@@ -240,7 +244,7 @@ def closed_read_only(d: Daemon, stories: Stories):
         ("releaseDocument by its author", "releaseDocument",
          send("POST", DOC % (INS_CLOSE, hidden) + "/release", headers=doctor)),
         ("setAttendingDoctor", "setAttendingDoctor",
-         send_json(OPS["setAttendingDoctor"], DOSSIER % INS_CLOSE + "/attending-doctor", pc, {"rpps": ATTENDING})),
+         send_json(OPS["setAttendingDoctor"], DOSSIER % INS_CLOSE + "/attending-doctor", pc, {"rpps": ATTENDING, "profession": "10"})),
         ("setPreferences", "setPreferences",
          send_json(OPS["setPreferences"], DOSSIER % INS_CLOSE + "/preferences", pc, {"maskNewDocuments": True})),
         ("setEmergencyAccess", "setEmergencyAccess",
@@ -251,14 +255,17 @@ def closed_read_only(d: Daemon, stories: Stories):
     ]
     for label, name, go in writes:
         checker.case("%s on a closed dossier -> 403 access_denied" % label, OPS[name], go, 403, "access_denied")
-    # The refused release names a document hidden from the patient: the patient's trace leaves
-    # such entries out (the médecin traitant's shows them).
+    # The doctor's two are refused as professionals' (a closed dossier is its holder's alone),
+    # the patient's as changes to a read-only dossier. The refused release names a document
+    # hidden from the patient: the patient's trace leaves such entries out.
     written = {"document.add", "document.replace", "document.delete", "document.mask", "dossier.manage"}
 
     def read_only(es):
         refused = [e for e in es if e.get("rule") == "dossier.closed-read-only"]
-        return ({e["action"] for e in refused} == written and len(refused) >= len(writes) - 1
-                and all(e["outcome"] == "denied" and e["errorCode"] == "access_denied" for e in refused)
+        professionals = [e for e in es if e.get("rule") == "dossier.closed-holder-only"]
+        return ({e["action"] for e in refused} == written and len(refused) == len(writes) - 2
+                and any(e["action"] == "document.add" for e in professionals)
+                and all(e["outcome"] == "denied" and e["errorCode"] == "access_denied" for e in refused + professionals)
                 and any(e["action"] == "dossier.close" and e["rule"] == "patient.own-dossier" for e in es))
     checker.case("getTrace closed -> 200: the closure, the changes refused under dossier.closed-read-only", TRACE_GET,
                  send("GET", PATIENT % INS_CLOSE + "/trace", headers=pc), 200, extra=trace_is(read_only))
@@ -348,14 +355,16 @@ def close_on_death(d: Daemon):
     checker.case("closeDossier on death by the médecin traitant -> 200, closed, purge in ten years", CLOSE_POST,
                  send_json(CLOSE_POST, CLOSE % INS_DEATH, attending, {"death": True}), 200,
                  extra=json_is(closed_view("death", False)))
-    checker.case("closeDossier on death by an administrator, already closed -> 409 illegal_transition", CLOSE_POST,
-                 send_json(CLOSE_POST, CLOSE % INS_DEATH, administrator, {"death": True}), 409, "illegal_transition")
+    checker.case("closeDossier on death by an administrator, already closed -> 403 access_denied (its holder's alone)",
+                 CLOSE_POST, send_json(CLOSE_POST, CLOSE % INS_DEATH, administrator, {"death": True}), 403, "access_denied")
     checker.case("closeDossier by the patient, already closed on death -> 409 illegal_transition", CLOSE_POST,
                  send_json(CLOSE_POST, CLOSE % INS_DEATH, pat[INS_DEATH], {}), 409, "illegal_transition")
     checker.case("reopenDossier closed on death -> 409 illegal_transition", REOPEN_POST,
                  send("POST", REOPEN % INS_DEATH, headers=pat[INS_DEATH]), 409, "illegal_transition")
-    checker.case("getDossier closed on death, by the médecin traitant -> 200", DOSSIER_GET,
-                 send("GET", DOSSIER % INS_DEATH, headers=attending), 200, extra=json_is(closed_view("death", False)))
+    checker.case("getDossier closed on death, by the médecin traitant -> 403 access_denied (its holder's alone)", DOSSIER_GET,
+                 send("GET", DOSSIER % INS_DEATH, headers=attending), 403, "access_denied")
+    checker.case("getDossier closed on death, by its holder's assertion -> 200", DOSSIER_GET,
+                 send("GET", DOSSIER % INS_DEATH, headers=pat[INS_DEATH]), 200, extra=json_is(closed_view("death", False)))
 
 
 def legal_holds(d: Daemon, stories: Stories):
@@ -528,7 +537,7 @@ def ten_years_on(d: Daemon, stories: Stories):
     checker.case("getDossier purged after ten years -> 404 dossier_not_found", DOSSIER_GET,
                  send("GET", DOSSIER % INS_LATE, headers=pat[INS_LATE]), 404, "dossier_not_found")
     checker.case("getDossier held past its purge date -> 200, kept", DOSSIER_GET,
-                 send("GET", DOSSIER % INS_DEATH, headers=attending), 200,
+                 send("GET", DOSSIER % INS_DEATH, headers=pat[INS_DEATH]), 200,
                  extra=json_is(lambda b: b["state"] == "closed" and b["legalHold"] is True
                                and parse_time(b["purgeDate"]) < time.time() + ahead))
     checker.case("getRetentionDue with the held dossier -> 200, still due", DUE_GET, send("GET", DUE), 200,
@@ -538,7 +547,7 @@ def ten_years_on(d: Daemon, stories: Stories):
     checker.case("releaseLegalHold again -> 409 illegal_transition", HOLD_DELETE, send("DELETE", HOLD % INS_DEATH), 409,
                  "illegal_transition")
     checker.case("getTrace once the hold is lifted -> 200, the release by an operator", TRACE_GET,
-                 send("GET", PATIENT % INS_DEATH + "/trace", headers=attending), 200,
+                 send("GET", PATIENT % INS_DEATH + "/trace", headers=pat[INS_DEATH]), 200,
                  extra=trace_is(lambda es: any(e["action"] == "dossier.release-hold" and e["rule"] == "operator"
                                                and e["actor"]["role"] == "operator" for e in es)))
     checker.case("runRetention once the hold is lifted -> 200, purged", RUN_POST, send_json(RUN_POST, RUN, {}, {}), 200,

@@ -17,7 +17,7 @@ REQUESTS = {
     "createDossier": (None, None, 409),
     "getDossier": (None, None, 200),
     "getAccess": (None, None, 200),
-    "setAttendingDoctor": ({"rpps": DOCTOR}, None, 200),
+    "setAttendingDoctor": ({"rpps": DOCTOR, "profession": "10"}, None, 200),
     "setPreferences": ({"notifyEveryAccess": True}, None, 200),
     "setEmergencyAccess": ({"centre15": False}, None, 200),
     "addAccessMember": (None, None, 200),

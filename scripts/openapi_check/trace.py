@@ -47,16 +47,21 @@ def a_new_dossier_notices_nothing(d: Daemon):
     p4 = issuer.auth(INS4)
     checker.case("createDossier for patient 4 -> 201", DOSSIER_POST, send("POST", DOSSIER % INS4, headers=p4), 201)
     checker.case("setAttendingDoctor for patient 4 -> 200", ATTENDING_PUT,
-                 send_json(ATTENDING_PUT, PATIENT % INS4 + "/dossier/attending-doctor", p4, {"rpps": ATTENDING}), 200)
+                 send_json(ATTENDING_PUT, PATIENT % INS4 + "/dossier/attending-doctor", p4, {"rpps": ATTENDING, "profession": "10"}), 200)
+    checker.case("addAccessMember authorized the administrator for patient 4 -> 200", MEMBER_PUT,
+                 send("PUT", MEMBER % (INS4, "authorized", ADMINISTRATOR), headers=p4), 200)
     checker.case("addAccessMember administrators for patient 4 -> 200", MEMBER_PUT,
                  send("PUT", MEMBER % (INS4, "administrators", ADMINISTRATOR), headers=p4), 200)
     checker.case("addAccessMember authorized for patient 4 -> 200", MEMBER_PUT,
                  send("PUT", MEMBER % (INS4, "authorized", DOCTOR), headers=p4), 200,
-                 extra=json_is(lambda b: b["authorized"] == [DOCTOR] and b["administrators"] == [ADMINISTRATOR]
+                 extra=json_is(lambda b: b["authorized"] == sorted([ADMINISTRATOR, DOCTOR]) and b["administrators"] == [ADMINISTRATOR]
                                and b["attendingDoctor"] == ATTENDING))
     checker.case("addAccessMember blocked the pharmacist -> 200", MEMBER_PUT,
                  send("PUT", MEMBER % (INS4, "blocked", PHARMACIST), headers=p4), 200,
                  extra=json_is(lambda b: b["blocked"] == [PHARMACIST]))
+    checker.case("addAccessMember authorized the blocked pharmacist -> 200", MEMBER_PUT,
+                 send("PUT", MEMBER % (INS4, "authorized", PHARMACIST), headers=p4), 200,
+                 extra=json_is(lambda b: b["blocked"] == [PHARMACIST] and PHARMACIST in b["authorized"]))
     checker.case("addAccessMember administrators a blocked professional -> 200, the block lifted", MEMBER_PUT,
                  send("PUT", MEMBER % (INS4, "administrators", PHARMACIST), headers=p4), 200,
                  extra=json_is(lambda b: b["administrators"] == sorted([ADMINISTRATOR, PHARMACIST]) and b["blocked"] == []))
@@ -66,7 +71,7 @@ def a_new_dossier_notices_nothing(d: Daemon):
     checker.case("removeAccessMember blocked the pharmacist -> 200", MEMBER_DELETE,
                  send("DELETE", MEMBER % (INS4, "blocked", PHARMACIST), headers=p4), 200,
                  extra=json_is(lambda b: b["blocked"] == []))
-    manage_calls = 7  # the dossier.manage decisions above
+    manage_calls = 9  # the dossier.manage decisions above
 
     # --- a new dossier: no notice, a trace from its creation
     checker.case("listNotifications of a new dossier -> 200 empty", NOTES_GET, send("GET", NOTES % INS4, headers=p4), 200,
@@ -255,12 +260,14 @@ def new_versions_of_hidden_documents(d: Daemon, hidden1: str, hidden2: str) -> t
         extra=json_is(lambda b: b["replaces"] == hidden2 and b["hiddenFromPatient"] is True)))
     checker.case("getDocument of that new version, by the patient -> 403 access_denied", DOC_GET,
                  send("GET", DOC % (INS4, hidden2_v2), headers=p4), 403, "access_denied")
-    checker.case("listNotifications: the visible new version notified, not the hidden one -> 200", NOTES_GET,
+    checker.case("listNotifications: the release, and the visible new version, not the hidden one -> 200", NOTES_GET,
                  send("GET", NOTES % INS4, headers=p4), 200,
-                 extra=json_is(lambda b: notices(b) == [("document_replaced", "patient", DOCTOR)]
-                               and b["notifications"][0].get("documentId") == hidden1_v2))
-    checker.case("acknowledgeNotifications all -> 200, 1 (the replacement)", ACK_POST,
-                 send_json(ACK_POST, ACK % INS4, p4, {"all": True}), 200, extra=json_is(lambda b: b == {"acknowledged": 1}))
+                 extra=json_is(lambda b: notices(b) == [("document_released", "patient", ATTENDING),
+                                                        ("document_replaced", "patient", DOCTOR)]
+                               and b["notifications"][0].get("documentId") == hidden1
+                               and b["notifications"][1].get("documentId") == hidden1_v2))
+    checker.case("acknowledgeNotifications all -> 200, 2 (the release and the replacement)", ACK_POST,
+                 send_json(ACK_POST, ACK % INS4, p4, {"all": True}), 200, extra=json_is(lambda b: b == {"acknowledged": 2}))
     return hidden1_v2, hidden2_v2
 
 
@@ -357,7 +364,7 @@ def refused_while_locked(d: Daemon, docs4: Patient4Documents) -> list:
         ("createDossier", send("POST", DOSSIER % INS3, headers=p3)),
         ("getDossier", send("GET", DOSSIER % INS4, headers=p4)),
         ("getDossier by another patient (a denial)", send("GET", DOSSIER % INS4, headers=p1)),
-        ("setAttendingDoctor", send_json(OPS["setAttendingDoctor"], DOSSIER % INS4 + "/attending-doctor", p4, {"rpps": DOCTOR})),
+        ("setAttendingDoctor", send_json(OPS["setAttendingDoctor"], DOSSIER % INS4 + "/attending-doctor", p4, {"rpps": DOCTOR, "profession": "10"})),
         ("setPreferences", send_json(OPS["setPreferences"], DOSSIER % INS4 + "/preferences", p4, {"maskNewDocuments": True})),
         ("getAccess", send("GET", ACCESS % INS4, headers=p4)),
         ("setEmergencyAccess", send_json(OPS["setEmergencyAccess"], ACCESS % INS4 + "/emergency", p4, {"brisDeGlace": False})),
@@ -418,7 +425,8 @@ def exercise_trace_unavailable(d: Daemon, docs4: Patient4Documents):
                  send("GET", DOSSIER % INS3, headers=p3), 404, "dossier_not_found")
     checker.case("getAccess: the refused changes were not made -> 200", OPS["getAccess"],
                  send("GET", ACCESS % INS4, headers=p4), 200,
-                 extra=json_is(lambda b: b["attendingDoctor"] == ATTENDING and b["authorized"] == [DOCTOR]
+                 extra=json_is(lambda b: b["attendingDoctor"] == ATTENDING
+                               and b["authorized"] == sorted([ADMINISTRATOR, DOCTOR, PHARMACIST])
                                and b["emergency"]["brisDeGlace"] is True and b["preferences"]["maskNewDocuments"] is False))
     checker.case("getDocument: the refused changes were not made -> 200", OPS["getDocument"],
                  send("GET", DOC % (INS4, lab), headers=p4), 200,

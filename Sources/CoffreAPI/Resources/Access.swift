@@ -4,7 +4,12 @@ public import CoffreDomain
 public struct AttendingDoctorRequest: Codable, Sendable {
     /// The médecin traitant's RPPS number.
     public var rpps: String
-    public init(rpps: String) { self.rpps = rpps }
+    /// Their profession code in the RPPS nomenclature: a médecin traitant is a doctor, 10.
+    public var profession: String?
+    public init(rpps: String, profession: String?) {
+        self.rpps = rpps
+        self.profession = profession
+    }
 }
 
 /// Body of `PATCH /v1/patients/{ins}/dossier/preferences`; absent fields are left unchanged.

@@ -23,6 +23,8 @@ public struct TraceEntryView: Codable, Sendable, Equatable {
     /// The written reason of an emergency access.
     public var reason: String?
     public var documentId: String?
+    /// The version a `document.replace` replaced (`documentId` is the new one).
+    public var replacesDocumentId: String?
     /// The rule that decided.
     public var rule: String?
     /// The habilitation matrix version, when it decided.
@@ -31,7 +33,7 @@ public struct TraceEntryView: Codable, Sendable, Equatable {
 
     public init(
         seq: Int64, at: String, action: String, outcome: String, actor: TraceActorView?, mode: String?, reason: String?,
-        documentId: String?, rule: String?, matrixVersion: String?, errorCode: String?
+        documentId: String?, replacesDocumentId: String? = nil, rule: String?, matrixVersion: String?, errorCode: String?
     ) {
         self.seq = seq
         self.at = at
@@ -41,6 +43,7 @@ public struct TraceEntryView: Codable, Sendable, Equatable {
         self.mode = mode
         self.reason = reason
         self.documentId = documentId
+        self.replacesDocumentId = replacesDocumentId
         self.rule = rule
         self.matrixVersion = matrixVersion
         self.errorCode = errorCode

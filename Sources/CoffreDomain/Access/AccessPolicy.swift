@@ -4,12 +4,17 @@
 /// - The patient sees everything in their dossier except documents hidden from them pending an
 ///   announcement consultation (until released, or a month after upload); a legal
 ///   representative likewise, and not documents hidden from representatives.
-/// - The médecin traitant and the administrators the patient names see everything, masked and
-///   hidden documents included, and cannot be blocked.
+/// - The médecin traitant (a doctor, acting as one) and the administrators the patient names
+///   (professionals it authorised) see everything, masked and hidden documents included, and
+///   cannot be blocked.
 /// - Other professionals need the patient's authorisation (or an emergency mode the patient did
 ///   not refuse), must not be blocked (in person or through their organisation), never see
 ///   masked documents unless they wrote them (or in an emergency if the patient allowed it), and
 ///   see only the classes and types the habilitation matrix gives their profession.
+/// - An emergency access consults and never writes; `centre_15` is the SAMU's regulating
+///   doctor's (profession 10, from an issuer scoped for that mode).
+/// - A closed dossier is its holder's (and representatives') alone until it is purged: no
+///   professional reads it, in any mode.
 /// - Only a document's author replaces or deletes it; only the patient (or their
 ///   representative) masks, manages access and preferences; the author or the médecin traitant
 ///   releases a hidden document early.
@@ -94,15 +99,29 @@ public struct AccessPolicy: Sendable {
         case .createDossier: return .deny("professional.cannot-create")
         case .manageDossier, .maskDocument, .reopenDossier, .opposeDossier, .closeDossier, .readAccessSettings:
             return .deny("professional.patient-only")
-        case .closeDossierOnDeath:
-            // Recording a death is the médecin traitant's (or an administrator's) act.
-            return settings.hasFullRights(rpps) ? .allow("professional.closes-on-death") : .deny("professional.medecin-traitant-only")
         default: break
+        }
+        // Once closed, the dossier is kept for its holder alone (R1111-47): no professional, in any mode.
+        if dossier.isClosed { return .deny("dossier.closed-holder-only") }
+        switch actor.mode {
+        case .normal: break
+        case .bris_de_glace, .centre_15:
+            // Emergency access is consultation (L1111-17): it never writes, nor reads the
+            // patient's trace or notices.
+            guard action.consultsContent else { return .deny("emergency.consultation-only") }
+            // Centre 15 is the SAMU's regulating doctor's: the mode is set only by an issuer
+            // scoped for it, and only for a doctor.
+            if actor.mode == .centre_15 && profession != .medecin { return .deny("emergency.centre-15-regulating-doctor-only") }
+        }
+        let fullRights = settings.hasFullRights(rpps, as: profession)
+        if action == .closeDossierOnDeath {
+            // Recording a death is the médecin traitant's (or an administrator's) act.
+            return fullRights ? .allow("professional.closes-on-death") : .deny("professional.medecin-traitant-only")
         }
         let isAuthor = document.map { $0.authorRole == .professional && $0.authorID == rpps } ?? false
 
-        // The médecin traitant and administrators: everything, whatever the mode or blocks.
-        if settings.hasFullRights(rpps) {
+        // The médecin traitant and administrators: everything, whatever the blocks.
+        if fullRights {
             let rule = settings.attendingDoctor == rpps ? "professional.medecin-traitant" : "professional.administrator"
             guard let document else { return .allow(rule) }
             return fullRightsDocumentDecision(action, document: document, isAuthor: isAuthor, rule: rule)
@@ -157,6 +176,15 @@ public struct AccessPolicy: Sendable {
             documents.filter { $0.facts.status != .deleted && !canSee(actor, $0.facts, in: dossier, now: now) }.map(\.id))
     }
 
+    /// What `actor` must not learn of a minor's confidential care (L1111-5): for a
+    /// representative, who gave it; nil for anyone else.
+    public func confidentialCare(hiddenFrom actor: Actor, documents: [(id: DocumentID, facts: DocumentFacts)]) -> ConfidentialCare? {
+        guard actor.role == .representative else { return nil }
+        return ConfidentialCare(
+            authors: Set(
+                documents.filter { $0.facts.hiddenFromRepresentatives && $0.facts.authorRole == .professional }.map(\.facts.authorID)))
+    }
+
     private func fullRightsDocumentDecision(
         _ action: DossierAction, document: DocumentFacts, isAuthor: Bool, rule: String
     ) -> AccessDecision {
@@ -168,5 +196,20 @@ public struct AccessPolicy: Sendable {
         default:
             return document.status == .deleted ? .deny("document.deleted") : .allow(rule)
         }
+    }
+}
+
+/// What a representative must not learn of a minor's confidential care (L1111-5): the
+/// professionals who gave it. Their trace entries are shown without who acted, and the
+/// patient's notices about them (or marked hidden from representatives) are not shown.
+public struct ConfidentialCare: Sendable, Equatable {
+    /// RPPS numbers of the authors of documents hidden from representatives.
+    public var authors: Set<String>
+
+    public init(authors: Set<String>) { self.authors = authors }
+
+    /// Whether a notice is the patient's alone.
+    public func hides(noticeHiddenFromRepresentatives hidden: Bool, actorID: String?) -> Bool {
+        hidden || (actorID.map(authors.contains) ?? false)
     }
 }

@@ -85,6 +85,14 @@ public enum DossierAction: String, Sendable, CaseIterable {
         }
     }
 
+    /// Whether the action consults the dossier's content (all an emergency access may do).
+    public var consultsContent: Bool {
+        switch self {
+        case .readDossier, .listDocuments, .readDocumentMetadata, .readDocumentContent: true
+        default: false
+        }
+    }
+
     /// Whether the action is about one document (and needs its facts).
     public var concernsDocument: Bool {
         switch self {

@@ -28,8 +28,15 @@ public struct DossierSettings: Codable, Sendable, Equatable {
 
     public init() {}
 
-    /// Whether `rpps` is the médecin traitant or an administrator.
+    /// Whether `rpps` is the médecin traitant or an administrator (whom no block limits).
     public func hasFullRights(_ rpps: String) -> Bool {
         attendingDoctor == rpps || administrators.contains(rpps)
+    }
+
+    /// Whether `rpps`, acting as `profession`, has the médecin traitant's rights: the médecin
+    /// traitant acting as a doctor, or an administrator. An RPPS named médecin traitant that
+    /// presents another profession gets a professional's rights only.
+    public func hasFullRights(_ rpps: String, as profession: Profession) -> Bool {
+        (attendingDoctor == rpps && profession == .medecin) || administrators.contains(rpps)
     }
 }

@@ -16,6 +16,10 @@ public enum NotificationKind: String, Sendable, Codable {
     case emergencyAccess = "emergency_access"
     /// A document hidden from the patient has waited two weeks; the notice reveals nothing of it.
     case hiddenDocumentWaiting = "hidden_document_waiting"
+    /// A document hidden from the patient pending an announcement was released to them.
+    case documentReleased = "document_released"
+    /// A professional deleted a document.
+    case documentDeleted = "document_deleted"
 }
 
 /// A notice an operation owes, written in the transaction that commits the operation.
@@ -26,6 +30,8 @@ public struct Notice: Sendable, Equatable {
         case none
         /// The document the operation stores, whose id is known only once it is stored.
         case newDocument
+        /// A document already stored.
+        case document(DocumentID)
     }
 
     /// How the notice is identified.
@@ -46,10 +52,13 @@ public struct Notice: Sendable, Equatable {
     public var actor: TraceDetail?
     public var subject: Subject
     public var identity: Identity
+    /// About care hidden from the representatives (a minor's confidential care, L1111-5): the
+    /// patient reads it, the representatives, who read the patient's outbox, never do.
+    public var hiddenFromRepresentatives: Bool
 
     public init(
         recipient: NotificationRecipient, kind: NotificationKind, message: String, actor: TraceDetail? = nil,
-        subject: Subject = .none, identity: Identity = .fresh
+        subject: Subject = .none, identity: Identity = .fresh, hiddenFromRepresentatives: Bool = false
     ) {
         self.recipient = recipient
         self.kind = kind
@@ -57,5 +66,6 @@ public struct Notice: Sendable, Equatable {
         self.actor = actor
         self.subject = subject
         self.identity = identity
+        self.hiddenFromRepresentatives = hiddenFromRepresentatives
     }
 }

@@ -11,14 +11,17 @@ public enum DossierChange: Sendable, Equatable {
     case document(DocumentID, DocumentChange)
     /// A new document, or a new version of `replacing`.
     case storeDocument(NewDocument, replacing: DocumentID?)
-    case acknowledgeNotices(NotificationRecipient, ids: [String]?)
+    /// Marks the recipient's pending notices read (every one when `ids` is nil); a
+    /// representative (`hiding` what they may not learn) marks only those they may read.
+    case acknowledgeNotices(NotificationRecipient, ids: [String]?, hiding: ConfidentialCare?)
     /// The dossier destroyed at once (an opposition): keys first, then blobs and rows.
     case destroy
 }
 
 /// A change to what the patient decided about access.
 public enum SettingsChange: Sendable, Equatable {
-    case attendingDoctor(RPPS)
+    /// The médecin traitant, with the profession the patient gives for them.
+    case attendingDoctor(RPPS, profession: Profession?)
     case preferences(PreferencesChange)
     case emergency(EmergencyChange)
     case accessList(AccessList, member: AccessMember, add: Bool)
@@ -29,7 +32,15 @@ public enum SettingsChange: Sendable, Equatable {
     public func applied(to old: DossierSettings) throws(Refusal) -> DossierSettings {
         var settings = old
         switch self {
-        case .attendingDoctor(let rpps):
+        case .attendingDoctor(let rpps, let profession):
+            // The médecin traitant is a doctor (CSP L162-5-3): their rights are a doctor's.
+            guard let profession else {
+                throw .invalidRequest("say the médecin traitant's profession: 10 (médecin) is the only one accepted")
+            }
+            guard profession == .medecin else {
+                throw .invalidRequest(
+                    "the médecin traitant is a doctor (profession 10); profession \(profession.code) cannot be named médecin traitant")
+            }
             settings.attendingDoctor = rpps.value
             // The médecin traitant cannot be blocked.
             settings.blocked.remove(rpps.value)
@@ -44,8 +55,17 @@ public enum SettingsChange: Sendable, Equatable {
         case .accessList(let list, let member, let add):
             let value = member.value
             switch (list, member) {
-            case (.authorized, _): Self.apply(add, value, to: &settings.authorized)
+            case (.authorized, _):
+                Self.apply(add, value, to: &settings.authorized)
+                // An administrator is an authorised professional given more: withdrawing the
+                // authorisation withdraws both.
+                if !add { settings.administrators.remove(value) }
             case (.administrators, _):
+                if add && !settings.authorized.contains(value) {
+                    throw .invalidRequest(
+                        "only a professional you have already authorised can be named administrator: authorise \(value) first "
+                            + "(`coffre access grant \(value)`)")
+                }
                 Self.apply(add, value, to: &settings.administrators)
                 // An administrator has the médecin traitant's rights, which no block limits.
                 if add { settings.blocked.remove(value) }

@@ -6,7 +6,9 @@ public enum DossierOperation: Sendable, Equatable {
     case readDossier
     /// The patient reads who may see their dossier.
     case readAccess
-    case setAttendingDoctor(RPPS)
+    /// Names the médecin traitant, with the profession the patient gives for them (a doctor's,
+    /// 10, is the only one accepted; nil when none was given).
+    case setAttendingDoctor(RPPS, profession: Profession?)
     case setPreferences(PreferencesChange)
     case setEmergency(EmergencyChange)
     /// Adds `member` to a list the patient manages, or removes it.
@@ -79,7 +81,14 @@ public enum DossierOperation: Sendable, Equatable {
 
     /// Whether planning needs the facts of every document of the dossier (to find hidden
     /// documents owed a notice).
-    public var needsDocumentList: Bool { self == .readNotifications }
+    public var needsDocumentList: Bool {
+        switch self {
+        // Waiting notices come from the documents; a representative's acknowledgement skips
+        // what their authors did (confidential care).
+        case .readNotifications, .acknowledgeNotifications: true
+        default: false
+        }
+    }
 }
 
 /// The lists of professionals a patient manages.

@@ -2,12 +2,13 @@
 public enum NoticePolicy {
     /// After an allowed access by a professional: emergency notices to the patient and the
     /// médecin traitant, and a first-access notice (or one per access, if the patient asked).
-    /// - Parameter naming: false when the access stores a document hidden from representatives:
-    ///   they read the patient's outbox, and the notices must not say who wrote it.
-    public static func accessed(by actor: Actor, dossier: DossierFacts, id: DossierID?, naming: Bool = true) -> [Notice] {
+    /// - Parameter confidential: the access stores a document hidden from representatives (a
+    ///   minor's confidential care): its notices are the patient's alone, never shown to the
+    ///   representatives who read the patient's outbox.
+    public static func accessed(by actor: Actor, dossier: DossierFacts, id: DossierID?, confidential: Bool = false) -> [Notice] {
         guard case .professional(let rpps, let profession, _, _) = actor.subject else { return [] }
-        let who = naming ? "RPPS \(rpps.value), profession \(profession.code)" : "un professionnel de santé"
-        let detail: TraceDetail? = naming ? TraceDetail(actor: actor) : nil
+        let who = "RPPS \(rpps.value), profession \(profession.code)"
+        let detail = TraceDetail(actor: actor)
         var notices: [Notice] = []
         if actor.mode != .normal {
             let mode = actor.mode == .bris_de_glace ? "bris de glace" : "centre 15 (SAMU)"
@@ -15,15 +16,13 @@ public enum NoticePolicy {
             notices.append(
                 Notice(
                     recipient: .patient, kind: .emergencyAccess,
-                    message:
-                        "Accès en urgence (\(mode)) à votre dossier par \(naming ? "un professionnel de santé (\(who))" : who).\(reason)",
-                    actor: detail))
+                    message: "Accès en urgence (\(mode)) à votre dossier par un professionnel de santé (\(who)).\(reason)", actor: detail,
+                    hiddenFromRepresentatives: confidential))
             if let doctor = dossier.settings.attendingDoctor, doctor != rpps.value {
                 notices.append(
                     Notice(
                         recipient: .medecinTraitant, kind: .emergencyAccess,
-                        message:
-                            "Accès en urgence (\(mode)) au dossier de votre patient par \(naming ? "un professionnel de santé (\(who))" : who).\(reason)",
+                        message: "Accès en urgence (\(mode)) au dossier de votre patient par un professionnel de santé (\(who)).\(reason)",
                         actor: detail))
             }
         }
@@ -33,13 +32,14 @@ public enum NoticePolicy {
             notices.append(
                 Notice(
                     recipient: .patient, kind: .professionalAccess,
-                    message: "Premier accès à votre dossier par \(naming ? "un professionnel de santé (\(who))" : who).", actor: detail,
-                    identity: .derived("first-access/\(id?.value ?? "-")/\(rpps.value)")))
+                    message: "Premier accès à votre dossier par un professionnel de santé (\(who)).", actor: detail,
+                    identity: .derived("first-access/\(id?.value ?? "-")/\(rpps.value)"), hiddenFromRepresentatives: confidential))
         } else if dossier.settings.notifyEveryAccess {
             notices.append(
                 Notice(
                     recipient: .patient, kind: .professionalAccess,
-                    message: "Accès à votre dossier par \(naming ? "un professionnel de santé (\(who))" : who).", actor: detail))
+                    message: "Accès à votre dossier par un professionnel de santé (\(who)).",
+                    actor: detail, hiddenFromRepresentatives: confidential))
         }
         return notices
     }
@@ -52,12 +52,38 @@ public enum NoticePolicy {
             replacing
             ? "Un document de votre dossier a été remplacé par une nouvelle version par un professionnel de santé."
             : "Un nouveau document a été ajouté à votre dossier par un professionnel de santé."
-        // Representatives read the patient's outbox: a document hidden from them is announced
-        // without naming it or who wrote it.
-        let hidden = document.hiddenFromRepresentatives
+        // Representatives read the patient's outbox: a document hidden from them is the
+        // patient's news alone.
         return Notice(
-            recipient: .patient, kind: replacing ? .documentReplaced : .documentAdded, message: message,
-            actor: hidden ? nil : TraceDetail(actor: actor), subject: hidden ? .none : .newDocument)
+            recipient: .patient, kind: replacing ? .documentReplaced : .documentAdded, message: message, actor: TraceDetail(actor: actor),
+            subject: .newDocument, hiddenFromRepresentatives: document.hiddenFromRepresentatives)
+    }
+
+    /// The notice a change a professional makes to a stored document owes the patient: the
+    /// patient is told each time a document is modified. A release tells them the document is
+    /// now theirs to read; a deletion, unless the document was still hidden from them (its
+    /// existence would be news) or they asked not to be told of documents.
+    public static func changed(
+        _ change: DocumentChange, document id: DocumentID, _ document: DocumentFacts, by actor: Actor, in dossier: DossierFacts,
+        at now: Int64, delays: DisclosureDelays
+    ) -> Notice? {
+        guard case .professional = actor.subject else { return nil }
+        let detail = TraceDetail(actor: actor)
+        switch change {
+        case .release:
+            return Notice(
+                recipient: .patient, kind: .documentReleased,
+                message: "Un document de votre dossier, réservé jusqu'ici à une consultation d'annonce, est désormais consultable.",
+                actor: detail, subject: .document(id), hiddenFromRepresentatives: document.hiddenFromRepresentatives)
+        case .delete:
+            guard dossier.settings.notifyNewDocuments, !document.isHiddenFromPatient(at: now, delays: delays) else { return nil }
+            return Notice(
+                recipient: .patient, kind: .documentDeleted,
+                message: "Un document de votre dossier a été supprimé par un professionnel de santé.",
+                actor: detail, subject: .document(id), hiddenFromRepresentatives: document.hiddenFromRepresentatives)
+        case .mask:
+            return nil
+        }
     }
 
     /// Documents hidden from the patient that have waited `delays.waitingNotice` without being
@@ -72,7 +98,8 @@ public enum NoticePolicy {
             return Notice(
                 recipient: .patient, kind: .hiddenDocumentWaiting,
                 message: "Votre dossier a été mis à jour. Un professionnel de santé souhaite vous en parler : prenez rendez-vous avec lui.",
-                identity: .derived("hidden-document-waiting/" + document.id.value))
+                identity: .derived("hidden-document-waiting/" + document.id.value),
+                hiddenFromRepresentatives: facts.hiddenFromRepresentatives)
         }
     }
 

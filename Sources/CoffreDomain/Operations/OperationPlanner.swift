@@ -43,7 +43,7 @@ public struct OperationPlanner: Sendable {
                     case .addDocument(let upload), .replaceDocument(_, let upload): upload.hiddenFrom?.representatives == true
                     default: false
                     }
-                plan.notices = NoticePolicy.accessed(by: actor, dossier: dossier, id: facts.dossierID, naming: !hidden)
+                plan.notices = NoticePolicy.accessed(by: actor, dossier: dossier, id: facts.dossierID, confidential: hidden)
                 if case .professional(let rpps, _, _, _) = actor.subject, !dossier.settings.professionalsSeen.contains(rpps.value) {
                     plan.changes.append(.settings(.professionalSeen(rpps)))
                 }
@@ -101,9 +101,10 @@ public struct OperationPlanner: Sendable {
             return ([], NoticePolicy.waiting(facts.documents, at: now, delays: policy.delays))
         case .acknowledgeNotifications(let ids):
             guard case .person(let actor) = caller else { return ([], []) }
-            return ([.acknowledgeNotices(NoticePolicy.recipient(of: actor), ids: ids)], [])
-        case .setAttendingDoctor(let rpps):
-            return try settings(.attendingDoctor(rpps), dossier)
+            let hiding = policy.confidentialCare(hiddenFrom: actor, documents: facts.documents)
+            return ([.acknowledgeNotices(NoticePolicy.recipient(of: actor), ids: ids, hiding: hiding)], [])
+        case .setAttendingDoctor(let rpps, let profession):
+            return try settings(.attendingDoctor(rpps, profession: profession), dossier)
         case .setPreferences(let change):
             return try settings(.preferences(change), dossier)
         case .setEmergency(let change):
@@ -133,9 +134,9 @@ public struct OperationPlanner: Sendable {
         case .maskDocument(let id, let masked):
             return ([.document(id, .mask(masked))], [])
         case .releaseDocument(let id):
-            return ([.document(id, try DocumentRules.checked(.release(at: now), on: facts.document))], [])
+            return try documentChange(.release(at: now), id, by: caller, dossier: dossier, facts: facts)
         case .deleteDocument(let id):
-            return ([.document(id, try DocumentRules.checked(.delete, on: facts.document))], [])
+            return try documentChange(.delete, id, by: caller, dossier: dossier, facts: facts)
         case .addDocument(let upload):
             guard case .person(let actor) = caller else { return ([], []) }
             let document = try DocumentRules.newDocument(upload, by: actor, in: dossier)
@@ -157,6 +158,20 @@ public struct OperationPlanner: Sendable {
                 NoticePolicy.stored(document, by: actor, in: dossier, replacing: true).map { [$0] } ?? []
             )
         }
+    }
+
+    /// A change to a stored document, and the notice it owes the patient.
+    private func documentChange(
+        _ change: DocumentChange, _ id: DocumentID, by caller: Caller, dossier: DossierFacts, facts: OperationFacts
+    ) throws(Refusal) -> ([DossierChange], [Notice]) {
+        let checked = try DocumentRules.checked(change, on: facts.document)
+        var notices: [Notice] = []
+        if case .person(let actor) = caller, let document = facts.document,
+            let notice = NoticePolicy.changed(checked, document: id, document, by: actor, in: dossier, at: facts.now, delays: policy.delays)
+        {
+            notices.append(notice)
+        }
+        return ([.document(id, checked)], notices)
     }
 
     private func settings(_ change: SettingsChange, _ dossier: DossierFacts) throws(Refusal) -> ([DossierChange], [Notice]) {

@@ -12,6 +12,8 @@ public struct TraceDetail: Codable, Sendable, Equatable {
     public var reason: String?
     public var issuer: String?
     public var documentID: String?
+    /// The version a replacement replaces (`documentID` names the new one).
+    public var replacedDocumentID: String?
     /// The rule that decided.
     public var rule: String?
     /// The habilitation matrix version, when it decided.

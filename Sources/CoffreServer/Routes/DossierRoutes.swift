@@ -61,7 +61,14 @@ struct DossierRoutes: Sendable {
         guard let rpps = RPPS(body.rpps) else {
             throw Problem(.invalidIdentifier, detail: "an RPPS number is 11 digits with a Luhn check digit")
         }
-        return try await accessAnswer(.setAttendingDoctor(rpps), ins, context)
+        var profession: Profession? = nil
+        if let code = body.profession {
+            guard let parsed = Profession(code) else {
+                throw Problem(.invalidIdentifier, detail: "a profession is a two-digit code of the RPPS nomenclature (10: médecin)")
+            }
+            profession = parsed
+        }
+        return try await accessAnswer(.setAttendingDoctor(rpps, profession: profession), ins, context)
     }
 
     @Sendable func setPreferences(_ request: Request, context: CoffreRequestContext) async throws -> Response {

@@ -34,7 +34,8 @@ extension TraceEntryView {
                 TraceActorView(
                     role: $0.actorRole, id: $0.actorID, profession: $0.profession, specialty: $0.specialty, organization: $0.organization)
             },
-            mode: detail?.mode, reason: detail?.reason, documentId: detail?.documentID, rule: detail?.rule,
+            mode: detail?.mode, reason: detail?.reason, documentId: detail?.documentID,
+            replacesDocumentId: detail?.replacedDocumentID, rule: detail?.rule,
             matrixVersion: detail?.matrixVersion, errorCode: detail?.errorCode)
     }
 }

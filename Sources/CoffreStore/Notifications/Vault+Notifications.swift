@@ -13,14 +13,19 @@ public struct NotificationRecord: Sendable, Equatable {
     /// Who acted (role, id, profession, mode, reason), when a person did.
     public var actor: TraceDetail?
     public var documentID: String?
+    /// About care hidden from the representatives: the patient's alone.
+    public var hiddenFromRepresentatives: Bool
 }
 
-/// The sealed part of a notification.
+/// The sealed part of a notification (whether it is hidden from representatives too: the
+/// clear columns say nothing of a minor's confidential care).
 struct SealedNotification: Codable {
     var kind: NotificationKind
     var message: String
     var actor: TraceDetail?
     var documentID: String?
+    /// Nil in notices written before it existed: not hidden.
+    var hiddenFromRepresentatives: Bool?
 }
 
 extension Vault {
@@ -42,8 +47,15 @@ extension Vault {
     func notificationRow(for notice: Notice, newDocument: String?, dossierID: String, key: SymmetricKey) throws(StoreError)
         -> NotificationRow
     {
-        let documentID = notice.subject == .newDocument ? newDocument : nil
-        let sealed = SealedNotification(kind: notice.kind, message: notice.message, actor: notice.actor, documentID: documentID)
+        let documentID: String? =
+            switch notice.subject {
+            case .none: nil
+            case .newDocument: newDocument
+            case .document(let id): id.value
+            }
+        let sealed = SealedNotification(
+            kind: notice.kind, message: notice.message, actor: notice.actor, documentID: documentID,
+            hiddenFromRepresentatives: notice.hiddenFromRepresentatives ? true : nil)
         let id =
             switch notice.identity {
             case .fresh: SecureRandom.hexIdentifier()
@@ -87,9 +99,27 @@ extension Vault {
             records.append(
                 NotificationRecord(
                     id: row.id, recipient: recipient, kind: sealed.kind, message: sealed.message, createdAt: row.createdAt,
-                    acknowledgedAt: row.acknowledgedAt, actor: sealed.actor, documentID: sealed.documentID))
+                    acknowledgedAt: row.acknowledgedAt, actor: sealed.actor, documentID: sealed.documentID,
+                    hiddenFromRepresentatives: sealed.hiddenFromRepresentatives ?? false))
         }
         return records
+    }
+
+    /// The ids of the recipient's pending notices a representative may read (none that
+    /// `hiding` hides), read in the caller's transaction. A notice that does not open under the
+    /// dossier's key (one sealed by a request that raced a rekey) is left to the patient.
+    func pendingNotices(
+        of dossier: DossierRecord, recipient: NotificationRecipient, notHiddenBy hiding: ConfidentialCare,
+        _ transaction: any IndexTransaction
+    ) throws -> [String] {
+        guard let key = dossier.key else { throw StoreError(.keys, "the dossier key is not open") }
+        return try transaction.notifications(dossierID: dossier.id.value, recipient: recipient.rawValue, includeAcknowledged: false)
+            .filter { row in
+                let sealed: SealedNotification? = try? Self.open(Array(row.sealed), key: key, associatedData: row.associatedData)
+                return sealed.map {
+                    !hiding.hides(noticeHiddenFromRepresentatives: $0.hiddenFromRepresentatives ?? false, actorID: $0.actor?.actorID)
+                } ?? false
+            }.map(\.id)
     }
 }
 

@@ -26,11 +26,19 @@ extension OperationPipeline {
         let dossier = try await performed(.readTrace, on: ins, by: caller)
         let entries = try await vault.traceEntries(for: dossier, after: seq, limit: limit)
         guard case .person(let actor) = caller else { return entries }
-        let all = try await vault.documents(in: dossier, includeSuperseded: true)
-        let hidden = planner.policy.hiddenInTrace(
-            from: actor, documents: all.map { ($0.id, $0.facts) }, in: dossier.facts, now: vault.clock.now())
-        guard !hidden.isEmpty else { return entries }
-        return entries.filter { entry in entry.detail?.documentID.flatMap(DocumentID.init).map { !hidden.contains($0) } ?? true }
+        let all = try await vault.documents(in: dossier, includeSuperseded: true).map { ($0.id, $0.facts) }
+        let hidden = planner.policy.hiddenInTrace(from: actor, documents: all, in: dossier.facts, now: vault.clock.now())
+        let anonymised = planner.policy.confidentialCare(hiddenFrom: actor, documents: all)?.authors ?? []
+        guard !hidden.isEmpty || !anonymised.isEmpty else { return entries }
+        func names(_ id: String?) -> Bool { id.flatMap(DocumentID.init).map(hidden.contains) ?? false }
+        return entries.compactMap { entry in
+            guard let detail = entry.detail else { return entry }
+            if names(detail.documentID) || names(detail.replacedDocumentID) { return nil }
+            guard let actorID = detail.actorID, detail.actorRole == "professional", anonymised.contains(actorID) else { return entry }
+            var shown = entry
+            shown.detail = detail.anonymous
+            return shown
+        }
     }
 
     /// The caller's notifications (the patient's outbox for the patient and representatives,
@@ -38,8 +46,13 @@ extension OperationPipeline {
     public func notifications(of ins: INS, by caller: Caller, includeAcknowledged: Bool) async throws -> [NotificationRecord] {
         let dossier = try await performed(.readNotifications, on: ins, by: caller)
         guard case .person(let actor) = caller else { return [] }
-        return try await vault.notifications(
+        let notices = try await vault.notifications(
             for: dossier, recipient: NoticePolicy.recipient(of: actor), includeAcknowledged: includeAcknowledged)
+        // A minor's confidential care is the patient's alone (L1111-5).
+        guard actor.role == .representative else { return notices }
+        let all = try await vault.documents(in: dossier, includeSuperseded: true).map { ($0.id, $0.facts) }
+        guard let hiding = planner.policy.confidentialCare(hiddenFrom: actor, documents: all) else { return notices }
+        return notices.filter { !hiding.hides(noticeHiddenFromRepresentatives: $0.hiddenFromRepresentatives, actorID: $0.actor?.actorID) }
     }
 
     /// How many of the dossier's current documents `caller` may see: what an answer about the

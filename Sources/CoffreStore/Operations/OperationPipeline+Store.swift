@@ -40,6 +40,7 @@ extension OperationPipeline {
                 let (row, fields) = try vault.documentRow(for: staged, stored.document, replacing: stored.replacing, in: dossier)
                 var traced = plan
                 traced.detail.documentID = row.id
+                traced.detail.replacedDocumentID = stored.replacing?.value
                 do {
                     try await commit(
                         traced, facts: facts, report: nil, also: try vault.recordDocument(row, in: dossier), newDocument: row.id)

@@ -33,9 +33,15 @@ extension Vault {
                 }
             case .document(let id, let change):
                 _ = try changeDocument(id, change, in: dossier, transaction)
-            case .acknowledgeNotices(let recipient, let ids):
+            case .acknowledgeNotices(let recipient, let ids, let hiding):
+                var acknowledged = ids
+                if let hiding {
+                    // A representative acknowledges only what they may read.
+                    let visible = Set(try pendingNotices(of: dossier, recipient: recipient, notHiddenBy: hiding, transaction))
+                    acknowledged = (ids ?? Array(visible)).filter(visible.contains)
+                }
                 let count = try transaction.acknowledgeNotifications(
-                    dossierID: dossier.id.value, recipient: recipient.rawValue, ids: ids, at: clock.now())
+                    dossierID: dossier.id.value, recipient: recipient.rawValue, ids: acknowledged, at: clock.now())
                 report?.acknowledged.withLock { $0 += count }
             }
         }
