@@ -14,12 +14,15 @@ random, and starts it again:
               (size, class, media type, upload time, status, key generation, dossier), swap
               wrapped keys or sealed records between documents, delete a row (its blob becomes an
               orphan), change a trace entry, damage a dossier's wrapped key (all its documents).
+              A row deleted, or moved to another dossier, changes the rows its dossier's seal
+              counts: those two damages hit two dossiers made for them each round, which the
+              daemon then refuses whole.
 Then every document is fetched:
   - a damaged one must fail: `500 integrity_error` before any byte, or a stream cut short whose
-    bytes are a prefix of the original (each record is authenticated before it is sent); a
-    deleted row answers `404 document_not_found`. Never wrong bytes, never the whole content.
-    A sample is also fetched with the real `coffre doc get -o`: exit 76 (or 66 for a deleted
-    row), and no output or partial file left.
+    bytes are a prefix of the original (each record is authenticated before it is sent). Every
+    document of a dossier whose rows no longer match its seal fails the same way, the deleted or
+    moved one included. Never wrong bytes, never the whole content. A sample is also fetched
+    with the real `coffre doc get -o`: exit 76, and no output or partial file left.
   - an undamaged one must come back byte-exact;
   - `coffre admin verify` must name every damaged item (document, dossier, orphan blob, trace
     entry) and nothing else.
@@ -42,6 +45,13 @@ from coffre_drill import (Daemon, Figures, Vault, ins_of, random_document, sha25
 
 PATIENTS = [ins_of("2%02d0175%06d" % (50 + n, 300 + n)) for n in range(3)]
 SACRIFICE = ins_of("2990175000999")  # its dossier key is damaged once, taking all its documents with it
+# A row deleted or moved changes the set of rows a dossier's seal counts: the dossier is refused
+# whole. Each round makes two dossiers for those damages, never stored into again.
+SET_DAMAGE = ("delete-row", "other-dossier")
+
+
+def set_patients(round_no: int) -> tuple[str, str]:
+    return ins_of("2990175%06d" % (800 + 2 * round_no)), ins_of("2990175%06d" % (801 + 2 * round_no))
 
 BLOB_DAMAGE = ["flip", "flip-header", "flip-final-record", "truncate", "truncate-last-record", "append", "swap",
                "copy-over", "delete-blob"]
@@ -187,6 +197,7 @@ def damage_rounds(daemon: Daemon, figures: Figures, rng: random.Random, args, tm
     damaged_dossiers: set[str] = set()
     damaged_trace: set[int] = set()
     orphans: set[str] = set()
+    unsealed: set[str] = set()  # patients whose dossier's rows no longer match its seal
     kinds = BLOB_DAMAGE + ROW_DAMAGE
     daemon.start()
     vault = Vault(daemon)
@@ -206,6 +217,17 @@ def damage_rounds(daemon: Daemon, figures: Figures, rng: random.Random, args, tm
                 return
             documents[reply.json()["id"]] = Document(reply.json()["id"], ins, data, dossiers[ins])
             figures.add("documents stored")
+        set_docs: list[Document] = []
+        for ins in set_patients(round_no):
+            dossiers[ins] = vault.create_dossier(ins).json()["id"]
+            for _ in range(2):
+                data = random_document(rng, 50_000)
+                reply = vault.store(ins, data)
+                doc = Document(reply.json()["id"], ins, data, dossiers[ins])
+                documents[doc.id] = doc
+                set_docs.append(doc)
+                figures.add("documents stored")
+        set_a, set_b = set_patients(round_no)
         targeted = []
         if round_no == 1:
             # Sizes that are whole multiples of the 64 KiB record: the last record is an
@@ -225,13 +247,28 @@ def damage_rounds(daemon: Daemon, figures: Figures, rng: random.Random, args, tm
             doc.damage = kind
             figures.add("damages applied")
             figures.add("damage: %s (%d-byte document)" % (kind, len(doc.data)))
-        intact = [d for d in documents.values() if d.damage is None and d.ins != SACRIFICE]
+        intact = [d for d in documents.values() if d.damage is None and d.ins in PATIENTS]
         rng.shuffle(intact)
         for _ in range(min(args.damage, len(intact) // 2)):
             if len(intact) < 2:
                 break
-            doc = intact.pop()
             kind = kinds[(figures["damages applied"]) % len(kinds)] if round_no == 1 else rng.choice(kinds)
+            if kind in SET_DAMAGE:
+                candidates = [d for d in set_docs if d.ins == set_a and d.damage is None]
+                targets = [d for d in set_docs if d.ins == set_b]
+                if not candidates:
+                    kind = "size"
+                else:
+                    doc = candidates[0]
+                    for hit in damage_one(daemon.state, db, rng, kind, doc, targets[0], documents):
+                        hit.damage = kind
+                    unsealed.update({set_a, set_b} if kind == "other-dossier" else {set_a})
+                    if kind == "delete-row":
+                        orphans.add(doc.id)
+                    figures.add("damages applied")
+                    figures.add("damage: " + kind)
+                    continue
+            doc = intact.pop()
             if kind in ("flip", "truncate-last-record", "flip-header", "truncate") and not doc.data and kind != "truncate":
                 kind = "flip-header"
             other = next((d for d in intact if d.ins != doc.ins), None) if kind == "other-dossier" else intact.pop()
@@ -259,13 +296,19 @@ def damage_rounds(daemon: Daemon, figures: Figures, rng: random.Random, args, tm
             damaged_trace.add(seq)
             figures.add("damages applied")
             figures.add("damage: trace-entry")
+        for d in documents.values():
+            if d.ins in unsealed and d.damage is None:
+                d.damage = "dossier-unsealed"
+        for ins in unsealed:
+            damaged_dossiers.add(dossiers[ins])
         db.close()
         past = time.time() - 120
         for root, _, files in os.walk(daemon.state / "blobs"):
             for name in files:
                 os.utime(os.path.join(root, name), (past, past))
         daemon.start()
-        check_round(daemon, vault, documents, damaged_dossiers, damaged_trace, orphans, figures, args.cli_sample, rng, tmp)
+        check_round(daemon, vault, documents, damaged_dossiers, damaged_trace, orphans, unsealed, figures, args.cli_sample, rng,
+                    tmp)
         print("  round %d/%d: %d documents, %d damaged, all checks %s" % (
             round_no, args.rounds, len(documents), sum(1 for d in documents.values() if d.damage),
             "passed" if figures.ok() else "NOT passed (%d regression failures)" % sum(
@@ -288,7 +331,8 @@ def known_bug(doc: Document) -> str:
 
 
 def check_round(daemon: Daemon, vault: Vault, documents: dict[str, Document], damaged_dossiers: set[str],
-                damaged_trace: set[int], orphans: set[str], figures: Figures, cli_sample: int, rng: random.Random, tmp: Path):
+                damaged_trace: set[int], orphans: set[str], unsealed: set[str], figures: Figures, cli_sample: int,
+                rng: random.Random, tmp: Path):
     damaged = [d for d in documents.values() if d.damage]
     for doc in documents.values():
         outcome, detail = fetch_outcome(vault, doc)
@@ -299,9 +343,9 @@ def check_round(daemon: Daemon, vault: Vault, documents: dict[str, Document], da
             else:
                 figures.add("undamaged documents served byte-exact")
             continue
-        # A deleted row, or a row moved to another dossier, is not found by its owner; fetched
-        # through the dossier it was moved into, it must fail its integrity check.
-        expected = ("not_found",) if doc.damage in ("delete-row", "other-dossier") else ("integrity_error", "cut-prefix")
+        # A deleted row, or a row moved to another dossier, leaves its dossier (and the one it
+        # was moved into) short of its seal: every document there is refused before any byte.
+        expected = ("integrity_error",) if doc.ins in unsealed else ("integrity_error", "cut-prefix")
         if outcome in expected:
             figures.add("damaged fetches refused (%s)" % outcome)
         else:
@@ -316,8 +360,9 @@ def check_round(daemon: Daemon, vault: Vault, documents: dict[str, Document], da
                 figures.fail("document %s moved into another dossier: fetch there gave %s %s" % (doc.id, outcome, detail))
     for ins in sorted({d.ins for d in documents.values()}):
         reply = vault.list(ins)
-        spoilt = any(d.damage and d.damage not in ("delete-row", "delete-blob") and (d.ins == ins or d.moved_to == ins)
-                     for d in documents.values())
+        spoilt = ins in unsealed or any(
+            d.damage and d.damage not in ("delete-row", "delete-blob") and (d.ins == ins or d.moved_to == ins)
+            for d in documents.values())
         if reply.status == 200:
             figures.add("lists served")
         elif reply.status == 500 and reply.code == "integrity_error" and spoilt:
@@ -332,7 +377,7 @@ def check_round(daemon: Daemon, vault: Vault, documents: dict[str, Document], da
     for doc in targeted + rng.sample(others, min(cli_sample, len(others))):
         target = out_dir / "copy.bin"
         result = daemon.client("--as", "patient:" + doc.ins, "doc", "get", doc.id, "-o", str(target))
-        want = 66 if doc.damage in ("delete-row", "other-dossier") else 76
+        want = 76
         left = os.listdir(out_dir)
         if result.returncode != want or left:
             figures.fail("%scoffre doc get %s (%d bytes, damaged by %s): exit %d (want %d), left %s; %s" % (
