@@ -307,6 +307,12 @@ import Testing
             name: "closed: no bris de glace", actor: pro(stranger, mode: .bris_de_glace), action: .listDocuments, closed: true,
             allowed: false, rule: "dossier.closed-holder-only"),
         Case(
+            name: "closed: a stranger learns nothing of it (the refusal of an open one)", actor: pro(stranger),
+            action: .listDocuments, closed: true, allowed: false, rule: "professional.not-authorized"),
+        Case(
+            name: "closed: a blocked professional, the refusal of an open one", actor: pro(blockedDoctor),
+            action: .readDossier, closed: true, allowed: false, rule: "professional.blocked"),
+        Case(
             name: "closed: the patient reads", actor: patient, action: .readDocumentContent, document: document(), closed: true,
             allowed: true, rule: "patient.own-dossier"),
         Case(

@@ -53,9 +53,13 @@ public struct AccessPolicy: Sendable {
             guard actor.mode == .normal else { return .deny("representative.emergency-mode") }
             return holderDecision(action, document: document, authorID: ins.value, representative: true, now: now)
         case .professional(let rpps, let profession, let specialty, let organization):
-            return professionalDecision(
+            let decision = professionalDecision(
                 action, actor: actor, rpps: rpps.value, profession: profession, specialty: specialty,
                 organization: organization, dossier: dossier, document: document)
+            // Once closed, the dossier is kept for its holder alone: no professional, in any
+            // mode. Said only to one who could act on it open, so that a refusal still tells a
+            // stranger nothing of whether the patient has a dossier.
+            return decision.isAllowed && dossier.isClosed ? .deny("dossier.closed-holder-only") : decision
         }
     }
 
@@ -101,8 +105,6 @@ public struct AccessPolicy: Sendable {
             return .deny("professional.patient-only")
         default: break
         }
-        // Once closed, the dossier is kept for its holder alone (R1111-47): no professional, in any mode.
-        if dossier.isClosed { return .deny("dossier.closed-holder-only") }
         switch actor.mode {
         case .normal: break
         case .bris_de_glace, .centre_15:

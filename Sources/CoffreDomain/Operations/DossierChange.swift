@@ -33,7 +33,7 @@ public enum SettingsChange: Sendable, Equatable {
         var settings = old
         switch self {
         case .attendingDoctor(let rpps, let profession):
-            // The médecin traitant is a doctor (CSP L162-5-3): their rights are a doctor's.
+            // The médecin traitant is a doctor (CSS L162-5-3): their rights are a doctor's.
             guard let profession else {
                 throw .invalidRequest("say the médecin traitant's profession: 10 (médecin) is the only one accepted")
             }
