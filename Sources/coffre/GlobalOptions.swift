@@ -11,7 +11,8 @@ struct GlobalOptions: ParsableArguments {
     @Option(help: "The daemon's socket (default: $COFFRE_SOCKET, then /run/coffre/coffred.sock).")
     var socket: String?
 
-    @Option(name: .customLong("as"), help: "Act as patient:INS, pro:RPPS:PROFESSION[:SPECIALTY] or rep:INS:PATIENT_INS.")
+    @Option(
+        name: .customLong("as"), help: "Act as patient:INS, pro:RPPS:PROFESSION[:SPECIALTY][@FINESS] or rep:INS:PATIENT_INS.")
     var actor: String?
 
     @Option(help: "Access mode: normal, bris_de_glace (with --reason) or centre_15.")

@@ -15,8 +15,12 @@ import Testing
     func pro(_ session: Session, _ rpps: String, _ profession: String, _ arguments: [String], mode: String? = nil) async throws
         -> ProgramResult
     {
-        try await session.daemon.coffre(
-            ["--as", "pro:\(rpps):\(profession)", "--patient", session.patient] + (mode.map { ["--mode", $0] } ?? []) + arguments)
+        // `rpps` may name the establishment too: RPPS@FINESS, as `--as` takes it after the profession.
+        let parts = rpps.split(separator: "@", maxSplits: 1).map(String.init)
+        let establishment = parts.count == 2 ? "@" + parts[1] : ""
+        return try await session.daemon.coffre(
+            ["--as", "pro:\(parts[0]):\(profession)\(establishment)", "--patient", session.patient]
+                + (mode.map { ["--mode", $0] } ?? []) + arguments)
     }
 
     func asRepresentative(_ session: Session, _ arguments: [String]) async throws -> ProgramResult {
@@ -102,6 +106,33 @@ import Testing
             #expect(refused.status == 77 && refused.stderr.contains("dossier.closed-holder-only"), "\(rpps): \(refused.stderr)")
         }
         #expect(try await session.asPatient(["doc", "get", note]).stdout == Data([5]))
+    }
+
+    /// A professional acting for an establishment (`--as pro:RPPS:PROFESSION@FINESS`): blocking the
+    /// establishment withdraws them, authorised or not, and only while they act for it.
+    @Test func blockingAnEstablishmentWithdrawsItsProfessionals() async throws {
+        let session = try await Session()
+        let hospital = "750712184"
+        #expect(try await session.asPatient(["dossier", "create"]).status == 0)
+        let note = try await session.asPatient(["doc", "put", try session.file("n", [7]), "--class", "ORD_SOIN"]).firstLine
+        #expect(try await session.asPatient(["access", "grant", doctor]).status == 0)
+        #expect(try await pro(session, doctor + "@" + hospital, "10", ["doc", "get", note]).stdout == Data([7]))
+
+        #expect(try await session.asPatient(["access", "block", hospital]).status == 0)
+        let blocked = try await pro(session, doctor + "@" + hospital, "10", ["doc", "get", note])
+        #expect(blocked.status == 77 && blocked.stderr.contains("professional.organization-blocked"), "\(blocked.stderr)")
+        let emergency = try await pro(session, urgentist + "@" + hospital, "10", ["doc", "list"], mode: "centre_15")
+        #expect(emergency.status == 77 && emergency.stderr.contains("professional.organization-blocked"), "\(emergency.stderr)")
+        // The same doctor acting for themselves, or for another establishment, is not blocked.
+        #expect(try await pro(session, doctor, "10", ["doc", "get", note]).stdout == Data([7]))
+        #expect(try await pro(session, doctor + "@310000005", "10", ["doc", "get", note]).stdout == Data([7]))
+        // The trace says for which establishment each acted.
+        #expect(try await session.asPatient(["trace", "--json"]).stdoutText.contains(hospital))
+
+        #expect(try await session.asPatient(["access", "unblock", hospital]).status == 0)
+        #expect(try await pro(session, doctor + "@" + hospital, "10", ["doc", "get", note]).stdout == Data([7]))
+        // A FINESS that fails its check is refused by the client.
+        #expect(try await pro(session, doctor + "@750712185", "10", ["doc", "list"]).status == 64)
     }
 
     @Test func aMinorsConfidentialCareReachesNoRepresentative() async throws {
