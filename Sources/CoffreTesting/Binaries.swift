@@ -99,47 +99,40 @@ public struct ProgramResult: Sendable {
 }
 
 /// Runs programs without blocking the cooperative thread pool: output goes to temporary files
-/// (no pipe can fill up and stall the child) and the exit is awaited through a continuation.
+/// (no pipe can fill up and stall the child), and the exit is polled (`ChildProcess`, not
+/// Foundation's `Process`: see there why).
 public enum Program {
+    /// Runs `executable` (an absolute path) and returns its exit status (128 + signal if a
+    /// signal ended it) and output.
     public static func run(
         _ executable: String, _ arguments: [String], environment: [String: String] = [:], stdin: String? = nil
     ) async throws -> ProgramResult {
         let scratch = try TemporaryDirectory(prefix: "coffre-run")
         let outPath = scratch.path + "/stdout"
         let errPath = scratch.path + "/stderr"
-        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
-        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "COFFRE_SOCKET")
         env.removeValue(forKey: "COFFRE_ISSUER_KEY")
         env.removeValue(forKey: "COFFRE_ISSUER_ID")
         for (key, value) in environment { env[key] = value }
-        process.environment = env
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+        var inPath = "/dev/null"
         if let stdin {
-            let inPath = scratch.path + "/stdin"
+            inPath = scratch.path + "/stdin"
             _ = FileManager.default.createFile(atPath: inPath, contents: Data(stdin.utf8))
-            process.standardInput = try FileHandle(forReadingFrom: URL(fileURLWithPath: inPath))
-        } else {
-            process.standardInput = FileHandle.nullDevice
         }
+        let child = try ChildProcess(
+            [executable] + arguments, environment: env, stdin: inPath, stdout: outPath, stderr: errPath, appending: false)
         // A program that never ends (a client looping on a bug) must fail its test, not hang the
         // whole suite: it is killed after two minutes.
-        let watchdog = Task {
-            try await Task.sleep(for: .seconds(120))
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        }
-        defer { watchdog.cancel() }
-        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-            do { try process.run() } catch { continuation.resume(throwing: error) }
+        let deadline = ContinuousClock.now + .seconds(120)
+        var status = child.exitStatus
+        while status == nil {
+            if ContinuousClock.now > deadline { kill(child.pid, SIGKILL) }
+            try await Task.sleep(for: .milliseconds(5))
+            status = child.exitStatus
         }
         return ProgramResult(
-            status: status,
+            status: status ?? -1,
             stdout: (try? Data(contentsOf: URL(fileURLWithPath: outPath))) ?? Data(),
             stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
     }

@@ -54,6 +54,7 @@ extension Vault {
                 try await blobs.remove(name)
             }
             try await index.deleteDossier(id: dossierID)
+            verified.forget(dossierID)
         } catch {
             try? await index.eraseDeletedRows()
             throw error

@@ -108,12 +108,11 @@ struct DossierSeal: Sendable {
         return byID
     }
 
-    /// Checks a document row against the versions its dossier's seal was checked over: read in
-    /// the same snapshot, it must be the version the seal counts; read later, it may be newer,
-    /// or new (a change committed meanwhile), never older (a row put back).
-    static func check(_ row: DocumentRow, against versions: [String: Int64], sameSnapshot: Bool) throws(StoreError) {
+    /// Checks a document row, read in the snapshot that read its dossier's row, against the
+    /// versions the seal counts at that generation: it must be the version counted.
+    static func check(_ row: DocumentRow, against versions: [String: Int64]) throws(StoreError) {
         let expected = versions[row.id]
-        if sameSnapshot ? expected != row.version : (expected.map { row.version < $0 } ?? false) {
+        if expected != row.version {
             throw StoreError(
                 .integrity,
                 "document \(row.id) of dossier \(row.dossierId): its row is version \(row.version) but the dossier's seal counts "

@@ -97,7 +97,7 @@ extension Vault {
             }
             if let versions {
                 for document in [snapshot.checked.document].compactMap({ $0 }) + snapshot.checked.documents {
-                    try DossierSeal.check(document, against: versions, sameSnapshot: true)
+                    try DossierSeal.check(document, against: versions)
                 }
                 // Rows are never removed but with their dossier: one the seal counts is not gone.
                 if let document, snapshot.checked.document == nil, versions[document] != nil {
