@@ -125,14 +125,17 @@ public enum Program {
         // A program that never ends (a client looping on a bug) must fail its test, not hang the
         // whole suite: it is killed after two minutes.
         let deadline = ContinuousClock.now + .seconds(120)
-        var status = child.exitStatus
-        while status == nil {
+        var status: Int32
+        while true {
+            if let exited = child.exitStatus {
+                status = exited
+                break
+            }
             if ContinuousClock.now > deadline { kill(child.pid, SIGKILL) }
             try await Task.sleep(for: .milliseconds(5))
-            status = child.exitStatus
         }
         return ProgramResult(
-            status: status ?? -1,
+            status: status,
             stdout: (try? Data(contentsOf: URL(fileURLWithPath: outPath))) ?? Data(),
             stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
     }

@@ -15,7 +15,7 @@ import Testing
     func pro(_ session: Session, _ rpps: String, _ profession: String, _ arguments: [String], extra: [String] = []) async throws
         -> ProgramResult
     {
-        try await session.daemon.coffre(["--as", "pro:\(rpps):\(profession)", "--patient", session.patient] + extra + arguments)
+        try await session.asProfessional("\(rpps):\(profession)", arguments, options: extra)
     }
 
     func ids(_ result: ProgramResult) throws -> [String] {

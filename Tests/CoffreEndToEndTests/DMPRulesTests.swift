@@ -18,9 +18,8 @@ import Testing
         // `rpps` may name the establishment too: RPPS@FINESS, as `--as` takes it after the profession.
         let parts = rpps.split(separator: "@", maxSplits: 1).map(String.init)
         let establishment = parts.count == 2 ? "@" + parts[1] : ""
-        return try await session.daemon.coffre(
-            ["--as", "pro:\(parts[0]):\(profession)\(establishment)", "--patient", session.patient]
-                + (mode.map { ["--mode", $0] } ?? []) + arguments)
+        return try await session.asProfessional(
+            "\(parts[0]):\(profession)\(establishment)", arguments, options: mode.map { ["--mode", $0] } ?? [])
     }
 
     func asRepresentative(_ session: Session, _ arguments: [String]) async throws -> ProgramResult {
@@ -72,8 +71,7 @@ import Testing
 
     @Test func emergenciesConsultAndCentre15IsTheRegulatingDoctors() async throws {
         let session = try await Session()
-        let lab = try await session.asPatient(["dossier", "create"]).status == 0
-        #expect(lab)
+        #expect(try await session.asPatient(["dossier", "create"]).status == 0)
         let note = try await session.asPatient(["doc", "put", try session.file("n", [1, 2]), "--class", "ORD_SOIN"]).firstLine
 
         // A podiatrist is no SAMU regulator.

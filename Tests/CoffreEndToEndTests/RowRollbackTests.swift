@@ -10,7 +10,7 @@ import Testing
     let doctor = Identities.rpps(11)
 
     func doctor(_ session: Session, _ arguments: [String]) async throws -> ProgramResult {
-        try await session.daemon.coffre(["--as", "pro:\(doctor):10", "--patient", session.patient] + arguments)
+        try await session.asProfessional("\(doctor):10", arguments)
     }
 
     /// A dossier with a lab result the doctor is authorised to read.
@@ -23,7 +23,7 @@ import Testing
         return lab
     }
 
-    var database: (Session) -> String { { $0.daemon.state.path + "/index.sqlite" } }
+    func database(_ session: Session) -> String { session.daemon.state.path + "/index.sqlite" }
 
     /// A copy of the rows of `table` that `condition` selects, every column, as a Python literal
     /// (bytes kept as bytes) to put back later.

@@ -21,6 +21,12 @@ struct Session {
         try await daemon.coffre(["--as", "patient:\(patient ?? self.patient)"] + arguments)
     }
 
+    /// Runs `coffre --as pro:<professional> --patient <patient> <options> …`, where
+    /// `professional` is `RPPS:PROFESSION[:SPECIALTY][@FINESS]`.
+    func asProfessional(_ professional: String, _ arguments: [String], options: [String] = []) async throws -> ProgramResult {
+        try await daemon.coffre(["--as", "pro:\(professional)", "--patient", patient] + options + arguments)
+    }
+
     /// Writes `bytes` to a new file and returns its path.
     func file(_ name: String, _ bytes: [UInt8]) throws -> String {
         let path = files.path + "/" + name

@@ -170,6 +170,9 @@ extension SQLiteIndex {
                     """)
             // A dossier's rows' versions, read without the rows (the seal's check).
             try db.create(index: "document_version_by_dossier", on: "document", columns: ["dossier_id", "id", "version"])
+            // The dossiers still to seal, found at every start without reading the others: empty
+            // once they are sealed.
+            try db.execute(sql: "CREATE INDEX dossier_unsealed ON dossier(id) WHERE seal IS NULL")
         }
         return migrator
     }

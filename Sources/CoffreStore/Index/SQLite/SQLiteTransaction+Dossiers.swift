@@ -44,6 +44,7 @@ extension SQLiteTransaction {
         try Int64.fetchOne(db.cachedStatement(sql: "SELECT generation FROM dossier WHERE id = ?"), arguments: [id])
     }
 
+    /// Through the partial index `dossier_unsealed`.
     func unsealedDossierIDs(limit: Int) throws -> [String] {
         try String.fetchAll(
             db, sql: "SELECT id FROM dossier WHERE seal IS NULL AND state != 'purging' ORDER BY id LIMIT ?", arguments: [limit])
